@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests and e2e tests against real podman, skopeo,
+# docker-registry and gpg. e2e tests need root (private mount namespaces).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+files=(test/unit/*.test.ts)
+if [ "$(id -u)" -eq 0 ]; then
+  files+=(test/e2e/*.test.ts)
+else
+  echo "test: not root, so the e2e tests (mount namespaces, real pulls) are skipped" >&2
+fi
+exec node --import tsx --test --test-reporter=spec "${files[@]}"

@@ -1,0 +1,30 @@
+import {preparePlan} from '../plan/converge.js'
+import {renderDiff} from '../plan/render.js'
+import type {DriftReason, FileAction} from '../plan/types.js'
+import {ImagetrustCommand} from '../lib/command.js'
+
+export interface PlanResult {
+  changed: boolean
+  files: Array<{path: string; action: FileAction; reasons: DriftReason[]}>
+  diff: string
+  warnings: string[]
+}
+
+export default class Plan extends ImagetrustCommand {
+  static override summary = 'Print, as a unified diff, what apply would change.'
+  static override examples = ['<%= config.bin %> plan', '<%= config.bin %> plan --config ./trust.yaml --root /srv/image-root']
+
+  async run(): Promise<PlanResult> {
+    const {flags} = await this.parse(Plan)
+    const {plan, root} = await preparePlan({root: flags.root, config: flags.config})
+    this.warnAll(plan.warnings)
+    const diff = await renderDiff(plan.changes, (p) => root.resolve(p))
+    this.log(plan.changes.length === 0 ? 'No changes: the host already matches the trust file.' : diff)
+    return {
+      changed: plan.changes.length > 0,
+      files: plan.changes.map((c) => ({path: root.resolve(c.hostPath), action: c.action, reasons: c.reasons})),
+      diff,
+      warnings: plan.warnings,
+    }
+  }
+}

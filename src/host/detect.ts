@@ -1,0 +1,134 @@
+import {access, constants, readdir, readFile} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+
+import {runTool} from '../exec/run-tool.js'
+import {type Capabilities, commonCapabilities, containersImageFor, parseVersion} from './capabilities.js'
+import {HOST_PATHS, type HostRoot} from './paths.js'
+
+export const ENGINES = ['podman', 'crio', 'skopeo', 'buildah', 'crictl'] as const
+export type Engine = (typeof ENGINES)[number]
+
+export interface EngineInfo {
+  name: Engine
+  path: string
+  version: string
+  /** containers/image version it vendors, when known. */
+  containersImage?: string
+}
+
+export async function findOnPath(name: string, searchPath = process.env.PATH ?? ''): Promise<string | undefined> {
+  for (const dir of searchPath.split(':').filter(Boolean)) {
+    const candidate = path.join(dir, name)
+    try {
+      await access(candidate, constants.X_OK)
+      return candidate
+    } catch {}
+  }
+
+  return undefined
+}
+
+async function probe(name: Engine): Promise<EngineInfo | undefined> {
+  const found = await findOnPath(name)
+  if (!found) return undefined
+  const result = await runTool(found, ['--version'], {allowFailure: true, timeoutMs: 15_000}).catch(() => undefined)
+  const text = `${result?.stdout ?? ''}\n${result?.stderr ?? ''}`
+  const version = /version:?\s+v?(\d+\.\d+(?:\.\d+)?)/i.exec(text)?.[1] ?? parseVersion(text)?.join('.') ?? 'unknown'
+  const parsed = parseVersion(version)
+  const cimage = parsed && containersImageFor(name, parsed)
+  return {name, path: found, version, containersImage: cimage ? `${cimage[0]}.${cimage[1]}` : undefined}
+}
+
+export async function detectEngines(): Promise<EngineInfo[]> {
+  const found = await Promise.all(ENGINES.map((name) => probe(name)))
+  return found.filter((e): e is EngineInfo => e !== undefined)
+}
+
+export function capabilitiesOf(engines: EngineInfo[]): Capabilities {
+  return commonCapabilities(engines.filter((e) => e.name !== 'crictl').map((e) => ({tool: e.name, version: e.version})))
+}
+
+export interface ConfigPathReport {
+  path: string
+  exists: boolean
+  role: string
+  /** Set when this file hides the managed one from some reader. */
+  shadows?: string
+}
+
+async function exists(p: string): Promise<boolean> {
+  return access(p).then(
+    () => true,
+    () => false,
+  )
+}
+
+/** The policy and registries.d files containers/image 5.5–5.39 really reads, for root and this user. */
+export async function configPaths(root: HostRoot, home = process.env.HOME ?? os.homedir()): Promise<ConfigPathReport[]> {
+  const userPolicy = path.posix.join(home, '.config/containers/policy.json')
+  const userRegistries = path.posix.join(home, '.config/containers/registries.d')
+  const reports: ConfigPathReport[] = [
+    {path: root.resolve(HOST_PATHS.policy), exists: await exists(root.resolve(HOST_PATHS.policy)), role: 'system policy (managed)'},
+    {path: root.resolve(HOST_PATHS.registriesD), exists: await exists(root.resolve(HOST_PATHS.registriesD)), role: 'system registries.d (managed)'},
+  ]
+  const userPolicyReal = root.resolve(userPolicy)
+  if (await exists(userPolicyReal)) {
+    reports.push({
+      path: userPolicyReal,
+      exists: true,
+      role: 'per-user policy',
+      shadows: `${HOST_PATHS.policy}: containers/image reads $HOME/.config/containers/policy.json first, for root too (podman 4.x pulls honour it)`,
+    })
+  }
+
+  const userRegistriesReal = root.resolve(userRegistries)
+  if (await exists(userRegistriesReal)) {
+    reports.push({
+      path: userRegistriesReal,
+      exists: true,
+      role: 'per-user registries.d',
+      shadows: `${HOST_PATHS.registriesD}: a user registries.d replaces the system directory entirely`,
+    })
+  }
+
+  return reports
+}
+
+export interface CrioConfig {
+  files: string[]
+  signaturePolicy?: string
+  signaturePolicyDir?: string
+  /** The policy CRI-O uses for pulls without a namespace policy. */
+  effectivePolicy: string
+}
+
+/** CRI-O's [crio.image] signature_policy(_dir), from crio.conf then crio.conf.d/*.conf in name order, last wins. */
+export async function readCrioConfig(root: HostRoot): Promise<CrioConfig | undefined> {
+  const {parse} = await import('smol-toml')
+  const files: string[] = []
+  const main = root.resolve(HOST_PATHS.crioConf)
+  if (await exists(main)) files.push(main)
+  const dropDir = root.resolve(HOST_PATHS.crioConfD)
+  const dropIns = (await readdir(dropDir).catch(() => [] as string[])).filter((n) => n.endsWith('.conf')).sort()
+  files.push(...dropIns.map((n) => path.join(dropDir, n)))
+  if (files.length === 0) return undefined
+  const config: CrioConfig = {files, effectivePolicy: HOST_PATHS.policy}
+  for (const file of files) {
+    let doc: Record<string, unknown>
+    try {
+      doc = parse(await readFile(file, 'utf8')) as Record<string, unknown>
+    } catch (error) {
+      const {ImagetrustError} = await import('../lib/errors.js')
+      const e = error as {line?: number; column?: number; message: string}
+      throw new ImagetrustError(e.message.split('\n')[0], {location: {file, line: e.line, column: e.column}})
+    }
+
+    const image = (doc.crio as Record<string, unknown> | undefined)?.image as Record<string, unknown> | undefined
+    if (typeof image?.signature_policy === 'string') config.signaturePolicy = image.signature_policy
+    if (typeof image?.signature_policy_dir === 'string') config.signaturePolicyDir = image.signature_policy_dir
+  }
+
+  if (config.signaturePolicy) config.effectivePolicy = config.signaturePolicy
+  return config
+}

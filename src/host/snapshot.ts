@@ -1,0 +1,96 @@
+import {lstat, readdir, readFile, readlink, stat} from 'node:fs/promises'
+import path from 'node:path'
+
+import {ImagetrustError} from '../lib/errors.js'
+import {parsePolicy, type ParsedPolicy} from '../policy/parse.js'
+import type {PolicyFeatures} from '../policy/types.js'
+import {parseState, STATE_HOST_PATH, type OwnershipState} from '../plan/state.js'
+import {parseRegistriesFile, type RegistriesFile} from '../registries-d/read.js'
+import {HOST_PATHS, type HostRoot} from './paths.js'
+
+/** A file on the host as found: content, mode, owner, and whether it is a link. */
+export interface HostFile {
+  hostPath: string
+  /** Where it really is under --root. */
+  realPath: string
+  content: Buffer | null
+  mode?: number
+  uid?: number
+  gid?: number
+  symlinkTarget?: string
+}
+
+export interface HostSnapshot {
+  policy: {file: HostFile; parsed?: ParsedPolicy; error?: ImagetrustError}
+  registriesD: {dirHostPath: string; files: RegistriesFile[]; warnings: string[]}
+  keyFiles: Map<string, HostFile>
+  state: {file: HostFile; value: OwnershipState | null}
+}
+
+export async function readHostFile(root: HostRoot, hostPath: string): Promise<HostFile> {
+  const realPath = root.resolve(hostPath)
+  const file: HostFile = {hostPath, realPath, content: null}
+  try {
+    const link = await lstat(realPath)
+    if (link.isSymbolicLink()) file.symlinkTarget = await readlink(realPath)
+    const info = await stat(realPath)
+    if (!info.isFile()) throw new ImagetrustError(`${realPath} is not a regular file`)
+    file.content = await readFile(realPath)
+    file.mode = info.mode & 0o7777
+    file.uid = info.uid
+    file.gid = info.gid
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return file
+    if (error instanceof ImagetrustError) throw error
+    throw new ImagetrustError(`cannot read ${realPath}: ${code ?? (error as Error).message}`)
+  }
+
+  return file
+}
+
+/** Reads every host file a plan depends on. Parse errors of policy.json are kept, not thrown, so --replace-invalid can act. */
+export async function readHostSnapshot(root: HostRoot, keyHostPaths: string[], features: PolicyFeatures): Promise<HostSnapshot> {
+  const policyFile = await readHostFile(root, HOST_PATHS.policy)
+  const policy: HostSnapshot['policy'] = {file: policyFile}
+  if (policyFile.content) {
+    try {
+      policy.parsed = parsePolicy(policyFile.content.toString('utf8'), policyFile.realPath, {features})
+    } catch (error) {
+      if (!(error instanceof ImagetrustError)) throw error
+      policy.error = error
+    }
+  }
+
+  const registriesD = await readRegistriesDir(root, HOST_PATHS.registriesD)
+  const keyFiles = new Map<string, HostFile>()
+  await Promise.all(keyHostPaths.map(async (p) => keyFiles.set(p, await readHostFile(root, p))))
+  const stateFile = await readHostFile(root, STATE_HOST_PATH)
+  const stateValue = stateFile.content ? parseState(stateFile.content.toString('utf8'), stateFile.realPath) : null
+  return {policy, registriesD, keyFiles, state: {file: stateFile, value: stateValue}}
+}
+
+export async function readRegistriesDir(root: HostRoot, dirHostPath: string): Promise<HostSnapshot['registriesD']> {
+  const realDir = root.resolve(dirHostPath)
+  let names: string[]
+  try {
+    names = await readdir(realDir)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {dirHostPath, files: [], warnings: []}
+    throw new ImagetrustError(`cannot read ${realDir}: ${(error as Error).message}`)
+  }
+
+  const warnings: string[] = []
+  const files: RegistriesFile[] = []
+  for (const name of names.sort()) {
+    if (name.endsWith('.yml')) warnings.push(`${path.join(realDir, name)}: containers/image reads only *.yaml; this .yml file is ignored`)
+    if (!name.endsWith('.yaml')) continue
+    const hostFile = await readHostFile(root, path.posix.join(dirHostPath, name))
+    if (!hostFile.content) continue
+    const parsed = await parseRegistriesFile(name, hostFile.hostPath, hostFile.content.toString('utf8'), hostFile.realPath)
+    files.push(parsed.file)
+    warnings.push(...parsed.warnings)
+  }
+
+  return {dirHostPath, files, warnings}
+}

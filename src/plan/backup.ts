@@ -1,0 +1,124 @@
+import {createHash, randomBytes} from 'node:crypto'
+import {mkdir, readdir, readFile, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+
+import type {HostRoot} from '../host/paths.js'
+import {readHostFile} from '../host/snapshot.js'
+import {ImagetrustError} from '../lib/errors.js'
+import {parseStrictJson, toValue} from '../policy/json.js'
+import {removeFile, restoreSymlink, writeFileAtomic} from './atomic.js'
+import {BACKUP_HOST_DIR} from './state.js'
+import type {FileChange} from './types.js'
+
+/** What a file was before an apply, and what the apply made it (to detect later edits). */
+export interface BackupEntry {
+  hostPath: string
+  existed: boolean
+  mode?: number
+  uid?: number
+  gid?: number
+  symlinkTarget?: string
+  /** File name of the saved content inside the backup directory. */
+  blob?: string
+  afterSha256: string | null
+}
+
+export interface BackupManifest {
+  id: string
+  createdAt: string
+  rolledBack: boolean
+  files: BackupEntry[]
+}
+
+export function sha256(content: string | Uint8Array): string {
+  return createHash('sha256').update(content).digest('hex')
+}
+
+function newBackupId(now = new Date()): string {
+  return `${now.toISOString().replaceAll(/[-:]/g, '').replace('.', '')}-${randomBytes(3).toString('hex')}`
+}
+
+/** Saves every file the plan touches before anything is written. */
+export async function createBackup(root: HostRoot, changes: FileChange[]): Promise<BackupManifest> {
+  const id = newBackupId()
+  const dir = root.resolve(path.posix.join(BACKUP_HOST_DIR, id))
+  await mkdir(dir, {recursive: true, mode: 0o700})
+  const files: BackupEntry[] = []
+  for (const [index, change] of changes.entries()) {
+    const file = await readHostFile(root, change.hostPath)
+    const entry: BackupEntry = {hostPath: change.hostPath, existed: file.content !== null, afterSha256: change.after === null ? null : sha256(change.after)}
+    if (file.content) {
+      entry.blob = `file-${index}`
+      entry.mode = file.mode
+      entry.uid = file.uid
+      entry.gid = file.gid
+      entry.symlinkTarget = file.symlinkTarget
+      await writeFileAtomic(path.join(dir, entry.blob), file.content, {mode: 0o600})
+    }
+
+    files.push(entry)
+  }
+
+  const manifest: BackupManifest = {id, createdAt: new Date().toISOString(), rolledBack: false, files}
+  await writeFileAtomic(path.join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n', {mode: 0o600})
+  return manifest
+}
+
+export async function listBackups(root: HostRoot): Promise<BackupManifest[]> {
+  const dir = root.resolve(BACKUP_HOST_DIR)
+  const ids = await readdir(dir).catch(() => [] as string[])
+  const manifests: BackupManifest[] = []
+  for (const id of ids.sort()) {
+    const file = path.join(dir, id, 'manifest.json')
+    const text = await readFile(file, 'utf8').catch(() => null)
+    if (text === null) continue // an apply killed before its manifest landed wrote nothing else
+    manifests.push(toValue(parseStrictJson(text, file)) as unknown as BackupManifest)
+  }
+
+  return manifests
+}
+
+export interface RollbackResult {
+  backup: string
+  files: Array<{path: string; action: 'restore' | 'delete'}>
+}
+
+/** Restores the files of the newest apply not yet rolled back. Refuses if they changed since, unless forced. */
+export async function rollbackLatest(root: HostRoot, options: {force?: boolean; dryRun?: boolean}): Promise<RollbackResult> {
+  const manifest = (await listBackups(root)).reverse().find((m) => !m.rolledBack)
+  if (!manifest) throw new ImagetrustError(`no backup to roll back to under ${root.resolve(BACKUP_HOST_DIR)}`)
+  const dir = root.resolve(path.posix.join(BACKUP_HOST_DIR, manifest.id))
+  if (!options.force) {
+    for (const entry of manifest.files) {
+      const current = await readHostFile(root, entry.hostPath)
+      const currentSha = current.content ? sha256(current.content) : null
+      if (currentSha !== entry.afterSha256) {
+        throw new ImagetrustError(`${current.realPath} changed after apply ${manifest.id}; rollback would lose that change`, {
+          hint: 'Run rollback --force to restore anyway.',
+        })
+      }
+    }
+  }
+
+  const files: RollbackResult['files'] = []
+  for (const entry of manifest.files) {
+    const realPath = root.resolve(entry.hostPath)
+    files.push({path: realPath, action: entry.existed ? 'restore' : 'delete'})
+    if (options.dryRun) continue
+    if (!entry.existed) {
+      await removeFile(realPath)
+    } else if (entry.symlinkTarget) {
+      await restoreSymlink(realPath, entry.symlinkTarget)
+    } else {
+      const content = await readFile(path.join(dir, entry.blob!))
+      await writeFileAtomic(realPath, content, {mode: entry.mode ?? 0o644, uid: entry.uid, gid: entry.gid})
+    }
+  }
+
+  if (!options.dryRun) {
+    manifest.rolledBack = true
+    await writeFile(path.join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n', {mode: 0o600})
+  }
+
+  return {backup: manifest.id, files}
+}

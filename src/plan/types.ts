@@ -1,0 +1,28 @@
+import type {Capabilities} from '../host/capabilities.js'
+import type {OwnershipState} from './state.js'
+
+export type FileKind = 'policy' | 'registries.d' | 'key' | 'state'
+export type FileAction = 'create' | 'update' | 'delete'
+export type DriftReason = 'content' | 'missing' | 'missing key' | 'changed key' | 'mode' | 'extra'
+
+/** One file the plan would write or delete, with its content before and after. */
+export interface FileChange {
+  /** The path as the host sees it (/etc/containers/policy.json). */
+  hostPath: string
+  kind: FileKind
+  action: FileAction
+  before: string | null
+  after: string | null
+  /** Mode for the written file. */
+  mode: number
+  reasons: DriftReason[]
+  /** The current file is a symlink; it is replaced by a real file, never written through. */
+  replacesSymlink?: boolean
+}
+
+export interface Plan {
+  changes: FileChange[]
+  warnings: string[]
+  state: OwnershipState
+  capabilities: Capabilities
+}

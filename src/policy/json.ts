@@ -1,0 +1,245 @@
+import {ParseError} from '../lib/errors.js'
+
+/**
+ * A JSON reader as strict as Go's encoding/json plus containers/image's
+ * duplicate-key check: standard JSON only, no BOM, no trailing data, ASCII
+ * whitespace only, duplicate keys (compared after unescaping) rejected.
+ * Every node keeps its line and column, so errors can point into the file.
+ */
+
+export interface Position {
+  line: number
+  column: number
+}
+
+export type JsonNode =
+  | {kind: 'object'; pos: Position; entries: JsonEntry[]}
+  | {kind: 'array'; pos: Position; items: JsonNode[]}
+  | {kind: 'string'; pos: Position; value: string}
+  | {kind: 'number'; pos: Position; value: number; raw: string}
+  | {kind: 'boolean'; pos: Position; value: boolean}
+  | {kind: 'null'; pos: Position}
+
+export interface JsonEntry {
+  key: string
+  keyPos: Position
+  value: JsonNode
+}
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | {[key: string]: JsonValue}
+
+const WHITESPACE = new Set([' ', '\t', '\n', '\r'])
+
+class Reader {
+  private index = 0
+  private line = 1
+  private lineStart = 0
+
+  constructor(
+    private readonly text: string,
+    private readonly file: string,
+  ) {}
+
+  parseDocument(): JsonNode {
+    if (this.text.charCodeAt(0) === 0xfe_ff) this.fail('byte-order mark is not allowed')
+    this.skipWhitespace()
+    const node = this.parseValue('$')
+    this.skipWhitespace()
+    if (this.index < this.text.length) this.fail(`invalid character ${quoteChar(this.peek())} after top-level value`)
+    return node
+  }
+
+  private position(): Position {
+    return {line: this.line, column: this.index - this.lineStart + 1}
+  }
+
+  private fail(message: string, pos: Position = this.position(), path?: string): never {
+    throw new ParseError(message, {file: this.file, line: pos.line, column: pos.column, path})
+  }
+
+  private peek(): string {
+    return this.text[this.index] ?? ''
+  }
+
+  private skipWhitespace(): void {
+    while (this.index < this.text.length && WHITESPACE.has(this.text[this.index])) {
+      if (this.text[this.index] === '\n') {
+        this.line++
+        this.lineStart = this.index + 1
+      }
+
+      this.index++
+    }
+  }
+
+  private parseValue(path: string): JsonNode {
+    const pos = this.position()
+    const ch = this.peek()
+    if (ch === '{') return this.parseObject(path)
+    if (ch === '[') return this.parseArray(path)
+    if (ch === '"') return {kind: 'string', pos, value: this.parseString()}
+    if (ch === '-' || (ch >= '0' && ch <= '9')) return this.parseNumber()
+    for (const [word, node] of [
+      ['true', {kind: 'boolean', pos, value: true}],
+      ['false', {kind: 'boolean', pos, value: false}],
+      ['null', {kind: 'null', pos}],
+    ] as const) {
+      if (this.text.startsWith(word, this.index)) {
+        this.index += word.length
+        return node
+      }
+    }
+
+    if (ch === '') this.fail('unexpected end of JSON input', pos, path)
+    this.fail(`invalid character ${quoteChar(ch)} looking for beginning of value`, pos, path)
+  }
+
+  private parseObject(path: string): JsonNode {
+    const pos = this.position()
+    this.index++ // {
+    const entries: JsonEntry[] = []
+    const seen = new Map<string, Position>()
+    this.skipWhitespace()
+    if (this.peek() === '}') {
+      this.index++
+      return {kind: 'object', pos, entries}
+    }
+
+    for (;;) {
+      this.skipWhitespace()
+      const keyPos = this.position()
+      if (this.peek() !== '"') {
+        if (this.peek() === '') this.fail('unexpected end of JSON input', keyPos, path)
+        this.fail(`invalid character ${quoteChar(this.peek())} looking for beginning of object key string`, keyPos, path)
+      }
+
+      const key = this.parseString()
+      const first = seen.get(key)
+      if (first) this.fail(`Duplicate key "${key}" (first at line ${first.line})`, keyPos, path)
+      seen.set(key, keyPos)
+      this.skipWhitespace()
+      if (this.peek() !== ':') this.fail(`invalid character ${quoteChar(this.peek())} after object key`, this.position(), path)
+      this.index++
+      this.skipWhitespace()
+      const value = this.parseValue(childPath(path, key))
+      entries.push({key, keyPos, value})
+      this.skipWhitespace()
+      const next = this.peek()
+      this.index++
+      if (next === '}') return {kind: 'object', pos, entries}
+      if (next !== ',') {
+        this.index--
+        if (next === '') this.fail('unexpected end of JSON input', this.position(), path)
+        this.fail(`invalid character ${quoteChar(next)} after object key:value pair`, this.position(), path)
+      }
+    }
+  }
+
+  private parseArray(path: string): JsonNode {
+    const pos = this.position()
+    this.index++ // [
+    const items: JsonNode[] = []
+    this.skipWhitespace()
+    if (this.peek() === ']') {
+      this.index++
+      return {kind: 'array', pos, items}
+    }
+
+    for (;;) {
+      this.skipWhitespace()
+      items.push(this.parseValue(`${path}[${items.length}]`))
+      this.skipWhitespace()
+      const next = this.peek()
+      this.index++
+      if (next === ']') return {kind: 'array', pos, items}
+      if (next !== ',') {
+        this.index--
+        if (next === '') this.fail('unexpected end of JSON input', this.position(), path)
+        this.fail(`invalid character ${quoteChar(next)} after array element`, this.position(), path)
+      }
+    }
+  }
+
+  private parseString(): string {
+    const start = this.index
+    this.index++ // opening quote
+    let out = ''
+    for (;;) {
+      const ch = this.text[this.index]
+      if (ch === undefined || ch === '\n') this.fail('unterminated string', this.position())
+      if (ch === '"') {
+        this.index++
+        return out
+      }
+
+      if (ch.charCodeAt(0) < 0x20) this.fail('invalid control character in string literal')
+      if (ch === '\\') {
+        const esc = this.text[this.index + 1]
+        const simple: Record<string, string> = {'"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t'}
+        if (esc in simple) {
+          out += simple[esc]
+          this.index += 2
+          continue
+        }
+
+        if (esc === 'u') {
+          const hex = this.text.slice(this.index + 2, this.index + 6)
+          if (!/^[0-9a-fA-F]{4}$/.test(hex)) this.fail('invalid \\u escape in string literal')
+          out += String.fromCharCode(Number.parseInt(hex, 16))
+          this.index += 6
+          continue
+        }
+
+        this.fail(`invalid escape \\${esc ?? ''} in string literal`)
+      }
+
+      out += ch
+      this.index++
+      if (this.index - start > 50_000_000) this.fail('string too long')
+    }
+  }
+
+  private parseNumber(): JsonNode {
+    const pos = this.position()
+    const match = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/.exec(this.text.slice(this.index, this.index + 400))
+    if (!match) this.fail(`invalid number literal`, pos)
+    this.index += match[0].length
+    return {kind: 'number', pos, value: Number(match[0]), raw: match[0]}
+  }
+}
+
+function quoteChar(ch: string): string {
+  return ch === '' ? 'end of input' : `'${ch}'`
+}
+
+/** `$.a.b` for identifier-like keys, `$["a.example.com"]` otherwise. */
+export function childPath(path: string, key: string): string {
+  return /^[A-Za-z_][A-Za-z0-9_-]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`
+}
+
+export function parseStrictJson(text: string, file: string): JsonNode {
+  return new Reader(text, file).parseDocument()
+}
+
+/** The plain value of a node (objects keep their key order). */
+export function toValue(node: JsonNode): JsonValue {
+  switch (node.kind) {
+    case 'object': {
+      const out: {[key: string]: JsonValue} = {}
+      for (const entry of node.entries) out[entry.key] = toValue(entry.value)
+      return out
+    }
+
+    case 'array': {
+      return node.items.map((item) => toValue(item))
+    }
+
+    case 'null': {
+      return null
+    }
+
+    default: {
+      return node.value
+    }
+  }
+}

@@ -1,0 +1,277 @@
+import {ParseError} from '../lib/errors.js'
+import {childPath, type JsonEntry, type JsonNode, parseStrictJson} from './json.js'
+import {
+  newAcceptAnything,
+  newReject,
+  newSignedBaseLayer,
+  newSignedBy,
+  newSignedIdentity,
+  newSigstoreSigned,
+  PolicyRuleError,
+} from './requirements.js'
+import {checkScope} from './scopes.js'
+import {
+  ALL_FEATURES,
+  type GpgKeyType,
+  KNOWN_TRANSPORTS,
+  type Policy,
+  type PolicyFeatures,
+  type PolicyRequirement,
+  type PolicyTransport,
+  type SignedIdentity,
+} from './types.js'
+
+/**
+ * Strict policy.json parser: it rejects what containers/image rejects
+ * (unknown and duplicate keys, empty requirement lists, bad scopes) and says
+ * where, with file, line, column and JSON path.
+ */
+
+export interface ParsedPolicy {
+  policy: Policy
+  warnings: string[]
+}
+
+interface Context {
+  file: string
+  features: PolicyFeatures
+  warnings: string[]
+}
+
+function fail(ctx: Context, node: {pos: {line: number; column: number}}, path: string, message: string): never {
+  throw new ParseError(message, {file: ctx.file, line: node.pos.line, column: node.pos.column, path})
+}
+
+function describe(node: JsonNode): string {
+  return node.kind === 'null' ? 'null' : node.kind
+}
+
+function expectObject(ctx: Context, node: JsonNode, path: string): Extract<JsonNode, {kind: 'object'}> {
+  if (node.kind !== 'object') fail(ctx, node, path, `JSON object expected, got ${describe(node)}`)
+  return node
+}
+
+/** Checks an object's key set and returns its entries by name. */
+function readFields(
+  ctx: Context,
+  node: JsonNode,
+  path: string,
+  allowed: readonly string[],
+  required: readonly string[] = [],
+): Map<string, JsonEntry> {
+  const object = expectObject(ctx, node, path)
+  const fields = new Map<string, JsonEntry>()
+  for (const entry of object.entries) {
+    if (!allowed.includes(entry.key)) fail(ctx, {pos: entry.keyPos}, path, `Unknown key "${entry.key}"`)
+    fields.set(entry.key, entry)
+  }
+
+  for (const key of required) {
+    if (!fields.has(key)) fail(ctx, object, path, `Key "${key}" missing in a JSON object`)
+  }
+
+  return fields
+}
+
+function readString(ctx: Context, entry: JsonEntry | undefined, path: string): string | undefined {
+  if (!entry) return undefined
+  if (entry.value.kind !== 'string') fail(ctx, entry.value, childPath(path, entry.key), `expected a string, got ${describe(entry.value)}`)
+  return entry.value.value
+}
+
+function readStringList(ctx: Context, entry: JsonEntry | undefined, path: string): string[] | undefined {
+  if (!entry) return undefined
+  const here = childPath(path, entry.key)
+  if (entry.value.kind !== 'array') fail(ctx, entry.value, here, `expected an array of strings, got ${describe(entry.value)}`)
+  return entry.value.items.map((item, i) => {
+    if (item.kind !== 'string') fail(ctx, item, `${here}[${i}]`, `expected a string, got ${describe(item)}`)
+    return item.value
+  })
+}
+
+function readStringMap(ctx: Context, entry: JsonEntry | undefined, path: string, allowed: readonly string[]): Record<string, string> | undefined {
+  if (!entry) return undefined
+  const here = childPath(path, entry.key)
+  const fields = readFields(ctx, entry.value, here, allowed)
+  const out: Record<string, string> = {}
+  for (const [key, field] of fields) out[key] = readString(ctx, field, here)!
+  return out
+}
+
+/** Runs a constructor, turning its rule errors into located parse errors. */
+function build<T>(ctx: Context, node: JsonNode, path: string, make: () => T): T {
+  try {
+    return make()
+  } catch (error) {
+    if (error instanceof PolicyRuleError) fail(ctx, node, path, error.message)
+    throw error
+  }
+}
+
+const IDENTITY_KEYS: Record<string, readonly string[]> = {
+  matchExact: [],
+  matchRepoDigestOrExact: [],
+  matchRepository: [],
+  exactReference: ['dockerReference'],
+  exactRepository: ['dockerRepository'],
+  remapIdentity: ['prefix', 'signedPrefix'],
+}
+
+function parseIdentity(ctx: Context, node: JsonNode, path: string): SignedIdentity {
+  if (node.kind === 'null') fail(ctx, node, path, 'signedIdentity must be an object, not null')
+  const object = expectObject(ctx, node, path)
+  const typeEntry = object.entries.find((entry) => entry.key === 'type')
+  if (!typeEntry) fail(ctx, node, path, 'Key "type" missing in a JSON object')
+  const type = readString(ctx, typeEntry, path)!
+  const extra = IDENTITY_KEYS[type]
+  if (!extra) fail(ctx, typeEntry.value, childPath(path, 'type'), `Unknown policy reference match type "${type}"`)
+  const fields = readFields(ctx, node, path, ['type', ...extra], ['type', ...extra])
+  const values: Record<string, string> = {type}
+  for (const key of extra) values[key] = readString(ctx, fields.get(key), path)!
+  return build(ctx, node, path, () => newSignedIdentity(values as unknown as SignedIdentity, ctx.features))
+}
+
+const SIGSTORE_FIELDS = [
+  'type',
+  'keyPath',
+  'keyPaths',
+  'keyData',
+  'keyDatas',
+  'fulcio',
+  'pki',
+  'rekorPublicKeyPath',
+  'rekorPublicKeyPaths',
+  'rekorPublicKeyData',
+  'rekorPublicKeyDatas',
+  'signedIdentity',
+] as const
+
+export function parseRequirement(ctx: Context, node: JsonNode, path: string): PolicyRequirement {
+  const object = expectObject(ctx, node, path)
+  const typeEntry = object.entries.find((entry) => entry.key === 'type')
+  if (!typeEntry) fail(ctx, node, path, 'Key "type" missing in a JSON object')
+  const type = readString(ctx, typeEntry, path)!
+  switch (type) {
+    case 'insecureAcceptAnything': {
+      readFields(ctx, node, path, ['type'])
+      return newAcceptAnything()
+    }
+
+    case 'reject': {
+      readFields(ctx, node, path, ['type'])
+      return newReject()
+    }
+
+    case 'signedBy': {
+      const fields = readFields(ctx, node, path, ['type', 'keyType', 'keyPath', 'keyPaths', 'keyData', 'signedIdentity'])
+      for (const key of ['keyPath', 'keyData', 'keyPaths']) {
+        const entry = fields.get(key)
+        if (entry?.value.kind === 'null') fail(ctx, entry.value, childPath(path, key), `${key} must not be null`)
+      }
+
+      const identity = fields.get('signedIdentity')
+      return build(ctx, node, path, () =>
+        newSignedBy(
+          {
+            keyType: (readString(ctx, fields.get('keyType'), path) ?? '') as GpgKeyType,
+            keyPath: readString(ctx, fields.get('keyPath'), path),
+            keyPaths: readStringList(ctx, fields.get('keyPaths'), path),
+            keyData: readString(ctx, fields.get('keyData'), path),
+            signedIdentity: identity ? parseIdentity(ctx, identity.value, childPath(path, 'signedIdentity')) : undefined,
+          },
+          ctx.features,
+        ),
+      )
+    }
+
+    case 'sigstoreSigned': {
+      if (!ctx.features.sigstoreSigned) fail(ctx, typeEntry.value, path, 'Unknown policy requirement type "sigstoreSigned" (needs containers/image 5.22)')
+      const fields = readFields(ctx, node, path, SIGSTORE_FIELDS)
+      const identity = fields.get('signedIdentity')
+      return build(ctx, node, path, () =>
+        newSigstoreSigned(
+          {
+            keyPath: readString(ctx, fields.get('keyPath'), path),
+            keyPaths: readStringList(ctx, fields.get('keyPaths'), path),
+            keyData: readString(ctx, fields.get('keyData'), path),
+            keyDatas: readStringList(ctx, fields.get('keyDatas'), path),
+            fulcio: readStringMap(ctx, fields.get('fulcio'), path, ['caPath', 'caData', 'oidcIssuer', 'subjectEmail']),
+            pki: readStringMap(ctx, fields.get('pki'), path, [
+              'caRootsPath',
+              'caRootsData',
+              'caIntermediatesPath',
+              'caIntermediatesData',
+              'subjectEmail',
+              'subjectHostname',
+            ]),
+            rekorPublicKeyPath: readString(ctx, fields.get('rekorPublicKeyPath'), path),
+            rekorPublicKeyPaths: readStringList(ctx, fields.get('rekorPublicKeyPaths'), path),
+            rekorPublicKeyData: readString(ctx, fields.get('rekorPublicKeyData'), path),
+            rekorPublicKeyDatas: readStringList(ctx, fields.get('rekorPublicKeyDatas'), path),
+            signedIdentity: identity ? parseIdentity(ctx, identity.value, childPath(path, 'signedIdentity')) : undefined,
+          },
+          ctx.features,
+        ),
+      )
+    }
+
+    case 'signedBaseLayer': {
+      const fields = readFields(ctx, node, path, ['type', 'baseLayerIdentity'], ['baseLayerIdentity'])
+      ctx.warnings.push(`${ctx.file}:${node.pos.line}: signedBaseLayer is not implemented by containers/image and rejects every image`)
+      const identity = fields.get('baseLayerIdentity')!
+      return build(ctx, node, path, () => newSignedBaseLayer(parseIdentity(ctx, identity.value, childPath(path, 'baseLayerIdentity')), ctx.features))
+    }
+
+    default: {
+      fail(ctx, typeEntry.value, childPath(path, 'type'), `Unknown policy requirement type "${type}"`)
+    }
+  }
+}
+
+function parseRequirementList(ctx: Context, node: JsonNode, path: string): PolicyRequirement[] {
+  if (node.kind === 'null' || (node.kind === 'array' && node.items.length === 0)) {
+    fail(ctx, node, path, 'List of verification policy requirements must not be empty')
+  }
+
+  if (node.kind !== 'array') fail(ctx, node, path, `expected an array of requirements, got ${describe(node)}`)
+  return node.items.map((item, i) => parseRequirement(ctx, item, `${path}[${i}]`))
+}
+
+export interface ParseOptions {
+  features?: PolicyFeatures
+}
+
+export function parsePolicy(text: string, file: string, options: ParseOptions = {}): ParsedPolicy {
+  const ctx: Context = {file, features: options.features ?? ALL_FEATURES, warnings: []}
+  const root = parseStrictJson(text, file)
+  const fields = readFields(ctx, root, '$', ['default', 'transports'])
+  const defaultEntry = fields.get('default')
+  if (!defaultEntry) fail(ctx, root, '$', 'Default policy is missing')
+  const policy: Policy = {default: parseRequirementList(ctx, defaultEntry.value, '$.default')}
+
+  const transportsEntry = fields.get('transports')
+  if (transportsEntry) {
+    const transportsNode = expectObject(ctx, transportsEntry.value, '$.transports')
+    const transports: PolicyTransport[] = []
+    for (const transport of transportsNode.entries) {
+      const transportPath = childPath('$.transports', transport.key)
+      if (!(KNOWN_TRANSPORTS as readonly string[]).includes(transport.key)) {
+        ctx.warnings.push(`${file}:${transport.keyPos.line}: transport "${transport.key}" is unknown to containers/image; its scopes never match`)
+      }
+
+      const scopesNode = expectObject(ctx, transport.value, transportPath)
+      const scopes = scopesNode.entries.map((scope) => {
+        const scopePath = childPath(transportPath, scope.key)
+        const check = checkScope(transport.key, scope.key)
+        if (!check.ok) fail(ctx, {pos: scope.keyPos}, scopePath, `Unknown key "${scope.key}": ${check.reason}`)
+        if (check.warning) ctx.warnings.push(`${file}:${scope.keyPos.line}: ${transport.key} scope "${scope.key}": ${check.warning}`)
+        return {scope: scope.key, requirements: parseRequirementList(ctx, scope.value, scopePath)}
+      })
+      transports.push({name: transport.key, scopes})
+    }
+
+    policy.transports = transports
+  }
+
+  return {policy, warnings: ctx.warnings}
+}

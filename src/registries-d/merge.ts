@@ -1,0 +1,154 @@
+import {isDeepStrictEqual} from 'node:util'
+
+import type {Document} from 'yaml'
+
+import {OWNED_REGISTRIES_FILE} from '../host/paths.js'
+import {ImagetrustError} from '../lib/errors.js'
+import type {RegistriesFile} from './read.js'
+
+/**
+ * Merges imagetrust's lookaside settings into registries.d without ever
+ * defining a scope twice: a scope that another file already defines is
+ * edited in that file (comments kept, previous values remembered so they can
+ * be restored); every other scope goes into imagetrust.yaml, which we own.
+ */
+
+export type SectionValues = Record<string, string | boolean>
+
+export interface DesiredSection {
+  scope: string
+  values: SectionValues
+  /** Trust file line, for errors. */
+  line: number
+}
+
+/** A section of someone else's file that we changed, with what was there before (null: absent). */
+export interface ForeignEdit {
+  file: string
+  scope: string
+  previous: Record<string, string | boolean | null>
+}
+
+export interface RegistriesMergeInput {
+  dirHostPath: string
+  files: RegistriesFile[]
+  desired: DesiredSection[]
+  previousEdits: ForeignEdit[]
+  trustFile: string
+}
+
+export interface RegistriesFileChange {
+  hostPath: string
+  before: string | null
+  after: string | null
+}
+
+export interface RegistriesMergeResult {
+  changes: RegistriesFileChange[]
+  ownedScopes: string[]
+  foreignEdits: ForeignEdit[]
+}
+
+const OWNED_HEADER = [
+  '# Managed by imagetrust: `imagetrust apply` rewrites this file from the trust file.',
+  '# Scopes that another file in this directory defines are edited in that file instead,',
+  '# because containers/image refuses a scope defined in two files.',
+  '',
+].join('\n')
+
+function indentOf(text: string): number {
+  const match = /^[^\s#][^\n]*:\s*\n( +)\S/m.exec(text)
+  return match ? Math.min(match[1].length, 8) : 2
+}
+
+function sectionValues(doc: Document, scope: string): Record<string, unknown> {
+  const value = doc.getIn(['docker', scope]) as unknown
+  const plain = value && typeof value === 'object' && 'toJSON' in value ? (value as {toJSON(): unknown}).toJSON() : value
+  return plain && typeof plain === 'object' ? (plain as Record<string, unknown>) : {}
+}
+
+export async function mergeRegistriesD(input: RegistriesMergeInput): Promise<RegistriesMergeResult> {
+  const {stringify} = await import('yaml')
+  const foreign = input.files.filter((f) => f.name !== OWNED_REGISTRIES_FILE)
+  const owned = input.files.find((f) => f.name === OWNED_REGISTRIES_FILE)
+  const edited = new Map<string, Document>()
+  const docFor = (file: RegistriesFile): Document => {
+    let doc = edited.get(file.hostPath)
+    if (!doc) {
+      doc = file.doc.clone()
+      edited.set(file.hostPath, doc)
+    }
+
+    return doc
+  }
+
+  const desiredByScope = new Map(input.desired.map((d) => [d.scope, d]))
+  const previousByKey = new Map(input.previousEdits.map((e) => [`${e.file}\0${e.scope}`, e]))
+  const foreignEdits: ForeignEdit[] = []
+  const ownedEntries: DesiredSection[] = []
+
+  // Undo earlier edits whose scope we no longer manage in that file.
+  for (const edit of input.previousEdits) {
+    const file = foreign.find((f) => f.hostPath === edit.file)
+    if (!file || !file.scopes.has(edit.scope)) continue
+    if (desiredByScope.has(edit.scope)) continue
+    const doc = docFor(file)
+    for (const [key, value] of Object.entries(edit.previous)) {
+      if (value === null) doc.deleteIn(['docker', edit.scope, key])
+      else doc.setIn(['docker', edit.scope, key], value)
+    }
+  }
+
+  for (const desired of input.desired) {
+    const defining = foreign.filter((f) => f.scopes.has(desired.scope))
+    if (defining.length > 1) {
+      throw new ImagetrustError(
+        `registries.d scope "${desired.scope}" is already defined in two files, ${defining[0].hostPath}:${defining[0].scopes.get(desired.scope)} and ${defining[1].hostPath}:${defining[1].scopes.get(desired.scope)}; containers/image fails every pull like this. Remove one definition, then apply again.`,
+        {location: {file: input.trustFile, line: desired.line}},
+      )
+    }
+
+    if (defining.length === 0) {
+      ownedEntries.push(desired)
+      continue
+    }
+
+    const file = defining[0]
+    const doc = docFor(file)
+    const current = sectionValues(doc, desired.scope)
+    const earlier = previousByKey.get(`${file.hostPath}\0${desired.scope}`)
+    const previous: ForeignEdit['previous'] = {...earlier?.previous}
+    for (const [key, value] of Object.entries(desired.values)) {
+      if (!(key in previous)) previous[key] = key in current ? (current[key] as string | boolean) : null
+      doc.setIn(['docker', desired.scope, key], value)
+    }
+
+    // Keys we set before but no longer want: put back what was there.
+    for (const [key, value] of Object.entries(previous)) {
+      if (key in desired.values) continue
+      if (value === null) doc.deleteIn(['docker', desired.scope, key])
+      else doc.setIn(['docker', desired.scope, key], value)
+      delete previous[key]
+    }
+
+    if (Object.keys(previous).length > 0) foreignEdits.push({file: file.hostPath, scope: desired.scope, previous})
+  }
+
+  const changes: RegistriesFileChange[] = []
+  for (const file of foreign) {
+    const doc = edited.get(file.hostPath)
+    if (!doc || isDeepStrictEqual(doc.toJS(), file.doc.toJS())) continue
+    changes.push({hostPath: file.hostPath, before: file.text, after: doc.toString({indent: indentOf(file.text)})})
+  }
+
+  const ownedPath = owned?.hostPath ?? `${input.dirHostPath}/${OWNED_REGISTRIES_FILE}`
+  let ownedText: string | null = null
+  if (ownedEntries.length > 0) {
+    const docker: Record<string, SectionValues> = {}
+    for (const entry of ownedEntries) docker[entry.scope] = entry.values
+    ownedText = OWNED_HEADER + stringify({docker}, {indent: 2, lineWidth: 0})
+  }
+
+  if ((owned?.text ?? null) !== ownedText) changes.push({hostPath: ownedPath, before: owned?.text ?? null, after: ownedText})
+  return {changes, ownedScopes: ownedEntries.map((e) => e.scope), foreignEdits}
+}

@@ -1,0 +1,116 @@
+import type {Document} from 'yaml'
+
+import {ParseError} from '../lib/errors.js'
+
+/**
+ * One registries.d file, parsed into a comment-preserving yaml Document so
+ * that an edit in place keeps the owner's comments and layout.
+ */
+export interface RegistriesFile {
+  /** Base name, e.g. default.yaml. */
+  name: string
+  /** Host path, e.g. /etc/containers/registries.d/default.yaml. */
+  hostPath: string
+  text: string
+  doc: Document
+  /** docker: scope → line of its key. */
+  scopes: Map<string, number>
+  /** Line of a non-null default-docker, if any. */
+  defaultDocker?: number
+}
+
+const SECTION_KEYS = ['lookaside', 'lookaside-staging', 'sigstore', 'sigstore-staging', 'use-sigstore-attachments']
+
+export async function parseRegistriesFile(name: string, hostPath: string, text: string, displayPath = hostPath): Promise<{file: RegistriesFile; warnings: string[]}> {
+  const {LineCounter, parseDocument, isMap, isScalar} = await import('yaml')
+  const lineCounter = new LineCounter()
+  // uniqueKeys: containers/image 5.25+ (yaml.v3) refuses in-file duplicates.
+  const doc = parseDocument(text, {lineCounter, uniqueKeys: true, prettyErrors: false, keepSourceTokens: false})
+  function fail(message: string, offset?: number): never {
+    const pos = offset === undefined ? undefined : lineCounter.linePos(offset)
+    throw new ParseError(message, {file: displayPath, line: pos?.line, column: pos?.col})
+  }
+
+  if (doc.errors.length > 0) {
+    const error = doc.errors[0]
+    fail(error.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, ''), error.pos[0])
+  }
+
+  const warnings: string[] = []
+  const scopes = new Map<string, number>()
+  let defaultDocker: number | undefined
+  const contents = doc.contents
+  if (contents !== null && !(isScalar(contents) && contents.value === null)) {
+    if (!isMap(contents)) fail('a registries.d file must be a mapping with docker: and/or default-docker:', contents.range?.[0])
+    for (const pair of contents.items) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : ''
+      const keyOffset = isScalar(pair.key) ? pair.key.range?.[0] : undefined
+      const keyLine = keyOffset === undefined ? undefined : lineCounter.linePos(keyOffset).line
+      const value = pair.value
+      const isNull = value === null || (isScalar(value) && value.value === null)
+      if (key === 'default-docker') {
+        if (!isNull) {
+          if (!isMap(value)) fail('default-docker must be a mapping', keyOffset)
+          defaultDocker = keyLine
+          checkSection(value, `default-docker`)
+        }
+      } else if (key === 'docker') {
+        if (isNull) continue
+        if (!isMap(value)) fail('docker must be a mapping of scopes', keyOffset)
+        for (const scopePair of value.items) {
+          const scope = isScalar(scopePair.key) ? String(scopePair.key.value) : ''
+          const offset = isScalar(scopePair.key) ? scopePair.key.range?.[0] : undefined
+          scopes.set(scope, offset === undefined ? 0 : lineCounter.linePos(offset).line)
+          const section = scopePair.value
+          if (section === null || (isScalar(section) && section.value === null)) continue
+          if (!isMap(section)) fail(`docker scope "${scope}" must be a mapping`, offset)
+          checkSection(section, `docker "${scope}"`)
+        }
+      } else {
+        warnings.push(`${displayPath}:${keyLine}: unknown top-level key "${key}" is ignored by containers/image`)
+      }
+    }
+  }
+
+  function checkSection(section: {items: Array<{key: unknown; value: unknown}>}, where: string): void {
+    for (const item of section.items) {
+      const key = isScalar(item.key) ? String(item.key.value) : ''
+      const offset = isScalar(item.key) ? item.key.range?.[0] : undefined
+      const line = offset === undefined ? undefined : lineCounter.linePos(offset).line
+      if (!SECTION_KEYS.includes(key)) {
+        warnings.push(`${displayPath}:${line}: ${where}: unknown key "${key}" is ignored by containers/image (typo?)`)
+        continue
+      }
+
+      const value = isScalar(item.value) ? item.value.value : item.value
+      if (key === 'use-sigstore-attachments' && typeof value !== 'boolean') fail(`${where}: use-sigstore-attachments must be true or false`, offset)
+      if (key !== 'use-sigstore-attachments' && typeof value !== 'string') fail(`${where}: ${key} must be a URL string`, offset)
+    }
+  }
+
+  return {file: {name, hostPath, text, doc, scopes, defaultDocker}, warnings}
+}
+
+/** A scope defined in two files breaks every pull; so does a second default-docker. */
+export function findConflicts(files: RegistriesFile[]): string[] {
+  const problems: string[] = []
+  const firstScope = new Map<string, RegistriesFile>()
+  let firstDefault: RegistriesFile | undefined
+  for (const file of files) {
+    for (const [scope, line] of file.scopes) {
+      const other = firstScope.get(scope)
+      if (other) {
+        problems.push(`docker scope "${scope}" is defined both in ${other.hostPath}:${other.scopes.get(scope)} and ${file.hostPath}:${line}`)
+      } else {
+        firstScope.set(scope, file)
+      }
+    }
+
+    if (file.defaultDocker !== undefined) {
+      if (firstDefault) problems.push(`default-docker is defined both in ${firstDefault.hostPath}:${firstDefault.defaultDocker} and ${file.hostPath}:${file.defaultDocker}`)
+      else firstDefault = file
+    }
+  }
+
+  return problems
+}

@@ -1,0 +1,21 @@
+import {readFile} from 'node:fs/promises'
+
+import {ImagetrustError} from '../lib/errors.js'
+import type {TrustFile} from './types.js'
+import {validateTrustFile} from './validate.js'
+import {loadYamlSource} from './yaml-source.js'
+
+export async function loadTrustFile(file: string): Promise<TrustFile> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    throw new ImagetrustError(
+      code === 'ENOENT' ? `trust file ${file} does not exist` : `cannot read trust file ${file}: ${(error as Error).message}`,
+      {hint: 'Pass --config FILE, or create /etc/imagetrust/trust.yaml (see templates/trust.yaml).'},
+    )
+  }
+
+  return validateTrustFile(await loadYamlSource(text, file))
+}

@@ -1,0 +1,42 @@
+import type {SignedIdentity} from '../policy/types.js'
+
+/** The declarative trust file (/etc/imagetrust/trust.yaml), after validation. */
+
+export type KeyKind = 'gpg' | 'sigstore'
+export type ScopePolicy = 'signed' | 'reject' | 'accept'
+
+export interface KeySpec {
+  name: string
+  type: KeyKind
+  /** Exactly one source: a file (relative to the trust file), an https URL, or inline data. */
+  file?: string
+  url?: string
+  data?: string
+  fingerprint?: string
+  line: number
+}
+
+export interface ScopeSpec {
+  scope: string
+  policy: ScopePolicy
+  keys: string[]
+  identity?: SignedIdentity
+  lookaside?: string
+  lookasideStaging?: string
+  sigstoreAttachments?: boolean
+  test?: {signed?: string; unsigned?: string}
+  line: number
+}
+
+export interface TrustFile {
+  version: 1
+  /** Absent: policy.json's default is left as found. */
+  default?: 'reject' | 'accept'
+  /** With default: reject, keep local transports (containers-storage, oci, dir ...) accepting. */
+  localTransports: 'accept' | 'default'
+  keys: KeySpec[]
+  scopes: ScopeSpec[]
+  /** Absolute path of the file, and its directory (key files are relative to it). */
+  file: string
+  dir: string
+}

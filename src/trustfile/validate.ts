@@ -1,0 +1,264 @@
+import path from 'node:path'
+
+import {ImagetrustError, type Location, formatLocation} from '../lib/errors.js'
+import {parseDockerScope, parseImageReference} from '../policy/reference.js'
+import {newSignedIdentity, PolicyRuleError} from '../policy/requirements.js'
+import type {SignedIdentity} from '../policy/types.js'
+import type {KeySpec, ScopeSpec, TrustFile} from './types.js'
+import type {YamlSource} from './yaml-source.js'
+
+/**
+ * Validates a trust file against the rules that schema/trust.schema.json
+ * publishes, plus what a schema cannot say (scope syntax, key references).
+ * All errors are collected, each with its YAML line.
+ */
+
+export class TrustFileError extends ImagetrustError {
+  readonly problems: Location[]
+
+  constructor(problems: Array<{location: Location; message: string}>) {
+    const lines = problems.map((p) => `${formatLocation(p.location)}: ${p.message}`)
+    super(problems.length === 1 ? lines[0] : `${problems.length} problems in the trust file:\n  ${lines.join('\n  ')}`, {
+      location: undefined,
+    })
+    this.name = 'TrustFileError'
+    this.problems = problems.map((p) => ({...p.location, path: p.message}))
+  }
+}
+
+export const KEY_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/
+const FINGERPRINT = /^(?:[0-9A-F]{40}|[0-9A-F]{64})$/
+const IDENTITY_NAMES = ['matchExact', 'matchRepoDigestOrExact', 'matchRepository'] as const
+const TOP_KEYS = ['version', 'default', 'localTransports', 'keys', 'scopes']
+const KEY_KEYS = ['type', 'file', 'url', 'data', 'fingerprint']
+const SCOPE_KEYS = ['policy', 'keys', 'identity', 'lookaside', 'lookasideStaging', 'sigstoreAttachments', 'test']
+
+type Obj = Record<string, unknown>
+
+function isObject(value: unknown): value is Obj {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+class Collector {
+  readonly problems: Array<{location: Location; message: string}> = []
+
+  constructor(private readonly source: YamlSource) {}
+
+  add(pathParts: Array<string | number>, message: string): void {
+    this.problems.push({location: {file: this.source.file, line: this.source.lineOf(pathParts), path: pathParts.join('.') || undefined}, message})
+  }
+
+  line(pathParts: Array<string | number>): number {
+    return this.source.lineOf(pathParts) ?? 1
+  }
+
+  unknownKeys(value: Obj, allowed: string[], at: Array<string | number>): void {
+    for (const key of Object.keys(value)) {
+      if (!allowed.includes(key)) this.add([...at, key], `unknown key "${key}" (allowed: ${allowed.join(', ')})`)
+    }
+  }
+
+  string(value: Obj, key: string, at: Array<string | number>): string | undefined {
+    const v = value[key]
+    if (v === undefined || v === null) return undefined
+    if (typeof v !== 'string' || v === '') {
+      this.add([...at, key], `${key} must be a non-empty string`)
+      return undefined
+    }
+
+    return v
+  }
+}
+
+function checkUrl(c: Collector, url: string | undefined, at: Array<string | number>, key: string, schemes: string[]): string | undefined {
+  if (url === undefined) return undefined
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    c.add([...at, key], `${key} "${url}" is not a valid URL`)
+    return undefined
+  }
+
+  if (!schemes.includes(parsed.protocol)) {
+    c.add([...at, key], `${key} "${url}" must use ${schemes.map((s) => s.replace(':', '://')).join(' or ')}`)
+    return undefined
+  }
+
+  return url.replace(/\/+$/, '')
+}
+
+function validateKey(c: Collector, name: string, raw: unknown): KeySpec | undefined {
+  const at = ['keys', name]
+  if (!KEY_NAME.test(name)) c.add(at, `key name "${name}" must match ${KEY_NAME.source} (it becomes a file name)`)
+  if (!isObject(raw)) {
+    c.add(at, 'a key must be a mapping with type and one of file, url, data')
+    return undefined
+  }
+
+  c.unknownKeys(raw, KEY_KEYS, at)
+  const type = raw.type ?? 'gpg'
+  if (type !== 'gpg' && type !== 'sigstore') c.add([...at, 'type'], `type must be gpg or sigstore, not ${JSON.stringify(type)}`)
+  const file = c.string(raw, 'file', at)
+  const url = checkUrl(c, c.string(raw, 'url', at), at, 'url', ['https:'])
+  const data = c.string(raw, 'data', at)
+  const sources = [file, raw.url, data].filter((v) => v !== undefined && v !== null).length
+  if (sources !== 1) c.add(at, `key "${name}" needs exactly one of file, url, data (found ${sources})`)
+  let fingerprint = c.string(raw, 'fingerprint', at)
+  if (fingerprint !== undefined) {
+    fingerprint = fingerprint.replaceAll(/\s/g, '').toUpperCase()
+    if (!FINGERPRINT.test(fingerprint)) c.add([...at, 'fingerprint'], 'fingerprint must be 40 (v4) or 64 (v6) hexadecimal digits')
+  }
+
+  if (raw.url !== undefined && fingerprint === undefined) {
+    c.add([...at, 'url'], `key "${name}" comes from a URL, so it needs a fingerprint pin: there is no trust on first use`)
+  }
+
+  return {name, type: type as KeySpec['type'], file, url, data, fingerprint, line: c.line(at)}
+}
+
+function validateIdentity(c: Collector, raw: unknown, at: Array<string | number>): SignedIdentity | undefined {
+  if (raw === undefined || raw === null) return undefined
+  let identity: SignedIdentity
+  if (typeof raw === 'string') {
+    if (!(IDENTITY_NAMES as readonly string[]).includes(raw)) {
+      c.add(at, `identity "${raw}" must be one of ${IDENTITY_NAMES.join(', ')}, or a mapping for exactReference, exactRepository, remapIdentity`)
+      return undefined
+    }
+
+    identity = {type: raw} as SignedIdentity
+  } else if (isObject(raw) && typeof raw.type === 'string') {
+    identity = raw as unknown as SignedIdentity
+  } else {
+    c.add(at, 'identity must be a name such as matchRepository, or a mapping with a type')
+    return undefined
+  }
+
+  try {
+    return newSignedIdentity(identity)
+  } catch (error) {
+    if (!(error instanceof PolicyRuleError)) throw error
+    c.add(at, `identity: ${error.message}`)
+    return undefined
+  }
+}
+
+function validateScope(c: Collector, scope: string, raw: unknown, keyNames: Map<string, KeySpec>): ScopeSpec | undefined {
+  const at = ['scopes', scope]
+  const syntax = parseDockerScope(scope)
+  if (typeof syntax === 'string') c.add(at, syntax)
+  if (!isObject(raw)) {
+    c.add(at, 'a scope must be a mapping with at least "policy"')
+    return undefined
+  }
+
+  c.unknownKeys(raw, SCOPE_KEYS, at)
+  const policy = raw.policy
+  if (policy !== 'signed' && policy !== 'reject' && policy !== 'accept') {
+    c.add([...at, 'policy'], `policy must be signed, reject or accept, not ${JSON.stringify(policy ?? null)}`)
+    return undefined
+  }
+
+  let keys: string[] = []
+  if (raw.keys !== undefined) {
+    if (!Array.isArray(raw.keys) || raw.keys.some((k) => typeof k !== 'string')) {
+      c.add([...at, 'keys'], 'keys must be a list of key names')
+    } else {
+      keys = raw.keys as string[]
+      for (const [i, key] of keys.entries()) {
+        if (!keyNames.has(key)) c.add([...at, 'keys', i], `key "${key}" is not defined under keys:`)
+      }
+
+      if (new Set(keys).size !== keys.length) c.add([...at, 'keys'], 'a key is listed twice')
+    }
+  }
+
+  if (policy === 'signed' && keys.length === 0) c.add(at, 'policy: signed needs at least one key in keys:')
+  if (policy !== 'signed' && keys.length > 0) c.add([...at, 'keys'], `keys are only used with policy: signed, not ${policy}`)
+  const kinds = new Set(keys.map((k) => keyNames.get(k)?.type).filter(Boolean))
+  if (kinds.size > 1) {
+    c.add([...at, 'keys'], 'gpg and sigstore keys cannot share a scope: their requirements would be ANDed, so every image would need both')
+  }
+
+  const identity = validateIdentity(c, raw.identity, [...at, 'identity'])
+  if (identity && policy !== 'signed') c.add([...at, 'identity'], 'identity is only used with policy: signed')
+  const lookaside = checkUrl(c, c.string(raw, 'lookaside', at), at, 'lookaside', ['http:', 'https:', 'file:'])
+  const lookasideStaging = checkUrl(c, c.string(raw, 'lookasideStaging', at), at, 'lookasideStaging', ['file:'])
+  const attachments = raw.sigstoreAttachments
+  if (attachments !== undefined && typeof attachments !== 'boolean') c.add([...at, 'sigstoreAttachments'], 'sigstoreAttachments must be true or false')
+
+  let test: ScopeSpec['test']
+  if (raw.test !== undefined) {
+    if (isObject(raw.test)) {
+      c.unknownKeys(raw.test, ['signed', 'unsigned'], [...at, 'test'])
+      test = {}
+      for (const kind of ['signed', 'unsigned'] as const) {
+        const ref = c.string(raw.test, kind, [...at, 'test'])
+        if (ref === undefined) continue
+        const parsed = parseImageReference(ref)
+        if (typeof parsed === 'string') c.add([...at, 'test', kind], `test image "${ref}": ${parsed}`)
+        test[kind] = ref
+      }
+    } else {
+      c.add([...at, 'test'], 'test must be a mapping with signed and/or unsigned image references')
+    }
+  }
+
+  return {
+    scope,
+    policy,
+    keys,
+    identity,
+    lookaside,
+    lookasideStaging,
+    sigstoreAttachments: typeof attachments === 'boolean' ? attachments : undefined,
+    test,
+    line: c.line(at),
+  }
+}
+
+export function validateTrustFile(source: YamlSource): TrustFile {
+  const c = new Collector(source)
+  const root = source.value
+  if (!isObject(root)) {
+    c.add([], 'the trust file must be a YAML mapping with version, keys and scopes')
+    throw new TrustFileError(c.problems)
+  }
+
+  c.unknownKeys(root, TOP_KEYS, [])
+  if (root.version !== 1) c.add(['version'], `version must be 1, not ${JSON.stringify(root.version ?? null)}`)
+  const defaultPolicy = root.default
+  if (defaultPolicy !== undefined && defaultPolicy !== 'reject' && defaultPolicy !== 'accept') {
+    c.add(['default'], `default must be reject or accept, not ${JSON.stringify(defaultPolicy)}`)
+  }
+
+  const localTransports = root.localTransports ?? 'accept'
+  if (localTransports !== 'accept' && localTransports !== 'default') c.add(['localTransports'], 'localTransports must be accept or default')
+
+  const keys: KeySpec[] = []
+  if (root.keys !== undefined && root.keys !== null && !isObject(root.keys)) c.add(['keys'], 'keys must be a mapping of key names')
+  for (const [name, raw] of Object.entries(isObject(root.keys) ? root.keys : {})) {
+    const key = validateKey(c, name, raw)
+    if (key) keys.push(key)
+  }
+
+  const keyNames = new Map(keys.map((k) => [k.name, k]))
+  const scopes: ScopeSpec[] = []
+  if (root.scopes !== undefined && root.scopes !== null && !isObject(root.scopes)) c.add(['scopes'], 'scopes must be a mapping of scope to settings')
+  for (const [scope, raw] of Object.entries(isObject(root.scopes) ? root.scopes : {})) {
+    const spec = validateScope(c, scope, raw, keyNames)
+    if (spec) scopes.push(spec)
+  }
+
+  if (c.problems.length > 0) throw new TrustFileError(c.problems)
+  const file = path.resolve(source.file)
+  return {
+    version: 1,
+    default: defaultPolicy as TrustFile['default'],
+    localTransports: localTransports as TrustFile['localTransports'],
+    keys,
+    scopes,
+    file,
+    dir: path.dirname(file),
+  }
+}

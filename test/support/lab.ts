@@ -1,0 +1,267 @@
+/**
+ * A signing lab on loopback, shared by the e2e tests and the demo: a real
+ * docker-registry, real GPG keys, images pushed with real `podman push
+ * --sign-by`, a lookaside web server, and pulls by real podman and skopeo run
+ * in a private mount namespace where /etc/containers and /etc/pki come from a
+ * sandbox root. The machine's own /etc is never written. Every process
+ * started here is stopped by its PID in stop().
+ */
+import {type ChildProcess, execFile, spawn} from 'node:child_process'
+import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {createServer} from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
+import {fileURLToPath} from 'node:url'
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+
+export interface RunResult {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+export function run(cmd: string, args: string[], options: {env?: NodeJS.ProcessEnv; input?: string; cwd?: string} = {}): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const child = execFile(cmd, args, {env: options.env ?? process.env, cwd: options.cwd, maxBuffer: 64 * 1024 * 1024}, (error, stdout, stderr) => {
+      const code = error ? (typeof (error as {code?: unknown}).code === 'number' ? ((error as {code: number}).code) : 127) : 0
+      resolve({code, stdout: String(stdout), stderr: String(stderr)})
+    })
+    if (options.input !== undefined) child.stdin?.end(options.input)
+  })
+}
+
+export async function mustRun(cmd: string, args: string[], options: Parameters<typeof run>[2] = {}): Promise<RunResult> {
+  const result = await run(cmd, args, options)
+  if (result.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${result.code}):\n${result.stderr}${result.stdout}`)
+  return result
+}
+
+/** The built CLI, as a user runs it. */
+export function imagetrust(args: string[], env?: NodeJS.ProcessEnv): Promise<RunResult> {
+  return run(process.execPath, [path.join(REPO_ROOT, 'bin/run.js'), ...args], {env})
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.listen(0, '127.0.0.1', () => {
+      const {port} = server.address() as {port: number}
+      server.close(() => resolve(port))
+    })
+    server.on('error', reject)
+  })
+}
+
+async function waitFor(url: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetch(url)
+      if (response.status < 500) return
+    } catch {}
+
+    await sleep(100)
+  }
+
+  throw new Error(`${url} did not come up within ${timeoutMs} ms`)
+}
+
+export interface GpgKey {
+  name: string
+  home: string
+  fingerprint: string
+  publicArmored: string
+}
+
+export class Lab {
+  readonly processes: ChildProcess[] = []
+  registryPort = 0
+  lookasidePort = 0
+  private constructor(readonly dir: string) {}
+
+  static async create(prefix = 'imagetrust-lab-'): Promise<Lab> {
+    return new Lab(await mkdtemp(path.join(os.tmpdir(), prefix)))
+  }
+
+  get registry(): string {
+    return `127.0.0.1:${this.registryPort}`
+  }
+
+  get lookasideUrl(): string {
+    return `http://127.0.0.1:${this.lookasidePort}`
+  }
+
+  get stagingDir(): string {
+    return path.join(this.dir, 'lookaside')
+  }
+
+  private track(child: ChildProcess): ChildProcess {
+    this.processes.push(child)
+    return child
+  }
+
+  async startRegistry(): Promise<void> {
+    this.registryPort = await freePort()
+    const config = path.join(this.dir, 'registry.yml')
+    await writeFile(
+      config,
+      [
+        'version: 0.1',
+        'log: {level: error}',
+        'storage:',
+        '  filesystem:',
+        `    rootdirectory: ${path.join(this.dir, 'registry-data')}`,
+        '  delete: {enabled: true}',
+        'http:',
+        `  addr: 127.0.0.1:${this.registryPort}`,
+        '',
+      ].join('\n'),
+    )
+    this.track(spawn('docker-registry', ['serve', config], {stdio: 'ignore'}))
+    await waitFor(`http://${this.registry}/v2/`)
+  }
+
+  async stopRegistry(): Promise<void> {
+    const child = this.processes.find((p) => p.spawnargs[0] === 'docker-registry' && p.exitCode === null)
+    if (child) await stopChild(child)
+  }
+
+  async startLookasideServer(): Promise<void> {
+    await mkdir(this.stagingDir, {recursive: true})
+    const child = this.track(spawn(process.execPath, [path.join(REPO_ROOT, 'scripts/serve-static.mjs'), this.stagingDir, '0'], {stdio: ['ignore', 'pipe', 'inherit']}))
+    this.lookasidePort = await new Promise<number>((resolve, reject) => {
+      child.stdout!.once('data', (chunk: Buffer) => {
+        const match = /listening (\d+)/.exec(chunk.toString())
+        if (match) resolve(Number(match[1]))
+        else reject(new Error(`lookaside server said: ${chunk}`))
+      })
+      child.once('exit', (code) => reject(new Error(`lookaside server exited with ${code}`)))
+    })
+  }
+
+  /** A GPG key whose primary key signs (no subkey): what containers/image < 5.37 accepts. */
+  async makeGpgKey(name: string, options: {keyType?: 'ed25519' | 'rsa'} = {}): Promise<GpgKey> {
+    const home = path.join(this.dir, `gnupg-${name}`)
+    await mkdir(home, {recursive: true, mode: 0o700})
+    const params =
+      options.keyType === 'rsa'
+        ? ['Key-Type: RSA', 'Key-Length: 2048']
+        : ['Key-Type: EDDSA', 'Key-Curve: ed25519']
+    await mustRun('gpg', ['--batch', '--quiet', '--gen-key'], {
+      env: {...process.env, GNUPGHOME: home},
+      input: ['%no-protection', ...params, 'Key-Usage: sign', `Name-Real: ${name} signer`, `Name-Email: ${name}@example.test`, 'Expire-Date: 0', '%commit', ''].join('\n'),
+    })
+    const listing = await mustRun('gpg', ['--batch', '--with-colons', '--list-keys'], {env: {...process.env, GNUPGHOME: home}})
+    const fingerprint = /^fpr:+([0-9A-F]{40}):/m.exec(listing.stdout)![1]
+    const exported = await mustRun('gpg', ['--batch', '--armor', '--export', fingerprint], {env: {...process.env, GNUPGHOME: home}})
+    return {name, home, fingerprint, publicArmored: exported.stdout}
+  }
+
+  private podmanArgs(): string[] {
+    const store = path.join(this.dir, 'podman')
+    return ['--root', path.join(store, 'root'), '--runroot', path.join(store, 'run'), '--storage-driver', 'vfs', '--events-backend', 'file', '--cgroup-manager', 'cgroupfs']
+  }
+
+  /** The signing host's environment: its own HOME with a registries.d that stages signatures in stagingDir. */
+  private async signerEnv(gnupgHome?: string): Promise<NodeJS.ProcessEnv> {
+    const home = path.join(this.dir, 'signer-home')
+    const regd = path.join(home, '.config/containers/registries.d')
+    await mkdir(regd, {recursive: true})
+    await writeFile(path.join(regd, 'staging.yaml'), `docker:\n  "${this.registry}":\n    lookaside-staging: file://${this.stagingDir}\n`)
+    await writeFile(path.join(home, '.config/containers/policy.json'), '{"default":[{"type":"insecureAcceptAnything"}]}\n')
+    return {...process.env, HOME: home, ...(gnupgHome ? {GNUPGHOME: gnupgHome} : {})}
+  }
+
+  /** Builds a one-file image from scratch in the lab's own podman storage. */
+  async buildImage(tag: string, content: string): Promise<void> {
+    const rootfs = path.join(this.dir, `rootfs-${content.replaceAll(/\W/g, '')}`)
+    await mkdir(rootfs, {recursive: true})
+    await writeFile(path.join(rootfs, 'hello.txt'), `${content}\n`)
+    const tar = `${rootfs}.tar`
+    await mustRun('tar', ['-C', rootfs, '--owner=0', '--group=0', '-cf', tar, '.'])
+    await mustRun('podman', [...this.podmanArgs(), 'import', '--quiet', tar, tag], {env: await this.signerEnv()})
+  }
+
+  /** podman push, signed with --sign-by when a key is given. */
+  async push(localTag: string, repoAndTag: string, key?: GpgKey): Promise<string> {
+    const dest = `${this.registry}/${repoAndTag}`
+    const sign = key ? ['--sign-by', key.fingerprint] : []
+    await mustRun('podman', [...this.podmanArgs(), 'push', '--quiet', '--tls-verify=false', ...sign, localTag, `docker://${dest}`], {
+      env: await this.signerEnv(key?.home),
+    })
+    return dest
+  }
+
+  /** Runs a command with /etc/containers and /etc/pki taken from a sandbox root, in a private mount namespace. */
+  async inSandbox(root: string, cmd: string[]): Promise<RunResult> {
+    const upper = await mkdtemp(path.join(this.dir, 'etc-upper-'))
+    await mkdir(path.join(upper, 'u'))
+    await mkdir(path.join(upper, 'w'))
+    await mkdir(path.join(root, 'etc/containers'), {recursive: true})
+    await mkdir(path.join(root, 'etc/pki'), {recursive: true})
+    const home = path.join(this.dir, 'empty-home')
+    await mkdir(home, {recursive: true})
+    const script = [
+      'set -e',
+      `mount -t overlay overlay -o lowerdir=/etc,upperdir=${upper}/u,workdir=${upper}/w /etc`,
+      'mkdir -p /etc/containers /etc/pki',
+      `mount --bind ${root}/etc/containers /etc/containers`,
+      `mount --bind ${root}/etc/pki /etc/pki`,
+      'exec "$@"',
+    ].join('\n')
+    const result = await run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sandbox', ...cmd], {
+      env: {...process.env, HOME: home, GNUPGHOME: path.join(home, 'no-gnupg')},
+    })
+    await rm(upper, {recursive: true, force: true})
+    return result
+  }
+
+  /** A pull as the host would do it, reading the sandbox root's policy, registries.d and keys. */
+  async pull(root: string, image: string, engine: 'skopeo' | 'podman'): Promise<RunResult> {
+    if (engine === 'skopeo') {
+      const out = await mkdtemp(path.join(this.dir, 'pulled-'))
+      const result = await this.inSandbox(root, ['skopeo', 'copy', '--quiet', '--src-tls-verify=false', `docker://${image}`, `dir:${out}`])
+      await rm(out, {recursive: true, force: true})
+      return result
+    }
+
+    const store = await mkdtemp(path.join(this.dir, 'pull-store-'))
+    const result = await this.inSandbox(root, [
+      'podman',
+      '--root',
+      path.join(store, 'root'),
+      '--runroot',
+      path.join(store, 'run'),
+      '--storage-driver',
+      'vfs',
+      '--events-backend',
+      'file',
+      '--cgroup-manager',
+      'cgroupfs',
+      'pull',
+      '--quiet',
+      '--tls-verify=false',
+      image,
+    ])
+    await rm(store, {recursive: true, force: true})
+    return result
+  }
+
+  async stop(): Promise<void> {
+    for (const child of this.processes) await stopChild(child)
+    // The podman store can hold read-only layers; podman cleans what it made.
+    await run('podman', [...this.podmanArgs(), 'system', 'reset', '--force']).catch(() => undefined)
+    await rm(this.dir, {recursive: true, force: true})
+  }
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  process.kill(child.pid, 'SIGTERM')
+  const timer = setTimeout(() => child.pid && process.kill(child.pid, 'SIGKILL'), 5000)
+  await exited
+  clearTimeout(timer)
+}
