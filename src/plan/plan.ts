@@ -10,6 +10,7 @@ import {newAcceptAnything, newReject, newSignedBy, newSigstoreSigned, PolicyRule
 import {detectIndent, samePolicy, serializePolicy} from '../policy/serialize.js'
 import {LOCAL_TRANSPORTS, type Policy, type PolicyRequirement, type PolicyTransport} from '../policy/types.js'
 import {type DesiredSection, mergeRegistriesD} from '../registries-d/merge.js'
+import {findConflicts} from '../registries-d/read.js'
 import type {ScopeSpec, TrustFile} from '../trustfile/types.js'
 import {type OwnershipState, STATE_HOST_PATH, emptyState, serializeState} from './state.js'
 import type {FileChange, Plan} from './types.js'
@@ -220,6 +221,7 @@ function registriesValues(spec: ScopeSpec, keysByName: Map<string, LoadedKey>, c
 
 export async function plan(input: PlanInput): Promise<Plan> {
   const warnings: string[] = [...input.host.registriesD.warnings]
+  for (const conflict of findConflicts(input.host.registriesD.files)) warnings.push(`registries.d is broken, containers/image fails every pull: ${conflict}`)
   for (const key of input.keys) warnings.push(...key.warnings)
   const previous = input.host.state.value ?? emptyState()
   const changes: FileChange[] = []

@@ -103,7 +103,7 @@ export async function mergeRegistriesD(input: RegistriesMergeInput): Promise<Reg
     const defining = foreign.filter((f) => f.scopes.has(desired.scope))
     if (defining.length > 1) {
       throw new ImagetrustError(
-        `registries.d scope "${desired.scope}" is already defined in two files, ${defining[0].hostPath}:${defining[0].scopes.get(desired.scope)} and ${defining[1].hostPath}:${defining[1].scopes.get(desired.scope)}; containers/image fails every pull like this. Remove one definition, then apply again.`,
+        `registries.d scope "${desired.scope}" is already defined in two files, ${defining[0].displayPath}:${defining[0].scopes.get(desired.scope)} and ${defining[1].displayPath}:${defining[1].scopes.get(desired.scope)}; containers/image fails every pull like this. Remove one definition, then apply again.`,
         {location: {file: input.trustFile, line: desired.line}},
       )
     }

@@ -11,6 +11,8 @@ export interface RegistriesFile {
   name: string
   /** Host path, e.g. /etc/containers/registries.d/default.yaml. */
   hostPath: string
+  /** The path as this run sees it (under --root), for messages. */
+  displayPath: string
   text: string
   doc: Document
   /** docker: scope → line of its key. */
@@ -88,7 +90,7 @@ export async function parseRegistriesFile(name: string, hostPath: string, text: 
     }
   }
 
-  return {file: {name, hostPath, text, doc, scopes, defaultDocker}, warnings}
+  return {file: {name, hostPath, displayPath, text, doc, scopes, defaultDocker}, warnings}
 }
 
 /** A scope defined in two files breaks every pull; so does a second default-docker. */
@@ -100,14 +102,14 @@ export function findConflicts(files: RegistriesFile[]): string[] {
     for (const [scope, line] of file.scopes) {
       const other = firstScope.get(scope)
       if (other) {
-        problems.push(`docker scope "${scope}" is defined both in ${other.hostPath}:${other.scopes.get(scope)} and ${file.hostPath}:${line}`)
+        problems.push(`docker scope "${scope}" is defined both in ${other.displayPath}:${other.scopes.get(scope)} and ${file.displayPath}:${line}`)
       } else {
         firstScope.set(scope, file)
       }
     }
 
     if (file.defaultDocker !== undefined) {
-      if (firstDefault) problems.push(`default-docker is defined both in ${firstDefault.hostPath}:${firstDefault.defaultDocker} and ${file.hostPath}:${file.defaultDocker}`)
+      if (firstDefault) problems.push(`default-docker is defined both in ${firstDefault.displayPath}:${firstDefault.defaultDocker} and ${file.displayPath}:${file.defaultDocker}`)
       else firstDefault = file
     }
   }

@@ -16,9 +16,9 @@ export async function loadYamlSource(text: string, file: string): Promise<YamlSo
   const doc = parseDocument(text, {lineCounter, uniqueKeys: true, prettyErrors: false, strict: true})
   const error = doc.errors[0]
   if (error) {
-    const pos = error.linePos?.[0]
+    const pos = lineCounter.linePos(error.pos[0])
     const message = error.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')
-    throw new ParseError(message, {file, line: pos?.line, column: pos?.col})
+    throw new ParseError(message, {file, line: pos.line, column: pos.col})
   }
 
   return {

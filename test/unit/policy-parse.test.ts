@@ -1,0 +1,155 @@
+import assert from 'node:assert/strict'
+import {readFileSync} from 'node:fs'
+import path from 'node:path'
+import {describe, it} from 'node:test'
+
+import {ParseError} from '../../src/lib/errors.ts'
+import {parsePolicy} from '../../src/policy/parse.ts'
+import {newSignedBy, PolicyRuleError} from '../../src/policy/requirements.ts'
+import {serializePolicy} from '../../src/policy/serialize.ts'
+import {ALL_FEATURES} from '../../src/policy/types.ts'
+
+const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/distro')
+const ACCEPT = '{"type":"insecureAcceptAnything"}'
+const KEY = '"keyType":"GPGKeys","keyPath":"/k.gpg"'
+
+/** Wraps a requirement list into a policy with one docker scope. */
+function scoped(requirements: string): string {
+  return `{"default":[${ACCEPT}],"transports":{"docker":{"a.example.com":${requirements}}}}`
+}
+
+function transport(name: string, scope: string): string {
+  return `{"default":[${ACCEPT}],"transports":{"${name}":{${JSON.stringify(scope)}:[${ACCEPT}]}}}`
+}
+
+/**
+ * Each row: input, and either null (it loads) or the message containers/image
+ * gives (reference §9.1–9.3), plus the line the error must point at.
+ */
+const CASES: Array<[name: string, input: string, error: string | null, line?: number]> = [
+  ['minimal', `{"default":[${ACCEPT}]}`, null],
+  ['unknown top-level key', `{"default":[${ACCEPT}],\n"extra":true}`, 'Unknown key "extra"', 2],
+  ['unknown requirement key', `{"default":[{"type":"insecureAcceptAnything",\n"comment":"x"}]}`, 'Unknown key "comment"', 2],
+  ['signedBy unknown key', scoped(`[{"type":"signedBy",${KEY},"keyID":"abc"}]`), 'Unknown key "keyID"'],
+  ['duplicate default', `{"default":[${ACCEPT}],\n"default":[${ACCEPT}]}`, 'Duplicate key "default"', 2],
+  ['duplicate scope', `{"default":[${ACCEPT}],"transports":{"docker":{"a.b":[${ACCEPT}],\n"a.b":[${ACCEPT}]}}}`, 'Duplicate key "a.b"', 2],
+  ['duplicate via \\u escape', `{"default":[${ACCEPT}],"def\\u0061ult":[${ACCEPT}]}`, 'Duplicate key "default"'],
+  ['missing default', '{}', 'Default policy is missing'],
+  ['empty default', '{"default":[]}', 'List of verification policy requirements must not be empty'],
+  ['null default', '{"default":null}', 'List of verification policy requirements must not be empty'],
+  ['empty scope list', scoped('[]'), 'List of verification policy requirements must not be empty'],
+  ['default not an array', '{"default":{}}', 'expected an array of requirements'],
+  ['unknown type', '{"default":[{"type":"acceptAll"}]}', 'Unknown policy requirement type "acceptAll"'],
+  ['wrong-case type', '{"default":[{"type":"InsecureAcceptAnything"}]}', 'Unknown policy requirement type "InsecureAcceptAnything"'],
+  ['wrong-case key', `{"Default":[${ACCEPT}]}`, 'Unknown key "Default"'],
+  ['trailing data', `{"default":[${ACCEPT}]} {}`, "invalid character '{' after top-level value"],
+  ['comment', `{\n// no\n"default":[${ACCEPT}]}`, "invalid character '/' looking for beginning of object key string", 2],
+  ['byte-order mark', `\uFEFF{"default":[${ACCEPT}]}`, 'byte-order mark'],
+  ['truncated', `{"default":[${ACCEPT}]`, 'unexpected end of JSON input'],
+  ['transports null', `{"default":[${ACCEPT}],"transports":null}`, 'JSON object expected, got null'],
+  ['empty docker transport', `{"default":[${ACCEPT}],"transports":{"docker":{}}}`, null],
+  ['unknown transport loads', transport('foobar', 'anything'), null],
+  ['reject with reason', '{"default":[{"type":"reject","reason":"no"}]}', 'Unknown key "reason"'],
+  // signedBy
+  ['signedBy keyPath', scoped(`[{"type":"signedBy",${KEY}}]`), null],
+  ['signedBy keyPaths', scoped('[{"type":"signedBy","keyType":"GPGKeys","keyPaths":["/a","/b"]}]'), null],
+  ['signedBy empty keyPaths loads', scoped('[{"type":"signedBy","keyType":"GPGKeys","keyPaths":[]}]'), null],
+  ['signedBy keyPath+keyData', scoped('[{"type":"signedBy","keyType":"GPGKeys","keyPath":"/a","keyData":"YQ=="}]'), 'more than one present'],
+  ['signedBy no key', scoped('[{"type":"signedBy","keyType":"GPGKeys"}]'), 'none of them present'],
+  ['signedBy empty keyPath', scoped('[{"type":"signedBy","keyType":"GPGKeys","keyPath":""}]'), 'exactly one of keyPath, keyPaths and keyData must be specified'],
+  ['signedBy null keyPath', scoped('[{"type":"signedBy","keyType":"GPGKeys","keyPath":null}]'), 'keyPath must not be null'],
+  ['signedBy no keyType', scoped('[{"type":"signedBy","keyPath":"/a"}]'), 'invalid keyType ""'],
+  ['signedBy bad keyType', scoped('[{"type":"signedBy","keyType":"PGP","keyPath":"/a"}]'), 'Unrecognized keyType value "PGP"'],
+  ['signedBy X509 keyType loads', scoped('[{"type":"signedBy","keyType":"X509Certificates","keyPath":"/a"}]'), null],
+  ['signedBy bad base64', scoped('[{"type":"signedBy","keyType":"GPGKeys","keyData":"not base64!"}]'), 'illegal base64 data at input byte 3'],
+  ['signedBy keyPath not a string', scoped('[{"type":"signedBy","keyType":"GPGKeys","keyPath":5}]'), 'expected a string, got number'],
+  // signedIdentity
+  ['identity exactReference without tag', scoped(`[{"type":"signedBy",${KEY},"signedIdentity":{"type":"exactReference","dockerReference":"docker.io/library/busybox"}}]`), 'contains neither a tag nor digest'],
+  ['identity exactReference', scoped(`[{"type":"signedBy",${KEY},"signedIdentity":{"type":"exactReference","dockerReference":"busybox:latest"}}]`), null],
+  ['identity matchExact extra key', scoped(`[{"type":"signedBy",${KEY},"signedIdentity":{"type":"matchExact","dockerReference":"x:1"}}]`), 'Unknown key "dockerReference"'],
+  ['identity remap missing key', scoped(`[{"type":"signedBy",${KEY},"signedIdentity":{"type":"remapIdentity","prefix":"a.example.com"}}]`), 'Key "signedPrefix" missing in a JSON object'],
+  ['identity remap with tag', scoped(`[{"type":"signedBy",${KEY},"signedIdentity":{"type":"remapIdentity","prefix":"127.0.0.1:5001/x:latest","signedPrefix":"a.b/c"}}]`), 'prefix "127.0.0.1:5001/x:latest" is not valid'],
+  ['identity remap single label', scoped(`[{"type":"signedBy",${KEY},"signedIdentity":{"type":"remapIdentity","prefix":"a.example.com/m","signedPrefix":"busybox"}}]`), null],
+  ['identity unknown type', scoped(`[{"type":"signedBy",${KEY},"signedIdentity":{"type":"matchAnything"}}]`), 'Unknown policy reference match type "matchAnything"'],
+  ['identity null', scoped(`[{"type":"signedBy",${KEY},"signedIdentity":null}]`), 'signedIdentity must be an object, not null'],
+  // sigstoreSigned
+  ['sigstore keyPath + matchRepository', scoped('[{"type":"sigstoreSigned","keyPath":"/c.pub","signedIdentity":{"type":"matchRepository"}}]'), null],
+  ['sigstore two sources', scoped('[{"type":"sigstoreSigned","keyPath":"/c.pub","keyData":"YQ=="}]'), 'exactly one of keyPath, keyPaths, keyData, keyDatas, fulcio, and pki must be specified'],
+  ['sigstore empty keyPaths', scoped('[{"type":"sigstoreSigned","keyPaths":[]}]'), '"keyPaths" contains no entries'],
+  ['sigstore fulcio without rekor', scoped('[{"type":"sigstoreSigned","fulcio":{"caPath":"/ca","oidcIssuer":"x","subjectEmail":"y"}}]'), 'fulcio requires a Rekor public key'],
+  ['sigstore fulcio unknown key', scoped('[{"type":"sigstoreSigned","fulcio":{"caPath":"/ca","issuer":"x"}}]'), 'Unknown key "issuer"'],
+  ['signedBaseLayer loads', scoped('[{"type":"signedBaseLayer","baseLayerIdentity":{"type":"matchRepository"}}]'), null],
+  // scopes per transport
+  ['docker scope free text loads', transport('docker', 'not a valid ref!!'), null],
+  ['dir relative', transport('dir', 'relative/path'), 'Unknown key "relative/path": the scope must be an absolute path'],
+  ['dir root', transport('dir', '/'), 'Unknown key "/"'],
+  ['dir trailing slash', transport('dir', '/tmp/x/'), 'Unknown key "/tmp/x/"'],
+  ['oci relative', transport('oci', 'rel'), 'Unknown key "rel"'],
+  ['oci-archive absolute', transport('oci-archive', '/tmp/a.tar'), null],
+  ['docker-archive non-empty', transport('docker-archive', '/tmp/a.tar'), 'only accepts the "" scope'],
+  ['tarball non-empty', transport('tarball', '/tmp/a.tar'), 'only accepts the "" scope'],
+  ['docker-daemon image ID', transport('docker-daemon', `sha256:${'0'.repeat(64)}`), 'an image ID cannot be a scope'],
+  ['docker-daemon named', transport('docker-daemon', 'docker.io/library/busybox:latest'), null],
+  ['containers-storage with store', transport('containers-storage', '[overlay@/var/lib/containers/storage]docker.io/library/busybox:latest'), null],
+  ['containers-storage without store', transport('containers-storage', 'docker.io/library/busybox'), 'Unknown key "docker.io/library/busybox"'],
+  ['containers-storage relative root', transport('containers-storage', '[overlay@var/lib]x'), 'must be an absolute path'],
+]
+
+describe('strict policy.json parser', () => {
+  for (const [name, input, error, line] of CASES) {
+    it(`${error === null ? 'loads' : 'refuses'}: ${name}`, () => {
+      if (error === null) {
+        assert.doesNotThrow(() => parsePolicy(input, 'policy.json'))
+        return
+      }
+
+      assert.throws(
+        () => parsePolicy(input, 'policy.json'),
+        (thrown: unknown) => {
+          assert.ok(thrown instanceof ParseError, `not a ParseError: ${thrown}`)
+          assert.ok(thrown.message.includes(error), `message ${JSON.stringify(thrown.message)} lacks ${JSON.stringify(error)}`)
+          assert.equal(thrown.location?.file, 'policy.json')
+          assert.ok(thrown.location?.line, 'no line in the error')
+          if (line !== undefined) assert.equal(thrown.location.line, line)
+          return true
+        },
+      )
+    })
+  }
+
+  it('names the JSON path of a bad requirement', () => {
+    const input = `{\n  "default": [${ACCEPT}],\n  "transports": {\n    "docker": {\n      "a.example.com": [\n        {"type": "signedBy", "keyType": "GPGKeys"}\n      ]\n    }\n  }\n}\n`
+    assert.throws(() => parsePolicy(input, '/etc/containers/policy.json'), {
+      message: /^\/etc\/containers\/policy\.json:6:9 \(\$\.transports\.docker\["a\.example\.com"\]\[0\]\): Exactly one of keyPath/,
+    })
+  })
+
+  it('gates fields on the containers/image version', () => {
+    const old = {...ALL_FEATURES, signedByKeyPaths: false, sigstoreKeyLists: false}
+    assert.throws(() => parsePolicy(scoped('[{"type":"signedBy","keyType":"GPGKeys","keyPaths":["/a"]}]'), 'p', {features: old}), /Unknown key "keyPaths"/)
+    assert.throws(() => parsePolicy(scoped('[{"type":"sigstoreSigned","keyPaths":["/a"]}]'), 'p', {features: old}), /Unknown key "keyPaths"/)
+    assert.throws(() => parsePolicy(scoped('[{"type":"sigstoreSigned","keyPath":"/a","keyData":"YQ=="}]'), 'p', {features: old}), /keyPath and keyData cannot be used simultaneously/)
+  })
+
+  it('warns about docker scopes that never match, and unknown transports', () => {
+    const {warnings} = parsePolicy(`{"default":[${ACCEPT}],"transports":{"docker":{"busybox":[${ACCEPT}]},"Docker":{}}}`, 'p')
+    assert.equal(warnings.length, 2)
+    assert.match(warnings[0], /short name, which never matches/)
+    assert.match(warnings[1], /transport "Docker" is unknown/)
+  })
+
+  it('hand-built requirements go through the same constructor checks', () => {
+    assert.throws(() => newSignedBy({keyType: 'GPGKeys'}), PolicyRuleError)
+    assert.throws(() => newSignedBy({keyType: 'GPGKeys', keyPath: '/a', keyData: 'YQ=='}), /more than one present/)
+    assert.deepEqual(newSignedBy({keyType: 'GPGKeys', keyPaths: ['/a', '/b']}), {type: 'signedBy', keyType: 'GPGKeys', keyPaths: ['/a', '/b']})
+  })
+
+  for (const fixture of ['debian12-policy.json', 'debian12-podman-example-policy.json', 'rhel-like-policy.json']) {
+    it(`loads the distribution file ${fixture} and round-trips it`, () => {
+      const text = readFileSync(path.join(FIXTURES, fixture), 'utf8')
+      const {policy} = parsePolicy(text, fixture)
+      const again = parsePolicy(serializePolicy(policy), fixture).policy
+      assert.deepEqual(again, policy)
+    })
+  }
+})
