@@ -23,10 +23,13 @@ export class ImagetrustError extends Error {
   readonly location?: Location
   readonly exitCode: number
   readonly hint?: string
+  /** The message without its location prefix. */
+  readonly reason: string
 
   constructor(message: string, options: {location?: Location; exitCode?: number; hint?: string; cause?: unknown} = {}) {
     super(options.location ? `${formatLocation(options.location)}: ${message}` : message, {cause: options.cause})
     this.name = 'ImagetrustError'
+    this.reason = message
     this.location = options.location
     this.exitCode = options.exitCode ?? EXIT.error
     this.hint = options.hint

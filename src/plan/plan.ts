@@ -100,7 +100,8 @@ function basePolicy(input: PlanInput, warnings: string[]): Policy {
   const {policy} = input.host
   if (policy.error) {
     if (!input.replaceInvalid) {
-      throw new ImagetrustError(`${policy.error.message}\ncontainers/image would refuse this policy.json; nothing was changed`, {
+      throw new ImagetrustError(`${policy.error.reason}\ncontainers/image would refuse this policy.json; nothing was changed`, {
+        location: policy.error.location,
         hint: 'Fix the file by hand, or run apply --replace-invalid to back it up and replace it.',
       })
     }

@@ -144,4 +144,45 @@ describe('enforcement with real podman and skopeo', () => {
     // Debian's accept-anything policy is back in force.
     assert.equal((await lab.pull(root, images.unsigned, 'skopeo')).code, 0)
   })
+
+  it('foreign policy scopes and registries.d comments survive, and still work', async () => {
+    const root = await newRoot('root-foreign')
+    const policyPath = path.join(root, 'etc/containers/policy.json')
+    // The owner already rejects one repository and has a registries.d file of their own.
+    await writeFile(
+      policyPath,
+      JSON.stringify({default: [{type: 'insecureAcceptAnything'}], transports: {docker: {[`${lab.registry}/legacy`]: [{type: 'reject'}]}}}, null, 2),
+    )
+    const theirs = path.join(root, 'etc/containers/registries.d/theirs.yaml')
+    await mkdir(path.dirname(theirs), {recursive: true})
+    const theirsText = `# Owned by the platform team: keep\ndocker:\n  "${lab.registry}/legacy":\n    lookaside: http://127.0.0.1:9/never-read # unused\n`
+    await writeFile(theirs, theirsText)
+    const legacy = await lab.push('localhost/tiny:1', 'legacy/app:1', alpha)
+    const config = await trustFile('foreign', ['alpha'], '')
+    const applied = await imagetrust(['apply', '--root', root, '-c', config])
+    assert.equal(applied.code, 0, applied.stderr)
+    const policy = JSON.parse(await readFile(policyPath, 'utf8'))
+    assert.deepEqual(policy.transports.docker[`${lab.registry}/legacy`], [{type: 'reject'}])
+    assert.equal(await readFile(theirs, 'utf8'), theirsText)
+    // Their rule still rejects; ours still enforces signatures.
+    assert.match((await lab.pull(root, legacy, 'skopeo')).stderr, /rejected by policy/)
+    assert.equal((await lab.pull(root, images.byAlpha, 'skopeo')).code, 0)
+    assert.notEqual((await lab.pull(root, images.unsigned, 'skopeo')).code, 0)
+  })
+
+  it('refuses a corrupt policy.json with file and position, exit 1, and writes nothing', async () => {
+    const root = await newRoot('root-corrupt')
+    const policyPath = path.join(root, 'etc/containers/policy.json')
+    await writeFile(policyPath, '{\n    "default": [{"type": "insecureAcceptAnything"}],\n    "default": [{"type": "reject"}]\n}\n')
+    const before = await hashTree(root)
+    const config = await trustFile('corrupt', ['alpha'])
+    const applied = await imagetrust(['apply', '--root', root, '-c', config])
+    assert.equal(applied.code, 1)
+    assert.match(applied.stderr, new RegExp(`${policyPath}:3:5.*Duplicate key "default"`))
+    const json = await imagetrust(['apply', '--root', root, '-c', config, '--json'])
+    assert.equal(json.code, 1)
+    assert.equal(JSON.parse(json.stdout).error.location.line, 3)
+    assert.equal((await imagetrust(['check', '--root', root, '-c', config])).code, 1)
+    assert.deepEqual(await hashTree(root), before)
+  })
 })
