@@ -4,7 +4,7 @@ import type {Capabilities} from '../host/capabilities.js'
 import {HOST_PATHS} from '../host/paths.js'
 import {ImagetrustError} from '../lib/errors.js'
 import type {KeySpec, TrustFile} from '../trustfile/types.js'
-import {checkGpgKeys} from './gpg.js'
+import {inspectGpgKeys, isOpenPgp, usabilityProblems} from './gpg.js'
 import {checkSigstoreKey} from './sigstore.js'
 import {readKeySource} from './source.js'
 import type {LoadedKey} from './types.js'
@@ -13,38 +13,60 @@ export function keyHostPath(spec: Pick<KeySpec, 'name' | 'type'>): string {
   return path.posix.join(HOST_PATHS.keyDir, `${spec.name}.${spec.type === 'gpg' ? 'gpg' : 'pub'}`)
 }
 
-/** Reads and checks every key of the trust file. Any failure stops the run before anything is written. */
-export async function loadKeys(trust: TrustFile, capabilities: Capabilities): Promise<LoadedKey[]> {
-  return Promise.all(trust.keys.map((spec) => loadKey(spec, trust, capabilities)))
+export interface LoadKeysOptions {
+  /** Throw on the first unusable key (apply). Off: report problems on each key (check, key list). */
+  strict?: boolean
+  now?: Date
 }
 
-async function loadKey(spec: KeySpec, trust: TrustFile, capabilities: Capabilities): Promise<LoadedKey> {
-  const bytes = await readKeySource(spec, trust.file, trust.dir)
-  const location = {file: trust.file, line: spec.line}
-  try {
-    if (spec.type === 'sigstore') {
-      const {pem, info} = checkSigstoreKey(bytes, {name: spec.name, pin: spec.fingerprint})
-      return {name: spec.name, type: 'sigstore', hostPath: keyHostPath(spec), content: pem, keys: [info], warnings: []}
+/** Reads and checks every key of the trust file. In strict mode any failure stops the run before anything is written. */
+export async function loadKeys(trust: TrustFile, capabilities: Capabilities, options: LoadKeysOptions = {}): Promise<LoadedKey[]> {
+  return Promise.all(trust.keys.map((spec) => loadKey(spec, trust, capabilities, options)))
+}
+
+/** Checks key bytes; throws only for what is never acceptable (secret, unreadable, wrong kind). */
+export async function describeKeyBytes(
+  bytes: Uint8Array,
+  spec: Pick<KeySpec, 'name' | 'type' | 'fingerprints'>,
+  capabilities: Capabilities,
+  now?: Date,
+): Promise<Omit<LoadedKey, 'hostPath'>> {
+  if (spec.type === 'sigstore') {
+    if (isOpenPgp(bytes) && !/PUBLIC KEY-----/.test(Buffer.from(bytes).toString('latin1'))) {
+      throw new ImagetrustError(`key "${spec.name}" is an OpenPGP key, but its type is sigstore`)
     }
 
-    const checked = await checkGpgKeys(bytes, {name: spec.name, pin: spec.fingerprint})
-    const warnings = checked.keys
-      .filter((k) => k.subkeyOnlySigning && !capabilities.subkeySignatures)
-      .map(
-        (k) =>
-          `key "${spec.name}" (${k.fingerprint}) can sign only with a subkey; containers/image ${capabilities.containersImage} rejects subkey signatures (5.37+ accepts them)`,
-      )
-    return {
-      name: spec.name,
-      type: 'gpg',
-      hostPath: keyHostPath(spec),
-      content: checked.armored,
-      binary: checked.binary,
-      keys: checked.keys,
-      warnings,
-    }
+    const {pem, info} = checkSigstoreKey(bytes, {name: spec.name, pin: spec.fingerprints})
+    return {name: spec.name, type: 'sigstore', content: pem, keys: [info], warnings: [], problems: []}
+  }
+
+  const inspected = await inspectGpgKeys(bytes, {name: spec.name, now})
+  const warnings = inspected.keys
+    .filter((k) => k.subkeyOnlySigning && !capabilities.subkeySignatures)
+    .map(
+      (k) =>
+        `key "${spec.name}" (${k.fingerprint}) can sign only with a subkey; containers/image ${capabilities.containersImage} (${capabilities.source}) rejects subkey signatures (5.37+ accepts them)`,
+    )
+  return {
+    name: spec.name,
+    type: 'gpg',
+    content: inspected.armored,
+    binary: inspected.binary,
+    keys: inspected.keys,
+    warnings,
+    problems: usabilityProblems(spec.name, inspected.keys, spec.fingerprints),
+  }
+}
+
+async function loadKey(spec: KeySpec, trust: TrustFile, capabilities: Capabilities, options: LoadKeysOptions): Promise<LoadedKey> {
+  const location = {file: trust.file, line: spec.line}
+  try {
+    const bytes = await readKeySource(spec, trust.file, trust.dir)
+    const described = await describeKeyBytes(bytes, spec, capabilities, options.now)
+    if ((options.strict ?? true) && described.problems.length > 0) throw new ImagetrustError(described.problems.join('\n'))
+    return {...described, hostPath: keyHostPath(spec)}
   } catch (error) {
-    if (error instanceof ImagetrustError && !error.location) throw new ImagetrustError(error.message, {location})
+    if (error instanceof ImagetrustError && !error.location) throw new ImagetrustError(error.message, {location, hint: error.hint})
     throw error
   }
 }

@@ -4,9 +4,9 @@ import {ImagetrustError} from '../lib/errors.js'
 import type {KeyInfo} from './types.js'
 
 /** Sigstore/cosign public keys in PEM: ECDSA P-256/P-384, Ed25519, RSA. */
-export function checkSigstoreKey(bytes: Uint8Array, options: {name: string; pin?: string}): {pem: string; info: KeyInfo} {
+export function checkSigstoreKey(bytes: Uint8Array, options: {name: string; pin?: string[]}): {pem: string; info: KeyInfo} {
   const text = Buffer.from(bytes).toString('utf8')
-  if (/PRIVATE KEY-----/.test(text)) {
+  if (/PRIVATE KEY-----/.test(text) || /"kdf"\s*:/.test(text)) {
     throw new ImagetrustError(`key "${options.name}" is a private key; only the public key (cosign.pub) is accepted`)
   }
 
@@ -37,11 +37,12 @@ export function checkSigstoreKey(bytes: Uint8Array, options: {name: string; pin?
 
   const der = key.export({type: 'spki', format: 'der'})
   const fingerprint = createHash('sha256').update(der).digest('hex').toUpperCase()
-  if (options.pin && options.pin.toUpperCase() !== fingerprint) {
+  const pins = options.pin?.map((p) => p.toUpperCase())
+  if (pins && pins.length > 0 && (pins.length !== 1 || pins[0] !== fingerprint)) {
     throw new ImagetrustError(
-      `key "${options.name}": fingerprint pin does not match.\n  pinned: ${options.pin.toUpperCase()}\n  found:  ${fingerprint} (SHA-256 of the public key)`,
+      `key "${options.name}": fingerprint pin does not match.\n  pinned: ${pins.join(', ')}\n  found:  ${fingerprint} (SHA-256 of the public key)`,
     )
   }
 
-  return {pem: String(key.export({type: 'spki', format: 'pem'})), info: {fingerprint, algorithm, userIds: []}}
+  return {pem: String(key.export({type: 'spki', format: 'pem'})), info: {fingerprint, algorithm, userIds: [], canSign: true, expired: false, revoked: false}}
 }

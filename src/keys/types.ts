@@ -12,6 +12,8 @@ export interface LoadedKey {
   binary?: Uint8Array
   keys: KeyInfo[]
   warnings: string[]
+  /** Why apply would refuse this key (expired, revoked, pin mismatch...); empty when usable. */
+  problems: string[]
 }
 
 export interface KeyInfo {
@@ -20,6 +22,9 @@ export interface KeyInfo {
   userIds: string[]
   created?: string
   expires?: string
+  revoked?: boolean
+  expired?: boolean
+  canSign?: boolean
   /** Only a subkey can sign (rejected by containers/image before 5.37). */
   subkeyOnlySigning?: boolean
 }

@@ -5,6 +5,7 @@ import {capabilitiesOf, detectEngines} from '../host/detect.js'
 import {HOST_PATHS, HostRoot} from '../host/paths.js'
 import {readHostSnapshot} from '../host/snapshot.js'
 import {loadKeys} from '../keys/load.js'
+import type {LoadedKey} from '../keys/types.js'
 import {loadTrustFile} from '../trustfile/load.js'
 import type {TrustFile} from '../trustfile/types.js'
 import {removeFile, writeFileAtomic} from './atomic.js'
@@ -20,11 +21,14 @@ export interface ConvergeOptions {
   config?: string
   replaceInvalid?: boolean
   capabilities?: Capabilities
+  /** Refuse unusable keys (apply). Off for check, which reports them instead. */
+  strictKeys?: boolean
 }
 
 export interface PreparedPlan {
   root: HostRoot
   trust: TrustFile
+  keys: LoadedKey[]
   plan: Plan
 }
 
@@ -36,7 +40,7 @@ export async function preparePlan(options: ConvergeOptions): Promise<PreparedPla
   const root = new HostRoot(options.root)
   const trust = await loadTrustFile(trustFilePath(options))
   const capabilities = options.capabilities ?? capabilitiesOf(await detectEngines())
-  const keys = await loadKeys(trust, capabilities)
+  const keys = await loadKeys(trust, capabilities, {strict: options.strictKeys ?? true})
   const keyPaths = new Set(keys.map((k) => k.hostPath))
   const byName = new Map(keys.map((k) => [k.name, k]))
   for (const scope of trust.scopes) {
@@ -46,7 +50,7 @@ export async function preparePlan(options: ConvergeOptions): Promise<PreparedPla
   const stateText = await readFile(root.resolve(STATE_HOST_PATH), 'utf8').catch(() => null)
   if (stateText) for (const p of parseState(stateText, root.resolve(STATE_HOST_PATH)).keyFiles) keyPaths.add(p)
   const host = await readHostSnapshot(root, [...keyPaths], capabilities.policy)
-  return {root, trust, plan: await plan({trust, keys, host, capabilities, replaceInvalid: options.replaceInvalid})}
+  return {root, trust, keys, plan: await plan({trust, keys, host, capabilities, replaceInvalid: options.replaceInvalid})}
 }
 
 export interface ApplyResult {

@@ -3,7 +3,7 @@ import type {OwnershipState} from './state.js'
 
 export type FileKind = 'policy' | 'registries.d' | 'key' | 'state'
 export type FileAction = 'create' | 'update' | 'delete'
-export type DriftReason = 'content' | 'missing' | 'missing key' | 'changed key' | 'mode' | 'extra'
+export type DriftReason = 'content' | 'missing' | 'missing key' | 'changed key' | 'mode' | 'extra' | 'expired' | 'revoked' | 'unusable key'
 
 /** One file the plan would write or delete, with its content before and after. */
 export interface FileChange {

@@ -12,7 +12,8 @@ export interface KeySpec {
   file?: string
   url?: string
   data?: string
-  fingerprint?: string
+  /** Pinned fingerprints: every key in the source must be listed, and each listed one found. */
+  fingerprints?: string[]
   line: number
 }
 

@@ -104,17 +104,25 @@ function validateKey(c: Collector, name: string, raw: unknown): KeySpec | undefi
   const data = c.string(raw, 'data', at)
   const sources = [file, raw.url, data].filter((v) => v !== undefined && v !== null).length
   if (sources !== 1) c.add(at, `key "${name}" needs exactly one of file, url, data (found ${sources})`)
-  let fingerprint = c.string(raw, 'fingerprint', at)
-  if (fingerprint !== undefined) {
-    fingerprint = fingerprint.replaceAll(/\s/g, '').toUpperCase()
-    if (!FINGERPRINT.test(fingerprint)) c.add([...at, 'fingerprint'], 'fingerprint must be 40 (v4) or 64 (v6) hexadecimal digits')
+  let fingerprints: string[] | undefined
+  const pin = raw.fingerprint
+  if (pin !== undefined && pin !== null) {
+    const list = Array.isArray(pin) ? pin : [pin]
+    if (list.length === 0 || list.some((p) => typeof p !== 'string')) {
+      c.add([...at, 'fingerprint'], 'fingerprint must be a fingerprint or a list of them')
+    } else {
+      fingerprints = (list as string[]).map((p) => p.replaceAll(/\s/g, '').toUpperCase())
+      for (const p of fingerprints) {
+        if (!FINGERPRINT.test(p)) c.add([...at, 'fingerprint'], `fingerprint "${p}" must be 40 (v4) or 64 (v6) hexadecimal digits`)
+      }
+    }
   }
 
-  if (raw.url !== undefined && fingerprint === undefined) {
+  if (raw.url !== undefined && fingerprints === undefined) {
     c.add([...at, 'url'], `key "${name}" comes from a URL, so it needs a fingerprint pin: there is no trust on first use`)
   }
 
-  return {name, type: type as KeySpec['type'], file, url, data, fingerprint, line: c.line(at)}
+  return {name, type: type as KeySpec['type'], file, url, data, fingerprints, line: c.line(at)}
 }
 
 function validateIdentity(c: Collector, raw: unknown, at: Array<string | number>): SignedIdentity | undefined {

@@ -14,6 +14,8 @@ import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {fileURLToPath} from 'node:url'
 
+import type {GpgKind} from './gpg.ts'
+
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
 export interface RunResult {
@@ -142,21 +144,9 @@ export class Lab {
   }
 
   /** A GPG key whose primary key signs (no subkey): what containers/image < 5.37 accepts. */
-  async makeGpgKey(name: string, options: {keyType?: 'ed25519' | 'rsa'} = {}): Promise<GpgKey> {
-    const home = path.join(this.dir, `gnupg-${name}`)
-    await mkdir(home, {recursive: true, mode: 0o700})
-    const params =
-      options.keyType === 'rsa'
-        ? ['Key-Type: RSA', 'Key-Length: 2048']
-        : ['Key-Type: EDDSA', 'Key-Curve: ed25519']
-    await mustRun('gpg', ['--batch', '--quiet', '--gen-key'], {
-      env: {...process.env, GNUPGHOME: home},
-      input: ['%no-protection', ...params, 'Key-Usage: sign', `Name-Real: ${name} signer`, `Name-Email: ${name}@example.test`, 'Expire-Date: 0', '%commit', ''].join('\n'),
-    })
-    const listing = await mustRun('gpg', ['--batch', '--with-colons', '--list-keys'], {env: {...process.env, GNUPGHOME: home}})
-    const fingerprint = /^fpr:+([0-9A-F]{40}):/m.exec(listing.stdout)![1]
-    const exported = await mustRun('gpg', ['--batch', '--armor', '--export', fingerprint], {env: {...process.env, GNUPGHOME: home}})
-    return {name, home, fingerprint, publicArmored: exported.stdout}
+  async makeGpgKey(name: string, options: {keyType?: GpgKind} = {}): Promise<GpgKey> {
+    const {makeGpgKey} = await import('./gpg.ts')
+    return makeGpgKey(this.dir, name, options.keyType ?? 'ed25519')
   }
 
   private podmanArgs(): string[] {

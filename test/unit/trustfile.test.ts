@@ -51,7 +51,7 @@ const CASES: Array<[name: string, text: string, error: null | [RegExp, number]]>
   ['no key source', 'version: 1\nkeys:\n  k: {type: gpg}\n', [/exactly one of file, url, data \(found 0\)/, 3]],
   ['bad key type', 'version: 1\nkeys:\n  k: {type: x509, file: a}\n', [/type must be gpg or sigstore/, 3]],
   ['bad key name', 'version: 1\nkeys:\n  Acme Key: {file: a}\n', [/key name "Acme Key" must match/, 3]],
-  ['bad fingerprint', 'version: 1\nkeys:\n  k: {file: a, fingerprint: ABCD}\n', [/fingerprint must be 40 \(v4\) or 64 \(v6\) hexadecimal digits/, 3]],
+  ['bad fingerprint', 'version: 1\nkeys:\n  k: {file: a, fingerprint: ABCD}\n', [/fingerprint "ABCD" must be 40 \(v4\) or 64 \(v6\) hexadecimal digits/, 3]],
   ['not a mapping', '- a\n- b\n', [/must be a YAML mapping/, 1]],
 ]
 

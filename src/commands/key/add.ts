@@ -1,0 +1,62 @@
+import {Args, Flags} from '@oclif/core'
+
+import {capabilitiesOf, detectEngines} from '../../host/detect.js'
+import {ImagetrustCommand} from '../../lib/command.js'
+import {applyFlag} from '../../lib/flags.js'
+import {readStdin} from '../../lib/stdin.js'
+import {type AddKeyResult, addKey, readKeyArgument} from '../../keys/manage.js'
+import {type ApplyResult, applyTrust, trustFilePath} from '../../plan/converge.js'
+
+export default class KeyAdd extends ImagetrustCommand {
+  static override summary = 'Check a public key and add it, pinned, to the trust file.'
+  static override description =
+    'SOURCE is a file, - for standard input, an https:// URL (only with --fingerprint), or the armored key itself. Secret keys, expired, revoked and non-signing keys are refused. A normalized copy is kept in keys/ beside the trust file; comments and order of the trust file are kept.'
+
+  static override examples = [
+    '<%= config.bin %> key add acme ./acme.asc --scope registry.example.com/acme',
+    '<%= config.bin %> key add acme https://example.com/acme.asc --fingerprint 7C0142B7EA5C7977ADB07789C60D470ADECBC6C3',
+    'gpg --export --armor ops@example.com | <%= config.bin %> key add ops - --apply',
+    '<%= config.bin %> key add cosign ./cosign.pub --type sigstore --scope quay.io/acme',
+  ]
+
+  static override args = {
+    name: Args.string({description: 'Key name (lowercase; it becomes a file name).', required: true}),
+    source: Args.string({description: 'File, -, https:// URL, or the key itself.', required: true}),
+  }
+
+  static override flags = {
+    type: Flags.string({options: ['gpg', 'sigstore'], description: 'Key type [default: detected].'}),
+    fingerprint: Flags.string({description: 'Pin: the key must have this fingerprint (repeat for a file with several keys).', multiple: true}),
+    scope: Flags.string({description: 'Trust the key for this scope (created as policy: signed if new). Repeatable.', multiple: true}),
+    apply: applyFlag,
+  }
+
+  async run(): Promise<AddKeyResult & {apply?: Omit<ApplyResult, 'warnings'>}> {
+    const {args, flags} = await this.parse(KeyAdd)
+    const {bytes, origin} = await readKeyArgument(args.source, {fingerprints: flags.fingerprint, readStdin})
+    const capabilities = capabilitiesOf(await detectEngines())
+    const trustFile = trustFilePath(flags)
+    const result = await addKey({
+      trustFile,
+      name: args.name,
+      bytes,
+      type: flags.type as 'gpg' | 'sigstore' | undefined,
+      fingerprints: flags.fingerprint,
+      scopes: flags.scope,
+      capabilities,
+    })
+    this.warnAll(result.warnings)
+    this.log(`Added key "${result.name}" (${result.type}) from ${origin} to ${trustFile}; copy kept at ${result.file}`)
+    for (const key of result.keys) {
+      this.log(`  ${key.fingerprint}  ${key.algorithm}  ${key.userIds.join(', ') || '(no user ID)'}${key.expires ? `  expires ${key.expires}` : ''}`)
+    }
+
+    if (result.scopes.length > 0) this.log(`  trusted for: ${result.scopes.join(', ')}`)
+    if (!flags.apply) return result
+    const applied = await applyTrust({root: flags.root, config: trustFile, capabilities})
+    this.warnAll(applied.warnings)
+    this.log(applied.changed ? `Applied: ${applied.files.length} file(s) changed (backup ${applied.backup}).` : 'Applied: no changes.')
+    const {prepared: _p, warnings: _w, ...apply} = applied
+    return {...result, apply}
+  }
+}

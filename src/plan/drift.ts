@@ -1,0 +1,29 @@
+import type {LoadedKey} from '../keys/types.js'
+import type {DriftReason, FileKind} from './types.js'
+
+/** Keys that stopped being trustworthy are drift; keys about to expire are warnings. */
+export function keyDrift(
+  keys: LoadedKey[],
+  expiryWarnDays: number,
+  now: Date,
+): {drift: Array<{path: string; kind: FileKind; action: 'none'; reasons: DriftReason[]; detail: string}>; warnings: string[]} {
+  const warnBefore = now.getTime() + expiryWarnDays * 86_400_000
+  const drift = []
+  const warnings = []
+  for (const key of keys) {
+    if (key.problems.length > 0) {
+      const reason: DriftReason = key.keys.some((k) => k.revoked) ? 'revoked' : key.keys.some((k) => k.expired) ? 'expired' : 'unusable key'
+      drift.push({path: key.hostPath, kind: 'key' as const, action: 'none' as const, reasons: [reason], detail: key.problems.join('; ')})
+      continue
+    }
+
+    for (const info of key.keys) {
+      if (info.expires && new Date(info.expires).getTime() <= warnBefore) {
+        const days = Math.max(0, Math.floor((new Date(info.expires).getTime() - now.getTime()) / 86_400_000))
+        warnings.push(`key "${key.name}" (${info.fingerprint}) expires on ${info.expires.slice(0, 10)}, in ${days} day(s)`)
+      }
+    }
+  }
+
+  return {drift, warnings}
+}
