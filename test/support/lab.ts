@@ -16,6 +16,9 @@ import {fileURLToPath} from 'node:url'
 
 import type {GpgKind} from './gpg.ts'
 
+/** What containers/image says when the policy (or its keys) refuses an image. */
+export const POLICY_REJECTION = /Source image rejected|rejected by policy|invalid policy in/
+
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 
 export interface RunResult {
@@ -208,8 +211,21 @@ export class Lab {
     return result
   }
 
-  /** A pull as the host would do it, reading the sandbox root's policy, registries.d and keys. */
+  /**
+   * A pull as the host would do it, reading the sandbox root's policy,
+   * registries.d and keys. A failure that is not a policy decision (the lab
+   * itself broke) throws, so a test that expects a rejection cannot pass by accident.
+   */
   async pull(root: string, image: string, engine: 'skopeo' | 'podman'): Promise<RunResult> {
+    const result = await this.rawPull(root, image, engine)
+    if (result.code !== 0 && !POLICY_REJECTION.test(result.stderr)) {
+      throw new Error(`${engine} pull of ${image} failed for a reason other than policy (exit ${result.code}):\n${result.stderr}`)
+    }
+
+    return result
+  }
+
+  async rawPull(root: string, image: string, engine: 'skopeo' | 'podman'): Promise<RunResult> {
     if (engine === 'skopeo') {
       const out = await mkdtemp(path.join(this.dir, 'pulled-'))
       const result = await this.inSandbox(root, ['skopeo', 'copy', '--quiet', '--src-tls-verify=false', `docker://${image}`, `dir:${out}`])
@@ -217,7 +233,8 @@ export class Lab {
       return result
     }
 
-    const store = await mkdtemp(path.join(this.dir, 'pull-store-'))
+    // podman refuses a runroot longer than 50 characters, so keep the store path short.
+    const store = await mkdtemp('/tmp/itp-')
     const result = await this.inSandbox(root, [
       'podman',
       '--root',
