@@ -2,6 +2,9 @@ import {Flags} from '@oclif/core'
 
 import {type ApplyResult, applyTrust} from '../plan/converge.js'
 import {renderDiff} from '../plan/render.js'
+import {casesFromFlags, verifyFlags} from '../verify/flags.js'
+import {applyVerified, type VerifiedApply} from '../verify/preflight.js'
+import {chooseEngines, renderReport} from '../verify/verify.js'
 import {ImagetrustCommand} from '../lib/command.js'
 
 export default class Apply extends ImagetrustCommand {
@@ -19,10 +22,15 @@ export default class Apply extends ImagetrustCommand {
     'dry-run': Flags.boolean({description: 'Show what would change and write nothing.'}),
     'replace-invalid': Flags.boolean({description: 'Back up and replace a policy.json that does not parse.'}),
     'lock-timeout': Flags.integer({description: 'Seconds to wait for another run to finish.', default: 60, min: 0}),
+    verify: Flags.boolean({
+      description: 'Test-pull against the candidate config first and install only if enforcement is confirmed (exit 3 or 4 otherwise, nothing written); verify again after installing and roll back if that fails.',
+    }),
+    ...verifyFlags,
   }
 
-  async run(): Promise<Omit<ApplyResult, 'warnings'> & {warnings: string[]}> {
+  async run(): Promise<(Omit<ApplyResult, 'warnings'> & {warnings: string[]}) | VerifiedApply> {
     const {flags} = await this.parse(Apply)
+    if (flags.verify && !flags['dry-run']) return this.runVerified(flags)
     const result = await applyTrust({
       root: flags.root,
       config: flags.config,
@@ -43,5 +51,26 @@ export default class Apply extends ImagetrustCommand {
 
     const {prepared: _prepared, ...json} = result
     return json
+  }
+
+  private async runVerified(flags: Awaited<ReturnType<Apply['parse']>>['flags']): Promise<VerifiedApply> {
+    const result = await applyVerified({
+      root: flags.root,
+      config: flags.config,
+      replaceInvalid: flags['replace-invalid'],
+      lockTimeoutMs: flags['lock-timeout'] * 1000,
+      engines: await chooseEngines(flags.engine),
+      tlsVerify: flags['tls-verify'],
+      extraCases: casesFromFlags(flags.image, flags.expect),
+    })
+    this.warnAll(result.warnings)
+    this.log(`Preflight against the candidate config:\n${renderReport(result.preflight)}`)
+    if (result.postflight) this.log(`After installing:\n${renderReport(result.postflight)}`)
+    if (result.rolledBack) this.log(`Verification of the installed config failed: rolled back apply ${result.rolledBack.backup}.`)
+    else if (result.installed) this.log(`Installed ${result.apply.files.length} file(s) (backup ${result.apply.backup}); enforcement confirmed.`)
+    else if (result.preflight.exitCode !== 0) this.log('Not installed: enforcement was not confirmed. Nothing was written.')
+    else this.log('No changes: the host already matches the trust file, and enforcement is confirmed.')
+    process.exitCode = result.exitCode
+    return result
   }
 }

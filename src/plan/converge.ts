@@ -64,7 +64,14 @@ export interface ApplyResult {
 const WRITE_ORDER = {key: 0, 'registries.d': 1, policy: 2, state: 3} as const
 
 /** Lock, re-plan against the host as it is now, back up, then write each file atomically. */
-export async function applyTrust(options: ConvergeOptions & {dryRun?: boolean; lockTimeoutMs?: number}): Promise<ApplyResult & {prepared: PreparedPlan}> {
+export interface ApplyOptions extends ConvergeOptions {
+  dryRun?: boolean
+  lockTimeoutMs?: number
+  /** Runs inside the lock after planning; returning false writes nothing (preflight verification). */
+  gate?: (prepared: PreparedPlan) => Promise<boolean>
+}
+
+export async function applyTrust(options: ApplyOptions): Promise<ApplyResult & {prepared: PreparedPlan; blocked?: boolean}> {
   const root = new HostRoot(options.root)
   const lock = options.dryRun ? undefined : await acquireLock(root.resolve(LOCK_HOST_PATH), options.lockTimeoutMs ?? 60_000)
   try {
@@ -72,7 +79,9 @@ export async function applyTrust(options: ConvergeOptions & {dryRun?: boolean; l
     const changes = [...prepared.plan.changes].sort((a, b) => WRITE_ORDER[a.kind] - WRITE_ORDER[b.kind])
     const files = changes.map((c) => ({path: root.resolve(c.hostPath), action: c.action}))
     const base = {changed: changes.length > 0, files, warnings: prepared.plan.warnings, dryRun: Boolean(options.dryRun), prepared}
-    if (changes.length === 0 || options.dryRun) return {...base, backup: null}
+    if (options.dryRun) return {...base, backup: null}
+    if (options.gate && !(await options.gate(prepared))) return {...base, changed: false, files: [], backup: null, blocked: true}
+    if (changes.length === 0) return {...base, backup: null}
     const backup = await createBackup(root, changes)
     for (const change of changes) {
       const realPath = root.resolve(change.hostPath)

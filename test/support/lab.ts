@@ -187,8 +187,12 @@ export class Lab {
     return dest
   }
 
-  /** Runs a command with /etc/containers and /etc/pki taken from a sandbox root, in a private mount namespace. */
-  async inSandbox(root: string, cmd: string[]): Promise<RunResult> {
+  /**
+   * Runs a command with /etc/containers and /etc/pki taken from a sandbox root,
+   * in a private mount namespace. With varLib, /var/lib is overlaid too and
+   * /var/lib/imagetrust comes from the root, so imagetrust itself can run there with --root /.
+   */
+  async inSandbox(root: string, cmd: string[], options: {home?: string; varLib?: boolean} = {}): Promise<RunResult> {
     const upper = await mkdtemp(path.join(this.dir, 'etc-upper-'))
     await mkdir(path.join(upper, 'u'))
     await mkdir(path.join(upper, 'w'))
@@ -202,10 +206,18 @@ export class Lab {
       'mkdir -p /etc/containers /etc/pki',
       `mount --bind ${root}/etc/containers /etc/containers`,
       `mount --bind ${root}/etc/pki /etc/pki`,
+      ...(options.varLib
+        ? [
+            `mkdir -p ${upper}/vu ${upper}/vw ${root}/var/lib/imagetrust`,
+            `mount -t overlay overlay -o lowerdir=/var/lib,upperdir=${upper}/vu,workdir=${upper}/vw /var/lib`,
+            'mkdir -p /var/lib/imagetrust',
+            `mount --bind ${root}/var/lib/imagetrust /var/lib/imagetrust`,
+          ]
+        : []),
       'exec "$@"',
     ].join('\n')
     const result = await run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sandbox', ...cmd], {
-      env: {...process.env, HOME: home, GNUPGHOME: path.join(home, 'no-gnupg')},
+      env: {...process.env, HOME: options.home ?? home, GNUPGHOME: path.join(home, 'no-gnupg')},
     })
     await rm(upper, {recursive: true, force: true})
     return result

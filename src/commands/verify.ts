@@ -1,0 +1,43 @@
+import {HostRoot} from '../host/paths.js'
+import {ImagetrustCommand} from '../lib/command.js'
+import {trustFilePath} from '../plan/converge.js'
+import {loadTrustFile} from '../trustfile/load.js'
+import {installedContext} from '../verify/preflight.js'
+import {casesFromTrust, chooseEngines, renderReport, runVerify, type VerifyCase, type VerifyReport} from '../verify/verify.js'
+import {verifyFlags, casesFromFlags} from '../verify/flags.js'
+
+export default class Verify extends ImagetrustCommand {
+  static override summary = 'Confirm enforcement with real test pulls: signed images accepted, unsigned ones refused.'
+  static override description = `Pulls each scope's test images (or --image/--expect pairs) with each detected engine, reading the config installed on the host (or under --root). Nothing in the host's image storage changes.
+Outcomes: confirmed; NOT ENFORCED (an image that must be refused was accepted); broken (a signed image was refused, with the reason); inconclusive (registry or lookaside unreachable, or auth needed).
+Exit codes: 0 all confirmed, 3 anything not enforced or broken, 4 inconclusive and nothing worse, 1 error.`
+
+  static override examples = [
+    '<%= config.bin %> verify',
+    '<%= config.bin %> verify --engine skopeo --image registry.example.com/app:1 --expect accept --image docker.io/library/alpine:3 --expect reject',
+    '<%= config.bin %> verify --json --no-tls-verify',
+  ]
+
+  static override flags = verifyFlags
+
+  async run(): Promise<VerifyReport> {
+    const {flags} = await this.parse(Verify)
+    const root = new HostRoot(flags.root)
+    const given = casesFromFlags(flags.image, flags.expect)
+    let cases: VerifyCase[] = given
+    if (given.length === 0) cases = casesFromTrust(await loadTrustFile(trustFilePath(flags)))
+    const engines = await chooseEngines(flags.engine)
+    const context = await installedContext(root)
+    let report: VerifyReport
+    try {
+      report = await runVerify(cases, engines, context, {tlsVerify: flags['tls-verify'], root})
+    } finally {
+      await context.cleanup()
+    }
+
+    this.log(renderReport(report))
+    process.exitCode = report.exitCode
+    return report
+  }
+}
+

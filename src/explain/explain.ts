@@ -1,0 +1,89 @@
+import {configPaths, readCrioConfig} from '../host/detect.js'
+import {HOST_PATHS, type HostRoot} from '../host/paths.js'
+import {readHostFile, readRegistriesDir} from '../host/snapshot.js'
+import {inspectGpgKeys} from '../keys/gpg.js'
+import {checkSigstoreKey} from '../keys/sigstore.js'
+import {ImagetrustError} from '../lib/errors.js'
+import {resolveDockerScope} from '../policy/match.js'
+import {parsePolicy} from '../policy/parse.js'
+import {parseImageReference, referenceString} from '../policy/reference.js'
+import type {PolicyRequirement} from '../policy/types.js'
+import {type LookasideResolution, resolveLookaside} from '../registries-d/lookup.js'
+
+/** What containers/image would do for a pull of one image, and why. */
+export interface Explanation {
+  image: string
+  /** The fully expanded reference containers/image matches against. */
+  reference: string
+  policy: {
+    file: string
+    /** The scope used: a key, "" (transport default), or null (global default). */
+    scope: string | null
+    tried: Array<{scope: string; present: boolean}>
+    requirements: PolicyRequirement[]
+    keys: KeyBehind[]
+  }
+  registriesD: {dir: string} & LookasideResolution
+  crio?: {policy: string; configFiles: string[]}
+  warnings: string[]
+}
+
+export interface KeyBehind {
+  /** keyPath as written in policy.json, or "keyData". */
+  source: string
+  fingerprints: string[]
+  userIds: string[]
+  error?: string
+}
+
+async function describeKey(root: HostRoot, source: string, bytes: Uint8Array | null, sigstore: boolean): Promise<KeyBehind> {
+  if (!bytes) return {source, fingerprints: [], userIds: [], error: `${root.resolve(source)} does not exist: every pull under this scope fails`}
+  try {
+    if (sigstore) return {source, fingerprints: [checkSigstoreKey(bytes, {name: source}).info.fingerprint], userIds: []}
+    const {keys} = await inspectGpgKeys(bytes, {name: source})
+    return {source, fingerprints: keys.map((k) => k.fingerprint), userIds: keys.flatMap((k) => k.userIds)}
+  } catch (error) {
+    return {source, fingerprints: [], userIds: [], error: (error as Error).message}
+  }
+}
+
+export async function keysBehind(root: HostRoot, requirements: PolicyRequirement[]): Promise<KeyBehind[]> {
+  const out: KeyBehind[] = []
+  for (const requirement of requirements) {
+    if (requirement.type !== 'signedBy' && requirement.type !== 'sigstoreSigned') continue
+    const sigstore = requirement.type === 'sigstoreSigned'
+    const paths = [...(requirement.keyPath ? [requirement.keyPath] : []), ...(requirement.keyPaths ?? [])]
+    for (const p of paths) out.push(await describeKey(root, p, (await readHostFile(root, p)).content, sigstore))
+    const datas = [...(requirement.keyData ? [requirement.keyData] : []), ...((requirement as {keyDatas?: string[]}).keyDatas ?? [])]
+    for (const data of datas) out.push(await describeKey(root, 'keyData', Buffer.from(data.replaceAll(/\s/g, ''), 'base64'), sigstore))
+  }
+
+  return out
+}
+
+export async function explainImage(root: HostRoot, image: string): Promise<Explanation> {
+  const ref = parseImageReference(image)
+  if (typeof ref === 'string') throw new ImagetrustError(`invalid image reference "${image}": ${ref}`)
+  const policyFile = await readHostFile(root, HOST_PATHS.policy)
+  if (!policyFile.content) throw new ImagetrustError(`${policyFile.realPath} does not exist: containers/image refuses every pull without a policy`)
+  const {policy, warnings} = parsePolicy(policyFile.content.toString('utf8'), policyFile.realPath)
+  const resolution = resolveDockerScope(policy, referenceString(ref))
+  const registries = await readRegistriesDir(root, HOST_PATHS.registriesD)
+  warnings.push(...registries.warnings)
+  for (const report of await configPaths(root)) if (report.shadows) warnings.push(`${report.path} shadows ${report.shadows}`)
+  const crio = await readCrioConfig(root)
+  return {
+    image,
+    reference: referenceString({...ref, tag: ref.digest ? ref.tag : (ref.tag ?? 'latest')}),
+    policy: {
+      file: policyFile.realPath,
+      scope: resolution.scope,
+      tried: resolution.tried,
+      requirements: resolution.requirements,
+      keys: await keysBehind(root, resolution.requirements),
+    },
+    registriesD: {dir: root.resolve(HOST_PATHS.registriesD), ...resolveLookaside(registries.files, ref)},
+    crio: crio ? {policy: crio.effectivePolicy, configFiles: crio.files} : undefined,
+    warnings,
+  }
+}

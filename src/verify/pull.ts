@@ -1,0 +1,71 @@
+import {mkdtemp, rm} from 'node:fs/promises'
+import path from 'node:path'
+
+import {runTool} from '../exec/run-tool.js'
+import type {PullOutcome} from './classify.js'
+import type {VerifyContext} from './context.js'
+
+export type PullEngine = 'podman' | 'skopeo' | 'crictl'
+
+export interface PullOptions {
+  tlsVerify: boolean
+}
+
+/**
+ * One test pull. podman pulls into a throw-away store, so the host's image
+ * storage never changes; skopeo copies to a throw-away dir:; crictl pulls into
+ * CRI-O's storage and removes the image afterwards unless it was already there.
+ */
+export async function testPull(engine: PullEngine, image: string, context: VerifyContext, options: PullOptions): Promise<PullOutcome> {
+  const work = await mkdtemp(path.join(context.scratch, `${engine}-`))
+  try {
+    if (engine === 'skopeo') {
+      const args = [
+        ...(context.policyPath ? ['--policy', context.policyPath] : []),
+        ...(context.registriesDir ? ['--registries.d', context.registriesDir] : []),
+        'copy',
+        '--quiet',
+        ...(options.tlsVerify ? [] : ['--src-tls-verify=false']),
+        `docker://${image}`,
+        `dir:${path.join(work, 'image')}`,
+      ]
+      return outcome(await runTool('skopeo', args, {allowFailure: true, timeoutMs: 300_000}))
+    }
+
+    if (engine === 'podman') {
+      const args = [
+        '--root',
+        path.join(work, 'root'),
+        '--runroot',
+        path.join(work, 'run'),
+        '--storage-driver',
+        'vfs',
+        '--events-backend',
+        'file',
+        'pull',
+        '--quiet',
+        ...(context.policyPath ? ['--signature-policy', context.policyPath] : []),
+        ...(options.tlsVerify ? [] : ['--tls-verify=false']),
+        image,
+      ]
+      const env = context.home ? {...process.env, HOME: context.home} : undefined
+      const result = await runTool('podman', args, {allowFailure: true, env, timeoutMs: 300_000})
+      // The store holds read-only layers; let podman remove what it made.
+      await runTool('podman', ['--root', path.join(work, 'root'), '--runroot', path.join(work, 'run'), '--storage-driver', 'vfs', 'system', 'reset', '--force'], {
+        allowFailure: true,
+      }).catch(() => undefined)
+      return outcome(result)
+    }
+
+    const present = (await runTool('crictl', ['inspecti', image], {allowFailure: true})).exitCode === 0
+    const result = await runTool('crictl', ['pull', image], {allowFailure: true, timeoutMs: 300_000})
+    if (result.exitCode === 0 && !present) await runTool('crictl', ['rmi', image], {allowFailure: true})
+    return outcome(result)
+  } finally {
+    await rm(work, {recursive: true, force: true})
+  }
+}
+
+function outcome(result: {exitCode: number; stderr: string; stdout: string}): PullOutcome {
+  return {accepted: result.exitCode === 0, message: result.exitCode === 0 ? '' : `${result.stderr}\n${result.stdout}`.trim()}
+}

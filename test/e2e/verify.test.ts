@@ -1,0 +1,173 @@
+/**
+ * imagetrust verify and apply --verify against a real registry and lookaside
+ * on 127.0.0.1, with real podman and skopeo pulls reading a --root sandbox.
+ */
+import assert from 'node:assert/strict'
+import {copyFile, mkdir, readdir, writeFile} from 'node:fs/promises'
+import path from 'node:path'
+import {after, before, describe, it} from 'node:test'
+
+import {type GpgKey, Lab, imagetrust} from '../support/lab.ts'
+import {hashTree} from '../support/tree.ts'
+
+interface Report {
+  results: Array<{image: string; engine: string; expect: string; outcome: string; reason: string}>
+  summary: Record<string, number>
+}
+
+describe('verify with real pulls', () => {
+  let lab: Lab
+  let alpha: GpgKey
+  let beta: GpgKey
+  const images = {byAlpha: '', byBeta: '', unsigned: ''}
+
+  before(async () => {
+    lab = await Lab.create('itv-')
+    await lab.startRegistry()
+    await lab.startLookasideServer()
+    ;[alpha, beta] = await Promise.all([lab.makeGpgKey('valpha'), lab.makeGpgKey('vbeta')])
+    await lab.buildImage('localhost/v:1', 'verify me')
+    images.byAlpha = await lab.push('localhost/v:1', 'shop/app:1', alpha)
+    images.byBeta = await lab.push('localhost/v:1', 'shop/other:1', beta)
+    images.unsigned = await lab.push('localhost/v:1', 'shop/unsigned:1')
+    await writeFile(path.join(lab.dir, 'alpha.asc'), alpha.publicArmored)
+  })
+
+  after(async () => {
+    await lab?.stop()
+  })
+
+  /** A root with Debian's policy, and a trust file whose one scope is described by `scope`. */
+  async function setup(name: string, scope: string[], test: {signed?: string; unsigned?: string}): Promise<{root: string; config: string}> {
+    const root = path.join(lab.dir, name)
+    await mkdir(path.join(root, 'etc/containers'), {recursive: true})
+    await copyFile(path.resolve(import.meta.dirname, '../fixtures/distro/debian12-policy.json'), path.join(root, 'etc/containers/policy.json'))
+    const config = path.join(lab.dir, `${name}.yaml`)
+    const testLines = Object.entries(test).map(([k, v]) => `      ${k}: ${v}`)
+    await writeFile(
+      config,
+      ['version: 1', 'default: reject', 'keys:', `  alpha: {file: alpha.asc, fingerprint: ${alpha.fingerprint}}`, 'scopes:', `  "${lab.registry}/shop":`, ...scope.map((l) => `    ${l}`), ...(testLines.length ? ['    test:', ...testLines] : []), ''].join('\n'),
+    )
+    return {root, config}
+  }
+
+  async function verify(root: string, config: string, ...extra: string[]): Promise<{code: number; report: Report; stderr: string}> {
+    const result = await imagetrust(['verify', '--root', root, '-c', config, '--no-tls-verify', '--json', ...extra])
+    return {code: result.code, report: JSON.parse(result.stdout || '{}'), stderr: result.stderr}
+  }
+
+  const outcomes = (report: Report) => report.results.map((r) => `${r.engine} ${r.expect} ${r.outcome}`).sort()
+
+  it('confirmed when the setup is correct (podman and skopeo)', async () => {
+    const {root, config} = await setup('ok', ['policy: signed', 'keys: [alpha]', `lookaside: ${lab.lookasideUrl}`], {signed: images.byAlpha, unsigned: images.unsigned})
+    assert.equal((await imagetrust(['apply', '--root', root, '-c', config])).code, 0)
+    const {code, report} = await verify(root, config)
+    assert.equal(code, 0, JSON.stringify(report))
+    assert.deepEqual(outcomes(report), ['podman accept confirmed', 'podman reject confirmed', 'skopeo accept confirmed', 'skopeo reject confirmed'])
+  })
+
+  it('NOT ENFORCED when the scope accepts an image that must be refused', async () => {
+    const {root, config} = await setup('accepting', ['policy: accept'], {unsigned: images.unsigned})
+    assert.equal((await imagetrust(['apply', '--root', root, '-c', config])).code, 0)
+    const {code, report} = await verify(root, config)
+    assert.equal(code, 3)
+    assert.deepEqual(outcomes(report), ['podman reject NOT ENFORCED', 'skopeo reject NOT ENFORCED'])
+  })
+
+  it('broken for an image signed by another key, with that key named', async () => {
+    const {root, config} = await setup('wrong-key', ['policy: signed', 'keys: [alpha]', `lookaside: ${lab.lookasideUrl}`], {signed: images.byBeta})
+    assert.equal((await imagetrust(['apply', '--root', root, '-c', config])).code, 0)
+    const {code, report} = await verify(root, config, '--engine', 'skopeo')
+    assert.equal(code, 3)
+    assert.equal(report.results[0].outcome, 'broken')
+    assert.match(report.results[0].reason, new RegExp(`signed by another key \\(${beta.fingerprint}\\)`))
+  })
+
+  it('broken when the lookaside serves no signature, with the URL named', async () => {
+    const empty = `${lab.lookasideUrl}/nothing-here`
+    const {root, config} = await setup('no-sigs', ['policy: signed', 'keys: [alpha]', `lookaside: ${empty}`], {signed: images.byAlpha})
+    assert.equal((await imagetrust(['apply', '--root', root, '-c', config])).code, 0)
+    const {code, report} = await verify(root, config)
+    assert.equal(code, 3)
+    for (const r of report.results) {
+      assert.equal(r.outcome, 'broken')
+      assert.equal(r.reason, `no signature found at the lookaside ${empty}`)
+    }
+  })
+
+  it('--image/--expect pairs replace the trust file cases', async () => {
+    const {root, config} = await setup('pairs', ['policy: signed', 'keys: [alpha]', `lookaside: ${lab.lookasideUrl}`], {})
+    assert.equal((await imagetrust(['apply', '--root', root, '-c', config])).code, 0)
+    const {code, report} = await verify(root, config, '--engine', 'podman', '--image', images.byAlpha, '--expect', 'accept', '--image', images.byBeta, '--expect', 'reject')
+    assert.equal(code, 0, JSON.stringify(report))
+    assert.equal(report.results.length, 2)
+    const mismatched = await imagetrust(['verify', '--root', root, '-c', config, '--image', images.byAlpha])
+    assert.equal(mismatched.code, 1)
+    assert.match(mismatched.stderr, /give one --expect per --image/)
+  })
+
+  it('apply --verify refuses to install a config whose test pull fails, leaving the host byte-identical', async () => {
+    const {root, config} = await setup('preflight-bad', ['policy: signed', 'keys: [alpha]', `lookaside: ${lab.lookasideUrl}`], {signed: images.byBeta, unsigned: images.unsigned})
+    const before = await hashTree(root)
+    const result = await imagetrust(['apply', '--verify', '--no-tls-verify', '--root', root, '-c', config])
+    assert.equal(result.code, 3, result.stdout + result.stderr)
+    assert.match(result.stdout, /broken .*signed by another key/)
+    assert.match(result.stdout, /Not installed: enforcement was not confirmed\. Nothing was written\./)
+    assert.deepEqual(await hashTree(root), before)
+  })
+
+  it('apply --verify installs a config whose test pulls are confirmed, and verifies it again installed', async () => {
+    const {root, config} = await setup('preflight-ok', ['policy: signed', 'keys: [alpha]', `lookaside: ${lab.lookasideUrl}`], {signed: images.byAlpha, unsigned: images.unsigned})
+    const result = await imagetrust(['apply', '--verify', '--no-tls-verify', '--root', root, '-c', config, '--json'])
+    assert.equal(result.code, 0, result.stdout + result.stderr)
+    const json = JSON.parse(result.stdout)
+    assert.equal(json.installed, true)
+    assert.equal(json.preflight.summary.confirmed, 4)
+    assert.equal(json.postflight.summary.confirmed, 4)
+    assert.equal((await imagetrust(['check', '--root', root, '-c', config])).code, 0)
+  })
+
+  it('cleans up: no test image, store or scratch directory is left behind', async () => {
+    const scratch = async () => (await readdir('/tmp')).filter((n) => /^it-/.test(n)).sort()
+    const storage = async () => hashTree('/var/lib/containers/storage', {exclude: /\.lock$|^storage\.lock|overlay-layers\/layers\.lock|db\.sql/})
+    const beforeScratch = await scratch()
+    const beforeStorage = await storage()
+    const {root, config} = await setup('cleanup', ['policy: signed', 'keys: [alpha]', `lookaside: ${lab.lookasideUrl}`], {signed: images.byAlpha, unsigned: images.unsigned})
+    assert.equal((await imagetrust(['apply', '--root', root, '-c', config])).code, 0)
+    assert.equal((await verify(root, config)).code, 0)
+    assert.deepEqual(await scratch(), beforeScratch)
+    assert.deepEqual(await storage(), beforeStorage)
+  })
+
+  it('apply --verify rolls back by itself when the installed config is not what pulls use ($HOME policy shadows /etc)', async () => {
+    const {root, config} = await setup('shadowed', ['policy: signed', 'keys: [alpha]', `lookaside: ${lab.lookasideUrl}`], {signed: images.byAlpha, unsigned: images.unsigned})
+    const shadowHome = path.join(lab.dir, 'shadow-home')
+    await mkdir(path.join(shadowHome, '.config/containers'), {recursive: true})
+    await writeFile(path.join(shadowHome, '.config/containers/policy.json'), '{"default":[{"type":"insecureAcceptAnything"}]}\n')
+    const before = await hashTree(path.join(root, 'etc'))
+    const cli = path.resolve(import.meta.dirname, '../../bin/run.js')
+    const result = await lab.inSandbox(root, [process.execPath, cli, 'apply', '--verify', '--no-tls-verify', '--engine', 'skopeo', '-c', config, '--json'], {
+      home: shadowHome,
+      varLib: true,
+    })
+    assert.equal(result.code, 3, result.stdout + result.stderr)
+    const json = JSON.parse(result.stdout)
+    assert.equal(json.preflight.summary.confirmed, 2, 'the candidate itself enforces')
+    assert.equal(json.postflight.summary.notEnforced, 1, 'but pulls read the shadowing $HOME policy')
+    assert.equal(json.installed, false)
+    assert.ok(json.rolledBack.backup)
+    assert.deepEqual(await hashTree(path.join(root, 'etc')), before)
+  })
+
+  it('inconclusive when the registry is stopped (exit 4)', async () => {
+    const {root, config} = await setup('down', ['policy: signed', 'keys: [alpha]', `lookaside: ${lab.lookasideUrl}`], {signed: images.byAlpha, unsigned: images.unsigned})
+    assert.equal((await imagetrust(['apply', '--root', root, '-c', config])).code, 0)
+    await lab.stopRegistry()
+    const {code, report} = await verify(root, config)
+    assert.equal(code, 4, JSON.stringify(report))
+    for (const r of report.results) {
+      assert.equal(r.outcome, 'inconclusive')
+      assert.equal(r.reason, 'the registry is unreachable')
+    }
+  })
+})
