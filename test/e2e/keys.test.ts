@@ -11,7 +11,7 @@ import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {type GpgKind, type MadeGpgKey, makeGpgKey} from '../support/gpg.ts'
-import {imagetrust, run} from '../support/lab.ts'
+import {imagetrust, runIsolated} from '../support/lab.ts'
 import {hashTree} from '../support/tree.ts'
 
 const TRUST = `# Our image trust, reviewed by the platform team.
@@ -54,7 +54,7 @@ describe('imagetrust key', () => {
 
   function key(ws: {config: string; root: string}, args: string[], input?: string) {
     const cli = path.resolve(import.meta.dirname, '../../bin/run.js')
-    return run(process.execPath, [cli, 'key', ...args, '--root', ws.root, '-c', ws.config], {input})
+    return runIsolated(process.execPath, [cli, 'key', ...args, '--root', ws.root, '-c', ws.config], {input})
   }
 
   for (const kind of ['ed25519', 'rsa'] as const) {

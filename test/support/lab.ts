@@ -37,15 +37,43 @@ export function run(cmd: string, args: string[], options: {env?: NodeJS.ProcessE
   })
 }
 
+async function mustRunIsolated(cmd: string, args: string[], options: Parameters<typeof run>[2] = {}): Promise<RunResult> {
+  const result = await runIsolated(cmd, args, options)
+  if (result.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${result.code}):\n${result.stderr}${result.stdout}`)
+  return result
+}
+
 export async function mustRun(cmd: string, args: string[], options: Parameters<typeof run>[2] = {}): Promise<RunResult> {
   const result = await run(cmd, args, options)
   if (result.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${result.code}):\n${result.stderr}${result.stdout}`)
   return result
 }
 
-/** The built CLI, as a user runs it. */
+/**
+ * Runs a command in a private mount namespace whose /etc is an overlay: what
+ * it writes there (rootful podman creates /etc/containers/networks, for one)
+ * lands in a throw-away layer, never in this machine's /etc.
+ */
+export async function runIsolated(cmd: string, args: string[], options: {env?: NodeJS.ProcessEnv; input?: string} = {}): Promise<RunResult> {
+  if (process.getuid?.() !== 0) return run(cmd, args, options)
+  const layer = await mkdtemp('/tmp/itl-')
+  try {
+    const script = `set -e\nmkdir -p ${layer}/u ${layer}/w\nmount -t overlay overlay -o lowerdir=/etc,upperdir=${layer}/u,workdir=${layer}/w /etc\nexec "$@"`
+    return await run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'isolated', cmd, ...args], options)
+  } finally {
+    await rm(layer, {recursive: true, force: true})
+  }
+}
+
+/** The built CLI, as a user runs it (isolated from this machine's /etc: it may run podman). */
 export function imagetrust(args: string[], env?: NodeJS.ProcessEnv): Promise<RunResult> {
-  return run(process.execPath, [path.join(REPO_ROOT, 'bin/run.js'), ...args], {env})
+  return runIsolated(process.execPath, [path.join(REPO_ROOT, 'bin/run.js'), ...args], {env})
+}
+
+/** A fingerprint of this machine's /etc/containers, to prove the tests leave it alone. */
+export async function etcContainersDigest(): Promise<string> {
+  const {hashTree} = await import('./tree.ts')
+  return JSON.stringify(await hashTree('/etc/containers'))
 }
 
 async function freePort(): Promise<number> {
@@ -84,10 +112,13 @@ export class Lab {
   readonly processes: ChildProcess[] = []
   registryPort = 0
   lookasidePort = 0
-  private constructor(readonly dir: string) {}
+  private constructor(
+    readonly dir: string,
+    private readonly etcBefore: string,
+  ) {}
 
   static async create(prefix = 'imagetrust-lab-'): Promise<Lab> {
-    return new Lab(await mkdtemp(path.join(os.tmpdir(), prefix)))
+    return new Lab(await mkdtemp(path.join(os.tmpdir(), prefix)), await etcContainersDigest())
   }
 
   get registry(): string {
@@ -174,14 +205,14 @@ export class Lab {
     await writeFile(path.join(rootfs, 'hello.txt'), `${content}\n`)
     const tar = `${rootfs}.tar`
     await mustRun('tar', ['-C', rootfs, '--owner=0', '--group=0', '-cf', tar, '.'])
-    await mustRun('podman', [...this.podmanArgs(), 'import', '--quiet', tar, tag], {env: await this.signerEnv()})
+    await mustRunIsolated('podman', [...this.podmanArgs(), 'import', '--quiet', tar, tag], {env: await this.signerEnv()})
   }
 
   /** podman push, signed with --sign-by when a key is given. */
   async push(localTag: string, repoAndTag: string, key?: GpgKey): Promise<string> {
     const dest = `${this.registry}/${repoAndTag}`
     const sign = key ? ['--sign-by', key.fingerprint] : []
-    await mustRun('podman', [...this.podmanArgs(), 'push', '--quiet', '--tls-verify=false', ...sign, localTag, `docker://${dest}`], {
+    await mustRunIsolated('podman', [...this.podmanArgs(), 'push', '--quiet', '--tls-verify=false', ...sign, localTag, `docker://${dest}`], {
       env: await this.signerEnv(key?.home),
     })
     return dest
@@ -271,8 +302,9 @@ export class Lab {
   async stop(): Promise<void> {
     for (const child of this.processes) await stopChild(child)
     // The podman store can hold read-only layers; podman cleans what it made.
-    await run('podman', [...this.podmanArgs(), 'system', 'reset', '--force']).catch(() => undefined)
+    await runIsolated('podman', [...this.podmanArgs(), 'system', 'reset', '--force']).catch(() => undefined)
     await rm(this.dir, {recursive: true, force: true})
+    if ((await etcContainersDigest()) !== this.etcBefore) throw new Error("this machine's /etc/containers changed during the tests")
   }
 }
 
