@@ -58,7 +58,14 @@ export async function runIsolated(cmd: string, args: string[], options: {env?: N
   if (process.getuid?.() !== 0) return run(cmd, args, options)
   const layer = await mkdtemp('/tmp/itl-')
   try {
-    const script = `set -e\nmkdir -p ${layer}/u ${layer}/w\nmount -t overlay overlay -o lowerdir=/etc,upperdir=${layer}/u,workdir=${layer}/w /etc\nexec "$@"`
+    // /var/lib too: skopeo keeps a blob-info cache in /var/lib/containers/cache.
+    const script = [
+      'set -e',
+      `mkdir -p ${layer}/u ${layer}/w ${layer}/vu ${layer}/vw`,
+      `mount -t overlay overlay -o lowerdir=/etc,upperdir=${layer}/u,workdir=${layer}/w /etc`,
+      `mount -t overlay overlay -o lowerdir=/var/lib,upperdir=${layer}/vu,workdir=${layer}/vw /var/lib`,
+      'exec "$@"',
+    ].join('\n')
     return await run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'isolated', cmd, ...args], options)
   } finally {
     await rm(layer, {recursive: true, force: true})
@@ -73,7 +80,7 @@ export function imagetrust(args: string[], env?: NodeJS.ProcessEnv): Promise<Run
 /** A fingerprint of this machine's /etc/containers, to prove the tests leave it alone. */
 export async function etcContainersDigest(): Promise<string> {
   const {hashTree} = await import('./tree.ts')
-  return JSON.stringify(await hashTree('/etc/containers'))
+  return JSON.stringify([await hashTree('/etc/containers'), await hashTree('/var/lib/containers')])
 }
 
 async function freePort(): Promise<number> {
@@ -237,14 +244,10 @@ export class Lab {
       'mkdir -p /etc/containers /etc/pki',
       `mount --bind ${root}/etc/containers /etc/containers`,
       `mount --bind ${root}/etc/pki /etc/pki`,
-      ...(options.varLib
-        ? [
-            `mkdir -p ${upper}/vu ${upper}/vw ${root}/var/lib/imagetrust`,
-            `mount -t overlay overlay -o lowerdir=/var/lib,upperdir=${upper}/vu,workdir=${upper}/vw /var/lib`,
-            'mkdir -p /var/lib/imagetrust',
-            `mount --bind ${root}/var/lib/imagetrust /var/lib/imagetrust`,
-          ]
-        : []),
+      // /var/lib is always overlaid (skopeo's blob-info cache); with varLib, /var/lib/imagetrust comes from the root.
+      `mkdir -p ${upper}/vu ${upper}/vw`,
+      `mount -t overlay overlay -o lowerdir=/var/lib,upperdir=${upper}/vu,workdir=${upper}/vw /var/lib`,
+      ...(options.varLib ? [`mkdir -p ${root}/var/lib/imagetrust /var/lib/imagetrust`, `mount --bind ${root}/var/lib/imagetrust /var/lib/imagetrust`] : []),
       'exec "$@"',
     ].join('\n')
     const result = await run('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, 'sandbox', ...cmd], {
