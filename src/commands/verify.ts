@@ -1,3 +1,5 @@
+import {Flags} from '@oclif/core'
+
 import {HostRoot} from '../host/paths.js'
 import {ImagetrustCommand} from '../lib/command.js'
 import {trustFilePath} from '../plan/converge.js'
@@ -5,6 +7,8 @@ import {loadTrustFile} from '../trustfile/load.js'
 import {installedContext} from '../verify/preflight.js'
 import {casesFromTrust, chooseEngines, renderReport, runVerify, type VerifyCase, type VerifyReport} from '../verify/verify.js'
 import {verifyFlags, casesFromFlags} from '../verify/flags.js'
+import {nativeVerify, type NativeReport} from '../verify/native.js'
+
 
 export default class Verify extends ImagetrustCommand {
   static override summary = 'Confirm enforcement with real test pulls: signed images accepted, unsigned ones refused.'
@@ -18,11 +22,18 @@ Exit codes: 0 all confirmed, 3 anything not enforced or broken, 4 inconclusive a
     '<%= config.bin %> verify --json --no-tls-verify',
   ]
 
-  static override flags = verifyFlags
+  static override flags = {
+    ...verifyFlags,
+    native: Flags.string({
+      description: "Diagnose IMAGE without an engine: manifest digest from the registry, lookaside signatures verified with the policy's keys; names the key that made each signature.",
+      helpValue: 'IMAGE',
+    }),
+  }
 
-  async run(): Promise<VerifyReport> {
+  async run(): Promise<VerifyReport | NativeReport> {
     const {flags} = await this.parse(Verify)
     const root = new HostRoot(flags.root)
+    if (flags.native) return this.runNative(root, flags.native, flags['tls-verify'])
     const given = casesFromFlags(flags.image, flags.expect)
     let cases: VerifyCase[] = given
     if (given.length === 0) cases = casesFromTrust(await loadTrustFile(trustFilePath(flags)))
@@ -36,6 +47,17 @@ Exit codes: 0 all confirmed, 3 anything not enforced or broken, 4 inconclusive a
     }
 
     this.log(renderReport(report))
+    process.exitCode = report.exitCode
+    return report
+  }
+
+  private async runNative(root: HostRoot, image: string, tlsVerify: boolean): Promise<NativeReport> {
+    const report = await nativeVerify(root, image, {tlsVerify})
+    this.log(`${report.image}  ${report.digest}`)
+    this.log(`  policy scope: ${report.scope ?? '(default)'}; trusted keys: ${report.trustedKeys.join(', ') || 'none'}`)
+    this.log(`  lookaside: ${report.lookaside}`)
+    for (const s of report.signatures) this.log(`  signature-${s.index}: ${s.valid ? 'VALID' : 'invalid'} by ${s.signer}${s.trusted ? ' (trusted)' : ''}: ${s.reasons.join('; ')}`)
+    this.log(`  ${report.summary}`)
     process.exitCode = report.exitCode
     return report
   }

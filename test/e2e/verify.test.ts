@@ -3,7 +3,7 @@
  * on 127.0.0.1, with real podman and skopeo pulls reading a --root sandbox.
  */
 import assert from 'node:assert/strict'
-import {copyFile, mkdir, readdir, writeFile} from 'node:fs/promises'
+import {copyFile, mkdir, readdir, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
@@ -159,6 +159,63 @@ describe('verify with real pulls', () => {
     assert.deepEqual(await hashTree(path.join(root, 'etc')), before)
   })
 
+  describe('--native', () => {
+    async function native(root: string, image: string) {
+      const result = await imagetrust(['verify', '--native', image, '--root', root, '--no-tls-verify', '--json'])
+      return {code: result.code, report: JSON.parse(result.stdout), stderr: result.stderr}
+    }
+
+    it('finds the valid signature and names its key', async () => {
+      const {root, config} = await setup('native-ok', ['policy: signed', 'keys: [alpha]', `lookaside: ${lab.lookasideUrl}`], {})
+      assert.equal((await imagetrust(['apply', '--root', root, '-c', config])).code, 0)
+      const {code, report} = await native(root, images.byAlpha)
+      assert.equal(code, 0, JSON.stringify(report))
+      assert.match(report.digest, /^sha256:[0-9a-f]{64}$/)
+      assert.deepEqual(report.trustedKeys, [alpha.fingerprint])
+      assert.equal(report.signatures.length, 1)
+      assert.deepEqual(
+        {signer: report.signatures[0].signer, trusted: report.signatures[0].trusted, valid: report.signatures[0].valid, ref: report.signatures[0].dockerReference},
+        {signer: alpha.fingerprint, trusted: true, valid: true, ref: images.byAlpha},
+      )
+    })
+
+    it('identifies a signature made by a key the policy does not name, by fingerprint', async () => {
+      const {root, config} = await setup('native-other', ['policy: signed', 'keys: [alpha]', `lookaside: ${lab.lookasideUrl}`], {})
+      assert.equal((await imagetrust(['apply', '--root', root, '-c', config])).code, 0)
+      const {code, report} = await native(root, images.byBeta)
+      assert.equal(code, 3)
+      assert.equal(report.signatures[0].signer, beta.fingerprint)
+      assert.equal(report.signatures[0].trusted, false)
+      assert.match(report.signatures[0].reasons[0], new RegExp(`signed by key ${beta.fingerprint}, which the policy does not name`))
+    })
+
+    it('reports an identity mismatch: a signature copied to another repository', async () => {
+      const {root, config} = await setup('native-identity', ['policy: signed', 'keys: [alpha]', `lookaside: ${lab.lookasideUrl}`], {})
+      assert.equal((await imagetrust(['apply', '--root', root, '-c', config])).code, 0)
+      // Serve alpha's signature for shop/app under shop/unsigned too: right key, wrong identity.
+      const {cp} = await import('node:fs/promises')
+      const {readdir: list} = await import('node:fs/promises')
+      const signed = (await list(path.join(lab.stagingDir, 'shop'))).find((n) => n.startsWith('app@'))!
+      await cp(path.join(lab.stagingDir, 'shop', signed), path.join(lab.stagingDir, 'shop', signed.replace('app@', 'unsigned@')), {recursive: true})
+      try {
+        const {code, report} = await native(root, images.unsigned)
+        assert.equal(code, 3)
+        assert.equal(report.signatures[0].trusted, true)
+        assert.match(report.signatures[0].reasons.join(), /identity mismatch: signed for .*shop\/app:1, not .*shop\/unsigned:1/)
+      } finally {
+        await rm(path.join(lab.stagingDir, 'shop', signed.replace('app@', 'unsigned@')), {recursive: true, force: true})
+      }
+    })
+
+    it('no signature at the lookaside', async () => {
+      const {root, config} = await setup('native-none', ['policy: signed', 'keys: [alpha]', `lookaside: ${lab.lookasideUrl}`], {})
+      assert.equal((await imagetrust(['apply', '--root', root, '-c', config])).code, 0)
+      const {code, report} = await native(root, images.unsigned)
+      assert.equal(code, 3)
+      assert.match(report.summary, /^no signature found at http:\/\/127\.0\.0\.1:\d+\/shop\/unsigned@sha256=[0-9a-f]{64}\/$/)
+    })
+  })
+
   it('inconclusive when the registry is stopped (exit 4)', async () => {
     const {root, config} = await setup('down', ['policy: signed', 'keys: [alpha]', `lookaside: ${lab.lookasideUrl}`], {signed: images.byAlpha, unsigned: images.unsigned})
     assert.equal((await imagetrust(['apply', '--root', root, '-c', config])).code, 0)
@@ -169,5 +226,9 @@ describe('verify with real pulls', () => {
       assert.equal(r.outcome, 'inconclusive')
       assert.equal(r.reason, 'the registry is unreachable')
     }
+
+    const native = await imagetrust(['verify', '--native', images.byAlpha, '--root', root, '--no-tls-verify'])
+    assert.equal(native.code, 4)
+    assert.match(native.stdout, /inconclusive: the registry 127\.0\.0\.1:\d+ is unreachable/)
   })
 })

@@ -1,0 +1,298 @@
+import {readFile} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+
+import {explainImage} from '../explain/explain.js'
+import type {HostRoot} from '../host/paths.js'
+import {readHostFile} from '../host/snapshot.js'
+import {ImagetrustError} from '../lib/errors.js'
+import {type DockerReference, parseImageReference, referenceName} from '../policy/reference.js'
+import type {PolicyRequirement, SignedIdentity} from '../policy/types.js'
+import {VERIFY_EXIT} from './verify.js'
+
+/**
+ * verify --native: an engine-independent look at an image's simple-signing
+ * signatures. It reads the manifest digest from the registry, fetches
+ * signature-1, -2, ... from the lookaside until the first 404, verifies each
+ * with openpgp against the keys the policy names, and checks the signed
+ * digest and docker-reference.
+ */
+export interface NativeSignature {
+  index: number
+  url: string
+  /** Fingerprint (or key ID) of the key that made it, as the signature says. */
+  signer: string
+  /** The policy names this key (or its primary key). */
+  trusted: boolean
+  valid: boolean
+  reasons: string[]
+  dockerReference?: string
+  manifestDigest?: string
+}
+
+export interface NativeReport {
+  image: string
+  digest: string
+  scope: string | null
+  lookaside: string
+  trustedKeys: string[]
+  signatures: NativeSignature[]
+  accepted: boolean
+  summary: string
+  exitCode: number
+}
+
+const MANIFEST_TYPES = [
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+].join(', ')
+
+class Unreachable extends Error {}
+
+async function registryAuth(domain: string): Promise<string | undefined> {
+  const candidates = [
+    process.env.REGISTRY_AUTH_FILE,
+    process.env.XDG_RUNTIME_DIR && path.join(process.env.XDG_RUNTIME_DIR, 'containers/auth.json'),
+    `/run/containers/${process.getuid?.() ?? 0}/auth.json`,
+    path.join(os.homedir(), '.docker/config.json'),
+  ].filter(Boolean) as string[]
+  for (const file of candidates) {
+    const text = await readFile(file, 'utf8').catch(() => undefined)
+    if (!text) continue
+    const auths = (JSON.parse(text) as {auths?: Record<string, {auth?: string}>}).auths ?? {}
+    const entry = auths[domain] ?? auths[`https://${domain}`]
+    if (entry?.auth) return entry.auth
+  }
+
+  return undefined
+}
+
+async function fetchManifestDigest(ref: DockerReference, tlsVerify: boolean): Promise<string> {
+  const host = ref.domain === 'docker.io' ? 'registry-1.docker.io' : ref.domain
+  const url = `${tlsVerify ? 'https' : 'http'}://${host}/v2/${ref.path}/manifests/${ref.digest ?? ref.tag ?? 'latest'}`
+  const basic = await registryAuth(ref.domain)
+  const get = async (authorization?: string) => {
+    try {
+      return await fetch(url, {headers: {accept: MANIFEST_TYPES, ...(authorization ? {authorization} : {})}, signal: AbortSignal.timeout(30_000)})
+    } catch (error) {
+      throw new Unreachable(`the registry ${ref.domain} is unreachable: ${(error as Error).cause ?? (error as Error).message}`)
+    }
+  }
+
+  let response = await get()
+  const challenge = response.headers.get('www-authenticate')
+  if (response.status === 401 && challenge?.startsWith('Bearer ')) {
+    const params = Object.fromEntries([...challenge.slice(7).matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]))
+    const tokenUrl = new URL(params.realm)
+    if (params.service) tokenUrl.searchParams.set('service', params.service)
+    tokenUrl.searchParams.set('scope', params.scope ?? `repository:${ref.path}:pull`)
+    const token = await fetch(tokenUrl, {headers: basic ? {authorization: `Basic ${basic}`} : {}}).then((r) => r.json() as Promise<{token?: string; access_token?: string}>)
+    response = await get(`Bearer ${token.token ?? token.access_token}`)
+  } else if (response.status === 401 && basic) {
+    response = await get(`Basic ${basic}`)
+  }
+
+  if (response.status === 401 || response.status === 403) throw new Unreachable(`the registry ${ref.domain} needs authentication (log in with podman login)`)
+  if (response.status === 404) throw new ImagetrustError(`${referenceName(ref)}:${ref.tag ?? ref.digest}: the image does not exist in the registry`)
+  if (!response.ok) throw new Unreachable(`the registry answered HTTP ${response.status} for ${url}`)
+  const body = new Uint8Array(await response.arrayBuffer())
+  const {createHash} = await import('node:crypto')
+  const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`
+  if (ref.digest && ref.digest !== digest) throw new ImagetrustError(`the registry served a manifest with digest ${digest}, not ${ref.digest}`)
+  return digest
+}
+
+async function fetchSignature(root: HostRoot, url: string): Promise<Uint8Array | null> {
+  if (url.startsWith('file://')) {
+    const file = await readHostFile(root, decodeURIComponent(new URL(url).pathname))
+    return file.content ? new Uint8Array(file.content) : null
+  }
+
+  let response: Response
+  try {
+    response = await fetch(url, {signal: AbortSignal.timeout(30_000)})
+  } catch (error) {
+    throw new Unreachable(`the lookaside is unreachable: ${url}: ${(error as Error).cause ?? (error as Error).message}`)
+  }
+
+  if (response.status === 404) return null
+  if (!response.ok) throw new Unreachable(`the lookaside answered HTTP ${response.status} for ${url}`)
+  return new Uint8Array(await response.arrayBuffer())
+}
+
+function identityMatches(identity: SignedIdentity | undefined, image: DockerReference, signed: string): {ok: boolean; why?: string} {
+  const signedRef = parseImageReference(signed)
+  if (typeof signedRef === 'string') return {ok: false, why: `the signed docker-reference "${signed}" does not parse`}
+  const sameRepo = referenceName(signedRef) === referenceName(image)
+  const type = identity?.type ?? 'matchRepoDigestOrExact'
+  const tagged = `${referenceName(image)}:${image.tag ?? 'latest'}`
+  const signedFull = `${referenceName(signedRef)}${signedRef.tag ? `:${signedRef.tag}` : ''}${signedRef.digest ? `@${signedRef.digest}` : ''}`
+  switch (type) {
+    case 'matchRepository': {
+      return sameRepo ? {ok: true} : {ok: false, why: `signed for repository ${referenceName(signedRef)}`}
+    }
+
+    case 'matchExact': {
+      return !image.digest && signedFull === tagged ? {ok: true} : {ok: false, why: `signed for ${signedFull}, matchExact needs ${image.digest ? 'a pull by tag' : tagged}`}
+    }
+
+    case 'matchRepoDigestOrExact': {
+      if (image.digest) return sameRepo ? {ok: true} : {ok: false, why: `signed for repository ${referenceName(signedRef)}`}
+      return signedFull === tagged ? {ok: true} : {ok: false, why: `signed for ${signedFull}, not ${tagged}`}
+    }
+
+    case 'exactReference': {
+      const want = (identity as {dockerReference: string}).dockerReference
+      return signed === want ? {ok: true} : {ok: false, why: `signed for ${signed}, the policy wants ${want}`}
+    }
+
+    case 'exactRepository': {
+      const want = parseImageReference((identity as {dockerRepository: string}).dockerRepository)
+      return typeof want !== 'string' && referenceName(want) === referenceName(signedRef) ? {ok: true} : {ok: false, why: `signed for ${signed}`}
+    }
+
+    default: {
+      return {ok: true, why: 'remapIdentity is not checked natively'}
+    }
+  }
+}
+
+async function trustedKeysOf(root: HostRoot, requirements: PolicyRequirement[]) {
+  const openpgp = await import('openpgp')
+  const keys = []
+  for (const r of requirements) {
+    if (r.type !== 'signedBy') continue
+    for (const p of [...(r.keyPath ? [r.keyPath] : []), ...(r.keyPaths ?? [])]) {
+      const file = await readHostFile(root, p)
+      if (!file.content) continue
+      const text = file.content.toString('utf8')
+      const blocks = text.includes('-----BEGIN PGP') ? (text.match(/-----BEGIN PGP PUBLIC KEY BLOCK-----[\s\S]*?-----END PGP PUBLIC KEY BLOCK-----/g) ?? []) : []
+      if (blocks.length > 0) for (const block of blocks) keys.push(...(await openpgp.readKeys({armoredKeys: block})))
+      else keys.push(...(await openpgp.readKeys({binaryKeys: new Uint8Array(file.content)})))
+    }
+
+    if (r.keyData) keys.push(...(await openpgp.readKeys({armoredKeys: Buffer.from(r.keyData, 'base64').toString('utf8')}).catch(() => [])))
+  }
+
+  return keys
+}
+
+export async function nativeVerify(root: HostRoot, image: string, options: {tlsVerify: boolean}): Promise<NativeReport> {
+  const openpgp = await import('openpgp')
+  const ref = parseImageReference(image)
+  if (typeof ref === 'string') throw new ImagetrustError(`invalid image reference "${image}": ${ref}`)
+  const explained = await explainImage(root, image)
+  const lookaside = String(explained.registriesD.lookaside.value)
+  const base = {image, scope: explained.policy.scope, lookaside}
+  const signedBy = explained.policy.requirements.find((r) => r.type === 'signedBy') as Extract<PolicyRequirement, {type: 'signedBy'}> | undefined
+  const trusted = await trustedKeysOf(root, explained.policy.requirements)
+  const trustedKeys = trusted.map((k) => k.getFingerprint().toUpperCase())
+  let digest: string
+  try {
+    digest = await fetchManifestDigest(ref, options.tlsVerify)
+  } catch (error) {
+    if (!(error instanceof Unreachable)) throw error
+    return {...base, digest: '', trustedKeys, signatures: [], accepted: false, summary: `inconclusive: ${error.message}`, exitCode: VERIFY_EXIT.inconclusive}
+  }
+
+  const signatures: NativeSignature[] = []
+  try {
+    for (let index = 1; index <= 128; index++) {
+      const url = `${lookaside}/${ref.path}@${digest.replace(':', '=')}/signature-${index}`
+      const bytes = await fetchSignature(root, url)
+      if (!bytes) break
+      signatures.push(await checkSignature(openpgp, {index, url, bytes, trusted, digest, ref, identity: signedBy?.signedIdentity}))
+    }
+  } catch (error) {
+    if (!(error instanceof Unreachable)) throw error
+    return {...base, digest, trustedKeys, signatures, accepted: false, summary: `inconclusive: ${error.message}`, exitCode: VERIFY_EXIT.inconclusive}
+  }
+
+  const accepted = signatures.some((s) => s.valid)
+  let summary: string
+  if (!signedBy) summary = `the policy scope ${explained.policy.scope ?? '(default)'} does not require a GPG signature (${explained.policy.requirements.map((r) => r.type).join(', ')})`
+  else if (signatures.length === 0) summary = `no signature found at ${lookaside}/${ref.path}@${digest.replace(':', '=')}/`
+  else if (accepted) summary = `valid signature by ${signatures.find((s) => s.valid)!.signer}`
+  else summary = `no valid signature by a trusted key: ${signatures.map((s) => `#${s.index} ${s.reasons.join('; ')}`).join(' | ')}`
+  return {...base, digest, trustedKeys, signatures, accepted, summary, exitCode: accepted || !signedBy ? VERIFY_EXIT.confirmed : VERIFY_EXIT.failed}
+}
+
+async function checkSignature(
+  openpgp: typeof import('openpgp'),
+  input: {
+    index: number
+    url: string
+    bytes: Uint8Array
+    trusted: Awaited<ReturnType<typeof trustedKeysOf>>
+    digest: string
+    ref: DockerReference
+    identity?: SignedIdentity
+  },
+): Promise<NativeSignature> {
+  const out: NativeSignature = {index: input.index, url: input.url, signer: 'unknown', trusted: false, valid: false, reasons: []}
+  let message
+  try {
+    message = await openpgp.readMessage({binaryMessage: input.bytes})
+  } catch (error) {
+    out.reasons.push(`not an OpenPGP signed message: ${(error as Error).message}`)
+    return out
+  }
+
+  // Verify first even for an unknown signer: the packets (compressed, decompressed lazily) are
+  // only read then, and the issuer fingerprint subpacket names the key we do not hold.
+  let result
+  try {
+    result = await openpgp.verify({message, verificationKeys: input.trusted, expectSigned: false})
+  } catch (error) {
+    out.reasons.push(`cannot read the signature: ${(error as Error).message}`)
+    return out
+  }
+
+  const first = result.signatures[0]
+  if (!first) {
+    out.reasons.push('the message carries no signature')
+    return out
+  }
+
+  const keyId = first.keyID
+  const packet = (await first.signature).packets[0] as {issuerFingerprint?: Uint8Array | null}
+  out.signer = packet.issuerFingerprint ? Buffer.from(packet.issuerFingerprint).toString('hex').toUpperCase() : keyId.toHex().toUpperCase()
+  const primary = input.trusted.find((k) => k.getKeys(keyId).length > 0)
+  out.trusted = primary !== undefined
+  if (!primary) {
+    out.reasons.push(`signed by key ${out.signer}, which the policy does not name`)
+    await first.verified.catch(() => undefined)
+    return out
+  }
+
+  try {
+    await first.verified
+  } catch (error) {
+    out.reasons.push(`the signature does not verify: ${(error as Error).message}`)
+    return out
+  }
+
+  if (!keyId.equals(primary.getKeyID())) {
+    out.reasons.push(`made by subkey ${out.signer} of ${primary.getFingerprint().toUpperCase()}; containers/image before 5.37 rejects subkey signatures`)
+  }
+
+  let payload: {critical?: {type?: string; image?: Record<string, string>; identity?: Record<string, string>}}
+  try {
+    payload = JSON.parse(String(result.data))
+  } catch {
+    out.reasons.push('the signed payload is not JSON')
+    return out
+  }
+
+  out.manifestDigest = payload.critical?.image?.['docker-manifest-digest']
+  out.dockerReference = payload.critical?.identity?.['docker-reference']
+  if (payload.critical?.type !== 'atomic container signature') out.reasons.push(`unexpected signature type ${JSON.stringify(payload.critical?.type)}`)
+  if (out.manifestDigest !== input.digest) out.reasons.push(`signed manifest digest ${out.manifestDigest} is not the image's ${input.digest}`)
+  const identity = identityMatches(input.identity, input.ref, out.dockerReference ?? '')
+  if (!identity.ok) out.reasons.push(`identity mismatch: ${identity.why}`)
+  out.valid = out.reasons.length === 0 || (out.reasons.length === 1 && out.reasons[0].startsWith('made by subkey'))
+  if (out.valid && out.reasons.length === 0) out.reasons.push('valid')
+  return out
+}
