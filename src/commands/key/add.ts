@@ -2,10 +2,10 @@ import {Args, Flags} from '@oclif/core'
 
 import {capabilitiesOf, detectEngines} from '../../host/detect.js'
 import {ImagetrustCommand} from '../../lib/command.js'
-import {applyFlag} from '../../lib/flags.js'
+import {applyAfterEdit, applyFlag} from '../../lib/flags.js'
 import {readStdin} from '../../lib/stdin.js'
 import {type AddKeyResult, addKey, readKeyArgument} from '../../keys/manage.js'
-import {type ApplyResult, applyTrust, trustFilePath} from '../../plan/converge.js'
+import {type ApplyResult, trustFilePath} from '../../plan/converge.js'
 
 export default class KeyAdd extends ImagetrustCommand {
   static override summary = 'Check a public key and add it, pinned, to the trust file.'
@@ -53,10 +53,6 @@ export default class KeyAdd extends ImagetrustCommand {
 
     if (result.scopes.length > 0) this.log(`  trusted for: ${result.scopes.join(', ')}`)
     if (!flags.apply) return result
-    const applied = await applyTrust({root: flags.root, config: trustFile, capabilities})
-    this.warnAll(applied.warnings)
-    this.log(applied.changed ? `Applied: ${applied.files.length} file(s) changed (backup ${applied.backup}).` : 'Applied: no changes.')
-    const {prepared: _p, warnings: _w, ...apply} = applied
-    return {...result, apply}
+    return {...result, apply: await applyAfterEdit((l) => this.log(l), (w) => this.warnAll(w), {root: flags.root, config: trustFile, capabilities})}
   }
 }

@@ -1,9 +1,9 @@
 import {Args, Flags} from '@oclif/core'
 
 import {ImagetrustCommand} from '../../lib/command.js'
-import {applyFlag} from '../../lib/flags.js'
+import {applyAfterEdit, applyFlag} from '../../lib/flags.js'
 import {type RemoveKeyResult, removeKey} from '../../keys/manage.js'
-import {type ApplyResult, applyTrust, trustFilePath} from '../../plan/converge.js'
+import {type ApplyResult, trustFilePath} from '../../plan/converge.js'
 
 export default class KeyRemove extends ImagetrustCommand {
   static override summary = 'Remove a key from the trust file.'
@@ -21,10 +21,6 @@ export default class KeyRemove extends ImagetrustCommand {
     const result = await removeKey(trustFile, args.name, {force: flags.force})
     this.log(`Removed key "${result.name}" from ${trustFile}${result.droppedFrom.length > 0 ? `, and from scope(s) ${result.droppedFrom.join(', ')}` : ''}.`)
     if (!flags.apply) return result
-    const applied = await applyTrust({root: flags.root, config: trustFile})
-    this.warnAll(applied.warnings)
-    this.log(applied.changed ? `Applied: ${applied.files.length} file(s) changed (backup ${applied.backup}).` : 'Applied: no changes.')
-    const {prepared: _p, warnings: _w, ...apply} = applied
-    return {...result, apply}
+    return {...result, apply: await applyAfterEdit((l) => this.log(l), (w) => this.warnAll(w), {root: flags.root, config: trustFile})}
   }
 }
