@@ -33,6 +33,7 @@ export default class Apply extends ImagetrustCommand {
     if (flags.verify && !flags['dry-run']) return this.runVerified(flags)
     const result = await applyTrust({
       root: flags.root,
+      user: flags.user,
       config: flags.config,
       dryRun: flags['dry-run'],
       replaceInvalid: flags['replace-invalid'],
@@ -56,6 +57,7 @@ export default class Apply extends ImagetrustCommand {
   private async runVerified(flags: Awaited<ReturnType<Apply['parse']>>['flags']): Promise<VerifiedApply> {
     const result = await applyVerified({
       root: flags.root,
+      user: flags.user,
       config: flags.config,
       replaceInvalid: flags['replace-invalid'],
       lockTimeoutMs: flags['lock-timeout'] * 1000,

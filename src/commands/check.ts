@@ -29,7 +29,7 @@ export default class Check extends ImagetrustCommand {
 
   async run(): Promise<CheckResult> {
     const {flags} = await this.parse(Check)
-    const {plan, root, keys} = await preparePlan({root: flags.root, config: flags.config, strictKeys: false})
+    const {plan, root, keys} = await preparePlan({root: flags.root, user: flags.user, config: flags.config, strictKeys: false})
     const keyReport = keyDrift(keys, flags['expiry-warn'], new Date())
     const warnings = [...plan.warnings, ...keyReport.warnings]
     this.warnAll(warnings)

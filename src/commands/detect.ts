@@ -1,6 +1,6 @@
 import type {Capabilities} from '../host/capabilities.js'
 import {capabilitiesOf, type ConfigPathReport, type CrioConfig, detectEngines, type EngineInfo, configPaths, readCrioConfig} from '../host/detect.js'
-import {HostRoot} from '../host/paths.js'
+import {hostRoot} from '../host/paths.js'
 import {ImagetrustCommand} from '../lib/command.js'
 
 export interface DetectResult {
@@ -17,7 +17,7 @@ export default class Detect extends ImagetrustCommand {
 
   async run(): Promise<DetectResult> {
     const {flags} = await this.parse(Detect)
-    const root = new HostRoot(flags.root)
+    const root = hostRoot(flags)
     const [engines, paths, crio] = await Promise.all([detectEngines(), configPaths(root), readCrioConfig(root)])
     const capabilities = capabilitiesOf(engines)
     const warnings = paths.filter((p) => p.shadows).map((p) => `${p.path} shadows ${p.shadows}`)

@@ -1,7 +1,7 @@
 import {Args} from '@oclif/core'
 
 import {type Explanation, explainImage} from '../explain/explain.js'
-import {HostRoot} from '../host/paths.js'
+import {hostRoot} from '../host/paths.js'
 import {ImagetrustCommand} from '../lib/command.js'
 
 export default class Explain extends ImagetrustCommand {
@@ -12,7 +12,7 @@ export default class Explain extends ImagetrustCommand {
 
   async run(): Promise<Explanation> {
     const {args, flags} = await this.parse(Explain)
-    const explanation = await explainImage(new HostRoot(flags.root), args.image)
+    const explanation = await explainImage(hostRoot(flags), args.image)
     const p = explanation.policy
     this.log(`${explanation.reference}`)
     this.log(`policy.json ${p.file}:`)

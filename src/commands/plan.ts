@@ -16,7 +16,7 @@ export default class Plan extends ImagetrustCommand {
 
   async run(): Promise<PlanResult> {
     const {flags} = await this.parse(Plan)
-    const {plan, root} = await preparePlan({root: flags.root, config: flags.config})
+    const {plan, root} = await preparePlan({root: flags.root, user: flags.user, config: flags.config})
     this.warnAll(plan.warnings)
     const diff = await renderDiff(plan.changes, (p) => root.resolve(p))
     this.log(plan.changes.length === 0 ? 'No changes: the host already matches the trust file.' : diff)

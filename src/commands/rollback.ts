@@ -1,9 +1,8 @@
 import {Flags} from '@oclif/core'
 
-import {HostRoot} from '../host/paths.js'
+import {hostRoot} from '../host/paths.js'
 import {rollbackLatest, type RollbackResult} from '../plan/backup.js'
 import {acquireLock} from '../plan/lock.js'
-import {LOCK_HOST_PATH} from '../plan/state.js'
 import {ImagetrustCommand} from '../lib/command.js'
 
 export default class Rollback extends ImagetrustCommand {
@@ -17,8 +16,8 @@ export default class Rollback extends ImagetrustCommand {
 
   async run(): Promise<RollbackResult> {
     const {flags} = await this.parse(Rollback)
-    const root = new HostRoot(flags.root)
-    const lock = await acquireLock(root.resolve(LOCK_HOST_PATH), 60_000)
+    const root = hostRoot(flags)
+    const lock = await acquireLock(root.resolve(root.lockPath), 60_000)
     try {
       const result = await rollbackLatest(root, {force: flags.force, dryRun: flags['dry-run']})
       this.log(`${flags['dry-run'] ? 'Would roll back' : 'Rolled back'} apply ${result.backup}:`)

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {HostRoot} from '../host/paths.js'
+import {type HostRoot, hostRoot} from '../host/paths.js'
 import {ImagetrustCommand} from '../lib/command.js'
 import {trustFilePath} from '../plan/converge.js'
 import {loadTrustFile} from '../trustfile/load.js'
@@ -32,7 +32,7 @@ Exit codes: 0 all confirmed, 3 anything not enforced or broken, 4 inconclusive a
 
   async run(): Promise<VerifyReport | NativeReport> {
     const {flags} = await this.parse(Verify)
-    const root = new HostRoot(flags.root)
+    const root = hostRoot(flags)
     if (flags.native) return this.runNative(root, flags.native, flags['tls-verify'])
     const given = casesFromFlags(flags.image, flags.expect)
     let cases: VerifyCase[] = given

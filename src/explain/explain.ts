@@ -1,5 +1,5 @@
 import {configPaths, readCrioConfig} from '../host/detect.js'
-import {HOST_PATHS, type HostRoot} from '../host/paths.js'
+import type {HostRoot} from '../host/paths.js'
 import {readHostFile, readRegistriesDir} from '../host/snapshot.js'
 import {inspectGpgKeys} from '../keys/gpg.js'
 import {checkSigstoreKey} from '../keys/sigstore.js'
@@ -64,11 +64,11 @@ export async function keysBehind(root: HostRoot, requirements: PolicyRequirement
 export async function explainImage(root: HostRoot, image: string): Promise<Explanation> {
   const ref = parseImageReference(image)
   if (typeof ref === 'string') throw new ImagetrustError(`invalid image reference "${image}": ${ref}`)
-  const policyFile = await readHostFile(root, HOST_PATHS.policy)
+  const policyFile = await readHostFile(root, root.layout.policy)
   if (!policyFile.content) throw new ImagetrustError(`${policyFile.realPath} does not exist: containers/image refuses every pull without a policy`)
   const {policy, warnings} = parsePolicy(policyFile.content.toString('utf8'), policyFile.realPath)
   const resolution = resolveDockerScope(policy, referenceString(ref))
-  const registries = await readRegistriesDir(root, HOST_PATHS.registriesD)
+  const registries = await readRegistriesDir(root, root.layout.registriesD)
   warnings.push(...registries.warnings)
   for (const report of await configPaths(root)) if (report.shadows) warnings.push(`${report.path} shadows ${report.shadows}`)
   const crio = await readCrioConfig(root)
@@ -82,7 +82,7 @@ export async function explainImage(root: HostRoot, image: string): Promise<Expla
       requirements: resolution.requirements,
       keys: await keysBehind(root, resolution.requirements),
     },
-    registriesD: {dir: root.resolve(HOST_PATHS.registriesD), ...resolveLookaside(registries.files, ref)},
+    registriesD: {dir: root.resolve(root.layout.registriesD), ...resolveLookaside(registries.files, ref)},
     crio: crio ? {policy: crio.effectivePolicy, configFiles: crio.files} : undefined,
     warnings,
   }

@@ -1,6 +1,7 @@
+import os from 'node:os'
 import path from 'node:path'
 
-/** Host paths imagetrust reads and writes; under --root they resolve below it. */
+/** System paths imagetrust reads and writes; under --root they resolve below it. */
 export const HOST_PATHS = {
   policy: '/etc/containers/policy.json',
   registriesD: '/etc/containers/registries.d',
@@ -9,10 +10,43 @@ export const HOST_PATHS = {
   trustFile: '/etc/imagetrust/trust.yaml',
   crioConf: '/etc/crio/crio.conf',
   crioConfD: '/etc/crio/crio.conf.d',
+  /** CRI-O 1.28+ default for per-namespace policies. */
+  crioPolicyDir: '/etc/crio/policies',
 } as const
 
 /** The file imagetrust owns in registries.d. */
 export const OWNED_REGISTRIES_FILE = 'imagetrust.yaml'
+
+/**
+ * Which files a run manages: the system's, or (--user) the invoking user's,
+ * which containers/image reads before the system's for that user.
+ */
+export interface Layout {
+  kind: 'system' | 'user'
+  policy: string
+  registriesD: string
+  keyDir: string
+  stateDir: string
+  trustFile: string
+  /** The HOME whose ~/.config/containers files take precedence over the system's. */
+  home: string
+}
+
+export function systemLayout(home = process.env.HOME ?? os.homedir()): Layout {
+  return {kind: 'system', ...HOST_PATHS, home}
+}
+
+export function userLayout(home = process.env.HOME ?? os.homedir()): Layout {
+  return {
+    kind: 'user',
+    policy: path.posix.join(home, '.config/containers/policy.json'),
+    registriesD: path.posix.join(home, '.config/containers/registries.d'),
+    keyDir: path.posix.join(home, '.local/share/imagetrust/keys'),
+    stateDir: path.posix.join(home, '.local/state/imagetrust'),
+    trustFile: path.posix.join(home, '.config/imagetrust/trust.yaml'),
+    home,
+  }
+}
 
 /**
  * Maps host paths (as written inside config files) to the files this run
@@ -20,9 +54,11 @@ export const OWNED_REGISTRIES_FILE = 'imagetrust.yaml'
  */
 export class HostRoot {
   readonly root: string
+  readonly layout: Layout
 
-  constructor(root = '/') {
+  constructor(root = '/', layout: Layout = systemLayout()) {
     this.root = path.resolve(root)
+    this.layout = layout
   }
 
   resolve(hostPath: string): string {
@@ -32,4 +68,21 @@ export class HostRoot {
   get isSandbox(): boolean {
     return this.root !== '/'
   }
+
+  get statePath(): string {
+    return path.posix.join(this.layout.stateDir, 'state.json')
+  }
+
+  get backupDir(): string {
+    return path.posix.join(this.layout.stateDir, 'backups')
+  }
+
+  get lockPath(): string {
+    return path.posix.join(this.layout.stateDir, 'lock')
+  }
+}
+
+/** The HostRoot for a command's --root and --user flags. */
+export function hostRoot(options: {root: string; user?: boolean}): HostRoot {
+  return new HostRoot(options.root, options.user ? userLayout() : systemLayout())
 }

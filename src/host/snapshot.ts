@@ -4,7 +4,7 @@ import path from 'node:path'
 import {ImagetrustError} from '../lib/errors.js'
 import {parsePolicy, type ParsedPolicy} from '../policy/parse.js'
 import type {PolicyFeatures} from '../policy/types.js'
-import {parseState, STATE_HOST_PATH, type OwnershipState} from '../plan/state.js'
+import {parseState, type OwnershipState} from '../plan/state.js'
 import {parseRegistriesFile, type RegistriesFile} from '../registries-d/read.js'
 import {HOST_PATHS, type HostRoot} from './paths.js'
 
@@ -20,9 +20,20 @@ export interface HostFile {
   symlinkTarget?: string
 }
 
+export interface PolicySnapshot {
+  file: HostFile
+  parsed?: ParsedPolicy
+  error?: ImagetrustError
+}
+
 export interface HostSnapshot {
-  policy: {file: HostFile; parsed?: ParsedPolicy; error?: ImagetrustError}
+  /** Every policy file the plan writes, by host path. */
+  policies: Map<string, PolicySnapshot>
   registriesD: {dirHostPath: string; files: RegistriesFile[]; warnings: string[]}
+  /** The system registries.d, when managing a user's (which replaces it). */
+  systemRegistriesD?: {dirHostPath: string; files: RegistriesFile[]; warnings: string[]}
+  /** Files that take precedence over the managed ones for this user. */
+  shadowing: HostFile[]
   keyFiles: Map<string, HostFile>
   state: {file: HostFile; value: OwnershipState | null}
 }
@@ -49,25 +60,53 @@ export async function readHostFile(root: HostRoot, hostPath: string): Promise<Ho
   return file
 }
 
-/** Reads every host file a plan depends on. Parse errors of policy.json are kept, not thrown, so --replace-invalid can act. */
-export async function readHostSnapshot(root: HostRoot, keyHostPaths: string[], features: PolicyFeatures): Promise<HostSnapshot> {
-  const policyFile = await readHostFile(root, HOST_PATHS.policy)
-  const policy: HostSnapshot['policy'] = {file: policyFile}
-  if (policyFile.content) {
+export async function readPolicy(root: HostRoot, hostPath: string, features: PolicyFeatures): Promise<PolicySnapshot> {
+  const file = await readHostFile(root, hostPath)
+  const snapshot: PolicySnapshot = {file}
+  if (file.content) {
     try {
-      policy.parsed = parsePolicy(policyFile.content.toString('utf8'), policyFile.realPath, {features})
+      snapshot.parsed = parsePolicy(file.content.toString('utf8'), file.realPath, {features})
     } catch (error) {
       if (!(error instanceof ImagetrustError)) throw error
-      policy.error = error
+      snapshot.error = error
     }
   }
 
-  const registriesD = await readRegistriesDir(root, HOST_PATHS.registriesD)
+  return snapshot
+}
+
+/** Reads every host file a plan depends on. Parse errors of policy files are kept, not thrown, so --replace-invalid can act. */
+export async function readHostSnapshot(
+  root: HostRoot,
+  options: {keyHostPaths: string[]; policyPaths: string[]; features: PolicyFeatures},
+): Promise<HostSnapshot> {
+  const {layout} = root
+  const policies = new Map<string, PolicySnapshot>()
+  for (const p of options.policyPaths) policies.set(p, await readPolicy(root, p, options.features))
+  const registriesD = await readRegistriesDir(root, layout.registriesD)
   const keyFiles = new Map<string, HostFile>()
-  await Promise.all(keyHostPaths.map(async (p) => keyFiles.set(p, await readHostFile(root, p))))
-  const stateFile = await readHostFile(root, STATE_HOST_PATH)
+  await Promise.all(options.keyHostPaths.map(async (p) => keyFiles.set(p, await readHostFile(root, p))))
+  const stateFile = await readHostFile(root, root.statePath)
   const stateValue = stateFile.content ? parseState(stateFile.content.toString('utf8'), stateFile.realPath) : null
-  return {policy, registriesD, keyFiles, state: {file: stateFile, value: stateValue}}
+  const shadowing: HostFile[] = []
+  let systemRegistriesD
+  if (layout.kind === 'system') {
+    // containers/image 5.5–5.39 reads $HOME/.config/containers first, for root too.
+    for (const p of [path.posix.join(layout.home, '.config/containers/policy.json'), path.posix.join(layout.home, '.config/containers/registries.d')]) {
+      if (await exists(root.resolve(p))) shadowing.push({hostPath: p, realPath: root.resolve(p), content: null})
+    }
+  } else {
+    systemRegistriesD = await readRegistriesDir(root, HOST_PATHS.registriesD)
+  }
+
+  return {policies, registriesD, systemRegistriesD, shadowing, keyFiles, state: {file: stateFile, value: stateValue}}
+}
+
+async function exists(p: string): Promise<boolean> {
+  return lstat(p).then(
+    () => true,
+    () => false,
+  )
 }
 
 export async function readRegistriesDir(root: HostRoot, dirHostPath: string): Promise<HostSnapshot['registriesD']> {

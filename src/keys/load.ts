@@ -1,7 +1,6 @@
 import path from 'node:path'
 
 import type {Capabilities} from '../host/capabilities.js'
-import {HOST_PATHS} from '../host/paths.js'
 import {ImagetrustError} from '../lib/errors.js'
 import type {KeySpec, TrustFile} from '../trustfile/types.js'
 import {inspectGpgKeys, isOpenPgp, usabilityProblems} from './gpg.js'
@@ -9,18 +8,20 @@ import {checkSigstoreKey} from './sigstore.js'
 import {readKeySource} from './source.js'
 import type {LoadedKey} from './types.js'
 
-export function keyHostPath(spec: Pick<KeySpec, 'name' | 'type'>): string {
-  return path.posix.join(HOST_PATHS.keyDir, `${spec.name}.${spec.type === 'gpg' ? 'gpg' : 'pub'}`)
+export function keyHostPath(spec: Pick<KeySpec, 'name' | 'type'>, keyDir: string): string {
+  return path.posix.join(keyDir, `${spec.name}.${spec.type === 'gpg' ? 'gpg' : 'pub'}`)
 }
 
 export interface LoadKeysOptions {
   /** Throw on the first unusable key (apply). Off: report problems on each key (check, key list). */
   strict?: boolean
+  /** Where keys are installed (the layout's key directory). */
+  keyDir: string
   now?: Date
 }
 
 /** Reads and checks every key of the trust file. In strict mode any failure stops the run before anything is written. */
-export async function loadKeys(trust: TrustFile, capabilities: Capabilities, options: LoadKeysOptions = {}): Promise<LoadedKey[]> {
+export async function loadKeys(trust: TrustFile, capabilities: Capabilities, options: LoadKeysOptions): Promise<LoadedKey[]> {
   return Promise.all(trust.keys.map((spec) => loadKey(spec, trust, capabilities, options)))
 }
 
@@ -64,7 +65,7 @@ async function loadKey(spec: KeySpec, trust: TrustFile, capabilities: Capabiliti
     const bytes = await readKeySource(spec, trust.file, trust.dir)
     const described = await describeKeyBytes(bytes, spec, capabilities, options.now)
     if ((options.strict ?? true) && described.problems.length > 0) throw new ImagetrustError(described.problems.join('\n'))
-    return {...described, hostPath: keyHostPath(spec)}
+    return {...described, hostPath: keyHostPath(spec, options.keyDir)}
   } catch (error) {
     if (error instanceof ImagetrustError && !error.location) throw new ImagetrustError(error.message, {location, hint: error.hint})
     throw error

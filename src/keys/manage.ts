@@ -212,11 +212,11 @@ export async function listKeys(trust: TrustFile, root: HostRoot, capabilities: C
   const entries: KeyListEntry[] = []
   for (const spec of trust.keys) {
     const scopes = trust.scopes.filter((s) => s.keys.includes(spec.name)).map((s) => s.scope)
-    const hostPath = keyHostPath(spec)
+    const hostPath = keyHostPath(spec, root.layout.keyDir)
     const installed = (await readHostFile(root, hostPath)).content?.toString('utf8') ?? null
     let loaded: LoadedKey
     try {
-      ;[loaded] = await loadKeys({...trust, keys: [spec]}, capabilities, {strict: false, now})
+      ;[loaded] = await loadKeys({...trust, keys: [spec]}, capabilities, {strict: false, now, keyDir: root.layout.keyDir})
     } catch (error) {
       entries.push({name: spec.name, type: spec.type, status: 'invalid', installedPath: root.resolve(hostPath), scopes, keys: [], problems: [(error as Error).message]})
       continue

@@ -13,8 +13,12 @@ export abstract class ImagetrustCommand extends Command {
     }),
     config: Flags.string({
       char: 'c',
-      description: 'Trust file [default: /etc/imagetrust/trust.yaml under --root].',
+      description: 'Trust file [default: /etc/imagetrust/trust.yaml under --root; with --user, ~/.config/imagetrust/trust.yaml].',
       helpValue: 'FILE',
+    }),
+    user: Flags.boolean({
+      description:
+        "Manage the invoking user's files instead of the system's: ~/.config/containers/policy.json and registries.d (which containers/image reads before /etc for that user), keys in ~/.local/share/imagetrust/keys, state in ~/.local/state/imagetrust.",
     }),
   }
 

@@ -11,7 +11,7 @@ export const expiryWarnFlag = Flags.integer({description: 'Warn about keys that 
 export async function applyAfterEdit(
   log: (line: string) => void,
   warn: (warnings: string[]) => void,
-  options: {root: string; config: string; capabilities?: Capabilities},
+  options: {root: string; user?: boolean; config: string; capabilities?: Capabilities},
 ): Promise<Omit<ApplyResult, 'warnings'>> {
   const applied = await applyTrust(options)
   warn(applied.warnings)

@@ -7,7 +7,6 @@ import {readHostFile} from '../host/snapshot.js'
 import {ImagetrustError} from '../lib/errors.js'
 import {parseStrictJson, toValue} from '../policy/json.js'
 import {removeFile, restoreSymlink, writeFileAtomic} from './atomic.js'
-import {BACKUP_HOST_DIR} from './state.js'
 import type {FileChange} from './types.js'
 
 /** What a file was before an apply, and what the apply made it (to detect later edits). */
@@ -41,7 +40,7 @@ function newBackupId(now = new Date()): string {
 /** Saves every file the plan touches before anything is written. */
 export async function createBackup(root: HostRoot, changes: FileChange[]): Promise<BackupManifest> {
   const id = newBackupId()
-  const dir = root.resolve(path.posix.join(BACKUP_HOST_DIR, id))
+  const dir = root.resolve(path.posix.join(root.backupDir, id))
   await mkdir(dir, {recursive: true, mode: 0o700})
   const files: BackupEntry[] = []
   for (const [index, change] of changes.entries()) {
@@ -65,7 +64,7 @@ export async function createBackup(root: HostRoot, changes: FileChange[]): Promi
 }
 
 export async function listBackups(root: HostRoot): Promise<BackupManifest[]> {
-  const dir = root.resolve(BACKUP_HOST_DIR)
+  const dir = root.resolve(root.backupDir)
   const ids = await readdir(dir).catch(() => [] as string[])
   const manifests: BackupManifest[] = []
   for (const id of ids.sort()) {
@@ -86,8 +85,8 @@ export interface RollbackResult {
 /** Restores the files of the newest apply not yet rolled back. Refuses if they changed since, unless forced. */
 export async function rollbackLatest(root: HostRoot, options: {force?: boolean; dryRun?: boolean}): Promise<RollbackResult> {
   const manifest = (await listBackups(root)).reverse().find((m) => !m.rolledBack)
-  if (!manifest) throw new ImagetrustError(`no backup to roll back to under ${root.resolve(BACKUP_HOST_DIR)}`)
-  const dir = root.resolve(path.posix.join(BACKUP_HOST_DIR, manifest.id))
+  if (!manifest) throw new ImagetrustError(`no backup to roll back to under ${root.resolve(root.backupDir)}`)
+  const dir = root.resolve(path.posix.join(root.backupDir, manifest.id))
   if (!options.force) {
     for (const entry of manifest.files) {
       const current = await readHostFile(root, entry.hostPath)

@@ -1,8 +1,9 @@
 import {readFile, stat} from 'node:fs/promises'
 
 import type {Capabilities} from '../host/capabilities.js'
-import {capabilitiesOf, detectEngines} from '../host/detect.js'
-import {HOST_PATHS, HostRoot} from '../host/paths.js'
+import {capabilitiesOf, detectEngines, readCrioConfig} from '../host/detect.js'
+import {HOST_PATHS, type HostRoot, hostRoot} from '../host/paths.js'
+import {ImagetrustError} from '../lib/errors.js'
 import {readHostSnapshot} from '../host/snapshot.js'
 import {loadKeys} from '../keys/load.js'
 import type {LoadedKey} from '../keys/types.js'
@@ -11,13 +12,15 @@ import type {TrustFile} from '../trustfile/types.js'
 import {removeFile, writeFileAtomic} from './atomic.js'
 import {createBackup} from './backup.js'
 import {acquireLock} from './lock.js'
-import {combinedKeyringPath, plan} from './plan.js'
-import {LOCK_HOST_PATH, STATE_HOST_PATH, parseState} from './state.js'
+import {combinedKeyringPath, plan, type PolicyTarget} from './plan.js'
+import {parseState} from './state.js'
 import type {FileAction, Plan} from './types.js'
 
 /** The shared front half of every command: trust file + host → plan. */
 export interface ConvergeOptions {
   root: string
+  /** Manage the invoking user's files (~/.config/containers) instead of the system's. */
+  user?: boolean
   config?: string
   replaceInvalid?: boolean
   capabilities?: Capabilities
@@ -29,28 +32,57 @@ export interface PreparedPlan {
   root: HostRoot
   trust: TrustFile
   keys: LoadedKey[]
+  targets: PolicyTarget[]
   plan: Plan
 }
 
-export function trustFilePath(options: {root: string; config?: string}): string {
-  return options.config ?? new HostRoot(options.root).resolve(HOST_PATHS.trustFile)
+export function trustFilePath(options: {root: string; user?: boolean; config?: string}): string {
+  const root = hostRoot(options)
+  return options.config ?? root.resolve(root.layout.trustFile)
+}
+
+/**
+ * The policy files to write: the managed one (system or user); CRI-O's
+ * signature_policy when it points elsewhere; one file per CRI-O namespace.
+ */
+export async function policyTargets(root: HostRoot, trust: TrustFile): Promise<PolicyTarget[]> {
+  const {layout} = root
+  const targets: PolicyTarget[] = [{hostPath: layout.policy, role: layout.kind}]
+  if (layout.kind === 'user') {
+    if (trust.crioNamespaces.length > 0) throw new ImagetrustError('crio.namespaces are system-wide: apply them without --user', {location: {file: trust.file, line: trust.crioNamespaces[0].line}})
+    return targets
+  }
+
+  const crio = await readCrioConfig(root)
+  if (crio?.signaturePolicy && crio.signaturePolicy !== layout.policy) targets.push({hostPath: crio.signaturePolicy, role: 'crio'})
+  const dir = crio?.signaturePolicyDir ?? HOST_PATHS.crioPolicyDir
+  for (const {namespace} of trust.crioNamespaces) targets.push({hostPath: `${dir}/${namespace}.json`, role: 'crio-namespace', namespace})
+  return targets
 }
 
 export async function preparePlan(options: ConvergeOptions): Promise<PreparedPlan> {
-  const root = new HostRoot(options.root)
+  const root = hostRoot(options)
   const trust = await loadTrustFile(trustFilePath(options))
   const capabilities = options.capabilities ?? capabilitiesOf(await detectEngines())
-  const keys = await loadKeys(trust, capabilities, {strict: options.strictKeys ?? true})
+  const keys = await loadKeys(trust, capabilities, {strict: options.strictKeys ?? true, keyDir: root.layout.keyDir})
   const keyPaths = new Set(keys.map((k) => k.hostPath))
   const byName = new Map(keys.map((k) => [k.name, k]))
   for (const scope of trust.scopes) {
-    if (scope.keys.length > 1) keyPaths.add(combinedKeyringPath(scope.keys.map((n) => byName.get(n)!)))
+    if (scope.keys.length > 1) keyPaths.add(combinedKeyringPath(scope.keys.map((n) => byName.get(n)!), root.layout.keyDir))
   }
 
-  const stateText = await readFile(root.resolve(STATE_HOST_PATH), 'utf8').catch(() => null)
-  if (stateText) for (const p of parseState(stateText, root.resolve(STATE_HOST_PATH)).keyFiles) keyPaths.add(p)
-  const host = await readHostSnapshot(root, [...keyPaths], capabilities.policy)
-  return {root, trust, keys, plan: await plan({trust, keys, host, capabilities, replaceInvalid: options.replaceInvalid})}
+  const targets = await policyTargets(root, trust)
+  const policyPaths = new Set(targets.map((t) => t.hostPath))
+  const stateText = await readFile(root.resolve(root.statePath), 'utf8').catch(() => null)
+  if (stateText) {
+    const previous = parseState(stateText, root.resolve(root.statePath))
+    for (const p of previous.keyFiles) keyPaths.add(p)
+    for (const p of previous.generatedPolicies) policyPaths.add(p)
+  }
+
+  const host = await readHostSnapshot(root, {keyHostPaths: [...keyPaths], policyPaths: [...policyPaths], features: capabilities.policy})
+  const planned = await plan({trust, keys, host, capabilities, layout: root.layout, statePath: root.statePath, targets, replaceInvalid: options.replaceInvalid})
+  return {root, trust, keys, targets, plan: planned}
 }
 
 export interface ApplyResult {
@@ -72,8 +104,8 @@ export interface ApplyOptions extends ConvergeOptions {
 }
 
 export async function applyTrust(options: ApplyOptions): Promise<ApplyResult & {prepared: PreparedPlan; blocked?: boolean}> {
-  const root = new HostRoot(options.root)
-  const lock = options.dryRun ? undefined : await acquireLock(root.resolve(LOCK_HOST_PATH), options.lockTimeoutMs ?? 60_000)
+  const root = hostRoot(options)
+  const lock = options.dryRun ? undefined : await acquireLock(root.resolve(root.lockPath), options.lockTimeoutMs ?? 60_000)
   try {
     const prepared = await preparePlan(options)
     const changes = [...prepared.plan.changes].sort((a, b) => WRITE_ORDER[a.kind] - WRITE_ORDER[b.kind])

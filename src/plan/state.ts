@@ -1,32 +1,33 @@
-import path from 'node:path'
-
-import {HOST_PATHS} from '../host/paths.js'
 import {ImagetrustError} from '../lib/errors.js'
 import {parseStrictJson, toValue} from '../policy/json.js'
 import type {ForeignEdit} from '../registries-d/merge.js'
 
+/** What imagetrust owns in one policy file. */
+export interface PolicyOwnership {
+  /** docker scopes that came from the trust file. */
+  scopes: string[]
+  /** Transports whose "" entry we added to keep local images usable under default: reject. */
+  localTransports: string[]
+}
+
 /** What imagetrust owns on a host; everything else is left as found. */
 export interface OwnershipState {
   version: 1
-  policy: {
-    /** docker scopes of policy.json that came from the trust file. */
-    scopes: string[]
-    /** Transports whose "" entry we added to keep local images usable under default: reject. */
-    localTransports: string[]
-  }
+  /** Per policy file (host path): the system one, CRI-O's signature_policy, a user's. */
+  policies: Record<string, PolicyOwnership>
+  /** Policy files imagetrust writes whole (CRI-O per-namespace policies). */
+  generatedPolicies: string[]
   registriesD: {
     ownedScopes: string[]
     foreignEdits: ForeignEdit[]
+    /** System files copied into a new user registries.d, which replaces the system directory. */
+    carriedOver: string[]
   }
   keyFiles: string[]
 }
 
-export const STATE_HOST_PATH = path.posix.join(HOST_PATHS.stateDir, 'state.json')
-export const BACKUP_HOST_DIR = path.posix.join(HOST_PATHS.stateDir, 'backups')
-export const LOCK_HOST_PATH = path.posix.join(HOST_PATHS.stateDir, 'lock')
-
 export function emptyState(): OwnershipState {
-  return {version: 1, policy: {scopes: [], localTransports: []}, registriesD: {ownedScopes: [], foreignEdits: []}, keyFiles: []}
+  return {version: 1, policies: {}, generatedPolicies: [], registriesD: {ownedScopes: [], foreignEdits: [], carriedOver: []}, keyFiles: []}
 }
 
 export function serializeState(state: OwnershipState): string {
@@ -38,10 +39,12 @@ export function parseState(text: string, file: string): OwnershipState {
   const ok =
     value &&
     value.version === 1 &&
-    Array.isArray(value.policy?.scopes) &&
-    Array.isArray(value.policy?.localTransports) &&
+    typeof value.policies === 'object' &&
+    value.policies !== null &&
+    Array.isArray(value.generatedPolicies) &&
     Array.isArray(value.registriesD?.ownedScopes) &&
     Array.isArray(value.registriesD?.foreignEdits) &&
+    Array.isArray(value.registriesD?.carriedOver) &&
     Array.isArray(value.keyFiles)
   if (!ok) {
     throw new ImagetrustError(`${file}: not an imagetrust state file (version 1); move it away to let imagetrust adopt the host again`)

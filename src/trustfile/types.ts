@@ -37,6 +37,11 @@ export interface TrustFile {
   localTransports: 'accept' | 'default'
   keys: KeySpec[]
   scopes: ScopeSpec[]
+  /**
+   * CRI-O per-namespace policies (CRI-O 1.28+): a scope listed under a
+   * namespace applies only in that namespace's policy file, not globally.
+   */
+  crioNamespaces: Array<{namespace: string; scopes: string[]; line: number}>
   /** Absolute path of the file, and its directory (key files are relative to it). */
   file: string
   dir: string

@@ -29,7 +29,9 @@ export class TrustFileError extends ImagetrustError {
 export const KEY_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/
 const FINGERPRINT = /^(?:[0-9A-F]{40}|[0-9A-F]{64})$/
 const IDENTITY_NAMES = ['matchExact', 'matchRepoDigestOrExact', 'matchRepository'] as const
-const TOP_KEYS = ['version', 'default', 'localTransports', 'keys', 'scopes']
+const TOP_KEYS = ['version', 'default', 'localTransports', 'keys', 'scopes', 'crio']
+/** A Kubernetes namespace name (DNS label). */
+const NAMESPACE = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/
 const KEY_KEYS = ['type', 'file', 'url', 'data', 'fingerprint']
 const SCOPE_KEYS = ['policy', 'keys', 'identity', 'lookaside', 'lookasideStaging', 'sigstoreAttachments', 'test']
 
@@ -258,6 +260,7 @@ export function validateTrustFile(source: YamlSource): TrustFile {
     if (spec) scopes.push(spec)
   }
 
+  const crioNamespaces = validateCrio(c, root.crio, new Set(scopes.map((s) => s.scope)))
   if (c.problems.length > 0) throw new TrustFileError(c.problems)
   const file = path.resolve(source.file)
   return {
@@ -266,7 +269,48 @@ export function validateTrustFile(source: YamlSource): TrustFile {
     localTransports: localTransports as TrustFile['localTransports'],
     keys,
     scopes,
+    crioNamespaces,
     file,
     dir: path.dirname(file),
   }
+}
+
+function validateCrio(c: Collector, raw: unknown, scopeNames: Set<string>): TrustFile['crioNamespaces'] {
+  if (raw === undefined || raw === null) return []
+  if (!isObject(raw)) {
+    c.add(['crio'], 'crio must be a mapping with namespaces:')
+    return []
+  }
+
+  c.unknownKeys(raw, ['namespaces'], ['crio'])
+  if (raw.namespaces === undefined || raw.namespaces === null) return []
+  if (!isObject(raw.namespaces)) {
+    c.add(['crio', 'namespaces'], 'crio.namespaces must map Kubernetes namespace names to {scopes: [...]}')
+    return []
+  }
+
+  const out: TrustFile['crioNamespaces'] = []
+  for (const [namespace, value] of Object.entries(raw.namespaces)) {
+    const at = ['crio', 'namespaces', namespace]
+    if (!NAMESPACE.test(namespace)) c.add(at, `"${namespace}" is not a Kubernetes namespace name (lowercase letters, digits and -)`)
+    if (!isObject(value)) {
+      c.add(at, 'a namespace must be a mapping with scopes: [scope names]')
+      continue
+    }
+
+    c.unknownKeys(value, ['scopes'], at)
+    const list = value.scopes
+    if (!Array.isArray(list) || list.some((s) => typeof s !== 'string')) {
+      c.add([...at, 'scopes'], 'scopes must be a list of scopes defined under the top-level scopes:')
+      continue
+    }
+
+    for (const [i, scope] of (list as string[]).entries()) {
+      if (!scopeNames.has(scope)) c.add([...at, 'scopes', i], `scope "${scope}" is not defined under scopes:`)
+    }
+
+    out.push({namespace, scopes: list as string[], line: c.line(at)})
+  }
+
+  return out
 }

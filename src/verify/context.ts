@@ -1,7 +1,7 @@
 import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {HOST_PATHS, type HostRoot} from '../host/paths.js'
+import type {HostRoot} from '../host/paths.js'
 import {readHostFile, readRegistriesDir} from '../host/snapshot.js'
 import {ImagetrustError} from '../lib/errors.js'
 import {parsePolicy} from '../policy/parse.js'
@@ -63,12 +63,13 @@ export async function sandboxContext(root: HostRoot, overrides: Map<string, stri
     }
 
     for (const [hostPath, content] of overrides) {
-      if (content !== null && hostPath.startsWith(`${HOST_PATHS.keyDir}/`)) await writeFile(mapPath(hostPath), content)
+      if (content !== null && hostPath.startsWith(`${root.layout.keyDir}/`)) await writeFile(mapPath(hostPath), content)
     }
 
-    const policyText = overrides.has(HOST_PATHS.policy) ? overrides.get(HOST_PATHS.policy) : (await readHostFile(root, HOST_PATHS.policy)).content?.toString('utf8')
-    if (!policyText) throw new ImagetrustError(`no policy.json to verify under ${root.resolve(HOST_PATHS.policy)}`)
-    const {policy} = parsePolicy(policyText, root.resolve(HOST_PATHS.policy))
+    const policyHostPath = root.layout.policy
+    const policyText = overrides.has(policyHostPath) ? overrides.get(policyHostPath) : (await readHostFile(root, policyHostPath)).content?.toString('utf8')
+    if (!policyText) throw new ImagetrustError(`no policy.json to verify under ${root.resolve(policyHostPath)}`)
+    const {policy} = parsePolicy(policyText, root.resolve(policyHostPath))
     const rewritten: Policy = {
       default: policy.default.map((r) => rewriteRequirement(r, mapPath)),
       transports: policy.transports?.map((t) => ({name: t.name, scopes: t.scopes.map((s) => ({scope: s.scope, requirements: s.requirements.map((r) => rewriteRequirement(r, mapPath))}))})),
@@ -80,10 +81,10 @@ export async function sandboxContext(root: HostRoot, overrides: Map<string, stri
     const home = path.join(scratch, 'home')
     const registriesDir = path.join(home, '.config/containers/registries.d')
     await mkdir(registriesDir, {recursive: true})
-    const current = await readRegistriesDir(root, HOST_PATHS.registriesD)
+    const current = await readRegistriesDir(root, root.layout.registriesD)
     const files = new Map(current.files.map((f) => [f.hostPath, f.text]))
     for (const [hostPath, content] of overrides) {
-      if (path.posix.dirname(hostPath) === HOST_PATHS.registriesD) files.set(hostPath, content as string)
+      if (path.posix.dirname(hostPath) === root.layout.registriesD) files.set(hostPath, content as string)
     }
 
     for (const [hostPath, content] of files) if (content !== null) await writeFile(path.join(registriesDir, path.posix.basename(hostPath)), content)

@@ -1,8 +1,7 @@
-import {HostRoot} from '../host/paths.js'
+import {type HostRoot, hostRoot} from '../host/paths.js'
 import {rollbackLatest, type RollbackResult} from '../plan/backup.js'
 import {type ApplyOptions, type ApplyResult, applyTrust} from '../plan/converge.js'
 import {acquireLock} from '../plan/lock.js'
-import {LOCK_HOST_PATH} from '../plan/state.js'
 import {liveContext, sandboxContext, type VerifyContext} from './context.js'
 import type {PullEngine} from './pull.js'
 import {casesFromTrust, runVerify, type VerifyCase, type VerifyReport} from './verify.js'
@@ -30,7 +29,7 @@ export async function installedContext(root: HostRoot): Promise<VerifyContext> {
 export async function applyVerified(
   options: ApplyOptions & {engines: PullEngine[]; tlsVerify: boolean; extraCases: VerifyCase[]},
 ): Promise<VerifiedApply> {
-  const root = new HostRoot(options.root)
+  const root = hostRoot(options)
   let preflight: VerifyReport | undefined
   const applied = await applyTrust({
     ...options,
@@ -61,7 +60,7 @@ export async function applyVerified(
   }
 
   if (postflight.exitCode === 0) return {installed: true, preflight: preflight!, postflight, apply, warnings, exitCode: 0}
-  const lock = await acquireLock(root.resolve(LOCK_HOST_PATH), options.lockTimeoutMs ?? 60_000)
+  const lock = await acquireLock(root.resolve(root.lockPath), options.lockTimeoutMs ?? 60_000)
   try {
     const rolledBack = await rollbackLatest(root, {})
     return {installed: false, preflight: preflight!, postflight, rolledBack, apply, warnings, exitCode: postflight.exitCode}

@@ -1,5 +1,5 @@
 import {findOnPath} from '../host/detect.js'
-import {HOST_PATHS, HostRoot} from '../host/paths.js'
+import {HostRoot} from '../host/paths.js'
 import {readRegistriesDir} from '../host/snapshot.js'
 import {ImagetrustError} from '../lib/errors.js'
 import {parseImageReference} from '../policy/reference.js'
@@ -81,7 +81,7 @@ export async function runVerify(
   // The lookaside named in a 'no signature' reason comes from the registries.d the engines read.
   const registries = context.registriesDir
     ? await readRegistriesDir(new HostRoot('/'), context.registriesDir)
-    : await readRegistriesDir(options.root, HOST_PATHS.registriesD)
+    : await readRegistriesDir(options.root, options.root.layout.registriesD)
   const results: VerifyResult[] = []
   for (const testCase of cases) {
     const ref = parseImageReference(testCase.image)

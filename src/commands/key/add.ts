@@ -53,6 +53,6 @@ export default class KeyAdd extends ImagetrustCommand {
 
     if (result.scopes.length > 0) this.log(`  trusted for: ${result.scopes.join(', ')}`)
     if (!flags.apply) return result
-    return {...result, apply: await applyAfterEdit((l) => this.log(l), (w) => this.warnAll(w), {root: flags.root, config: trustFile, capabilities})}
+    return {...result, apply: await applyAfterEdit((l) => this.log(l), (w) => this.warnAll(w), {root: flags.root, user: flags.user, config: trustFile, capabilities})}
   }
 }

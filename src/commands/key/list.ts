@@ -1,5 +1,5 @@
 import {capabilitiesOf, detectEngines} from '../../host/detect.js'
-import {HostRoot} from '../../host/paths.js'
+import {hostRoot} from '../../host/paths.js'
 import {ImagetrustCommand} from '../../lib/command.js'
 import {expiryWarnFlag} from '../../lib/flags.js'
 import {type KeyListEntry, listKeys} from '../../keys/manage.js'
@@ -15,7 +15,7 @@ export default class KeyList extends ImagetrustCommand {
   async run(): Promise<{keys: KeyListEntry[]}> {
     const {flags} = await this.parse(KeyList)
     const trust = await loadTrustFile(trustFilePath(flags))
-    const keys = await listKeys(trust, new HostRoot(flags.root), capabilitiesOf(await detectEngines()), {expiryWarnDays: flags['expiry-warn']})
+    const keys = await listKeys(trust, hostRoot(flags), capabilitiesOf(await detectEngines()), {expiryWarnDays: flags['expiry-warn']})
     if (keys.length === 0) this.log('No keys in the trust file.')
     for (const key of keys) {
       this.log(`${key.name} (${key.type}) ${key.status.toUpperCase()}  ${key.installedPath}  scopes: ${key.scopes.join(', ') || '-'}`)

@@ -21,6 +21,6 @@ export default class KeyRemove extends ImagetrustCommand {
     const result = await removeKey(trustFile, args.name, {force: flags.force})
     this.log(`Removed key "${result.name}" from ${trustFile}${result.droppedFrom.length > 0 ? `, and from scope(s) ${result.droppedFrom.join(', ')}` : ''}.`)
     if (!flags.apply) return result
-    return {...result, apply: await applyAfterEdit((l) => this.log(l), (w) => this.warnAll(w), {root: flags.root, config: trustFile})}
+    return {...result, apply: await applyAfterEdit((l) => this.log(l), (w) => this.warnAll(w), {root: flags.root, user: flags.user, config: trustFile})}
   }
 }

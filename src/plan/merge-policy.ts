@@ -1,0 +1,186 @@
+import path from 'node:path'
+
+import type {Capabilities} from '../host/capabilities.js'
+import type {PolicySnapshot} from '../host/snapshot.js'
+import type {LoadedKey} from '../keys/types.js'
+import {ImagetrustError} from '../lib/errors.js'
+import {newAcceptAnything, newReject, newSignedBy, newSigstoreSigned, PolicyRuleError} from '../policy/requirements.js'
+import {LOCAL_TRANSPORTS, type Policy, type PolicyRequirement, type PolicyTransport} from '../policy/types.js'
+import type {ScopeSpec, TrustFile} from '../trustfile/types.js'
+import type {PolicyOwnership} from './state.js'
+
+/**
+ * Merging the trust file's scopes into one policy file: only owned scopes
+ * change; every other scope, transport and (unless the trust file sets it)
+ * the default stay as found, in their order.
+ */
+
+/** The policy a host gets when it has none: what Debian and Fedora ship. */
+export function fallbackPolicy(): Policy {
+  return {default: [newAcceptAnything()]}
+}
+
+/** The combined keyring for a scope that trusts several GPG keys on containers/image < 5.22. */
+export function combinedKeyringPath(keys: Array<Pick<LoadedKey, 'name'>>, keyDir: string): string {
+  return path.posix.join(keyDir, `${keys.map((k) => k.name).join('+')}.gpg`)
+}
+
+export interface BuiltScope {
+  requirements: PolicyRequirement[]
+  combinedKeyring?: {hostPath: string; keys: LoadedKey[]}
+}
+
+export function buildScopeRequirements(
+  spec: ScopeSpec,
+  keysByName: Map<string, LoadedKey>,
+  capabilities: Capabilities,
+  trust: TrustFile,
+  keyDir: string,
+): BuiltScope {
+  const location = {file: trust.file, line: spec.line}
+  try {
+    if (spec.policy === 'accept') return {requirements: [newAcceptAnything()]}
+    if (spec.policy === 'reject') return {requirements: [newReject()]}
+    const keys = spec.keys.map((name) => keysByName.get(name)!)
+    const features = capabilities.policy
+    if (keys[0].type === 'sigstore') {
+      // cosign signs a repository, not a tag: the default identity would never match.
+      const signedIdentity = spec.identity ?? {type: 'matchRepository' as const}
+      if (keys.length === 1) return {requirements: [newSigstoreSigned({keyPath: keys[0].hostPath, signedIdentity}, features)]}
+      if (!features.sigstoreKeyLists) {
+        throw new ImagetrustError(
+          `scope "${spec.scope}" trusts ${keys.length} sigstore keys, but containers/image ${capabilities.containersImage} (${capabilities.source}) accepts only one sigstore key per scope (keyPaths needs 5.33)`,
+          {location},
+        )
+      }
+
+      return {requirements: [newSigstoreSigned({keyPaths: keys.map((k) => k.hostPath), signedIdentity}, features)]}
+    }
+
+    const identity = spec.identity ? {signedIdentity: spec.identity} : {}
+    if (keys.length === 1) return {requirements: [newSignedBy({keyType: 'GPGKeys', keyPath: keys[0].hostPath, ...identity}, features)]}
+    // Several keys must be ONE requirement: separate signedBy entries would all be required.
+    if (features.signedByKeyPaths) {
+      return {requirements: [newSignedBy({keyType: 'GPGKeys', keyPaths: keys.map((k) => k.hostPath), ...identity}, features)]}
+    }
+
+    const hostPath = combinedKeyringPath(keys, keyDir)
+    return {requirements: [newSignedBy({keyType: 'GPGKeys', keyPath: hostPath, ...identity}, features)], combinedKeyring: {hostPath, keys}}
+  } catch (error) {
+    if (error instanceof PolicyRuleError) throw new ImagetrustError(`scope "${spec.scope}": ${error.message}`, {location})
+    throw error
+  }
+}
+
+function dockerTransport(policy: Policy): PolicyTransport {
+  policy.transports ??= []
+  let transport = policy.transports.find((t) => t.name === 'docker')
+  if (!transport) {
+    transport = {name: 'docker', scopes: []}
+    policy.transports.push(transport)
+  }
+
+  return transport
+}
+
+/** Sets a docker scope in place, or appends it. */
+export function setDockerScope(policy: Policy, scope: string, requirements: PolicyRequirement[]): void {
+  const transport = dockerTransport(policy)
+  const existing = transport.scopes.find((s) => s.scope === scope)
+  if (existing) existing.requirements = requirements
+  else transport.scopes.push({scope, requirements})
+}
+
+/** What a policy file is merged onto: its parsed content, or the distribution default when missing (or invalid and replaced). */
+export function basePolicy(snapshot: PolicySnapshot, replaceInvalid: boolean, warnings: string[]): Policy {
+  if (snapshot.error) {
+    if (!replaceInvalid) {
+      throw new ImagetrustError(`${snapshot.error.reason}\ncontainers/image would refuse this policy file; nothing was changed`, {
+        location: snapshot.error.location,
+        hint: 'Fix the file by hand, or run apply --replace-invalid to back it up and replace it.',
+      })
+    }
+
+    warnings.push(`${snapshot.file.realPath} is invalid and will be replaced (a backup is kept): ${snapshot.error.message}`)
+    return fallbackPolicy()
+  }
+
+  if (!snapshot.parsed) {
+    warnings.push(`${snapshot.file.realPath} does not exist; starting from the distribution default (accept anything) plus the trust file`)
+    return fallbackPolicy()
+  }
+
+  warnings.push(...snapshot.parsed.warnings)
+  return structuredClone(snapshot.parsed.policy)
+}
+
+export interface PolicyMergeInput {
+  trust: TrustFile
+  scopes: ScopeSpec[]
+  keysByName: Map<string, LoadedKey>
+  capabilities: Capabilities
+  keyDir: string
+}
+
+export interface PolicyMerge {
+  policy: Policy
+  ownership: PolicyOwnership
+  combinedKeyrings: Map<string, LoadedKey[]>
+}
+
+export function mergePolicy(base: Policy, input: PolicyMergeInput, previous: PolicyOwnership): PolicyMerge {
+  const policy = structuredClone(base)
+  const wanted = new Set(input.scopes.map((s) => s.scope))
+  const touched = new Set<string>()
+  const combinedKeyrings = new Map<string, LoadedKey[]>()
+
+  // Scopes we added earlier and the trust file no longer has (here).
+  const docker = policy.transports?.find((t) => t.name === 'docker')
+  if (docker) {
+    const before = docker.scopes.length
+    docker.scopes = docker.scopes.filter((s) => wanted.has(s.scope) || !previous.scopes.includes(s.scope))
+    if (docker.scopes.length !== before) touched.add('docker')
+  }
+
+  for (const spec of input.scopes) {
+    const built = buildScopeRequirements(spec, input.keysByName, input.capabilities, input.trust, input.keyDir)
+    if (built.combinedKeyring) combinedKeyrings.set(built.combinedKeyring.hostPath, built.combinedKeyring.keys)
+    setDockerScope(policy, spec.scope, built.requirements)
+    touched.add('docker')
+  }
+
+  if (input.trust.default === 'reject') policy.default = [newReject()]
+  if (input.trust.default === 'accept') policy.default = [newAcceptAnything()]
+
+  // Local transports: keep them accepting under default: reject, owning only what we add.
+  const keepLocal = input.trust.default === 'reject' && input.trust.localTransports === 'accept'
+  const localTransports: string[] = []
+  for (const name of LOCAL_TRANSPORTS) {
+    const ours = previous.localTransports.includes(name)
+    let transport = policy.transports?.find((t) => t.name === name)
+    const hasDefault = transport?.scopes.some((s) => s.scope === '') ?? false
+    if (keepLocal && (!hasDefault || ours)) {
+      if (!transport) {
+        transport = {name, scopes: []}
+        policy.transports ??= []
+        policy.transports.push(transport)
+      }
+
+      if (!hasDefault) transport.scopes.unshift({scope: '', requirements: [newAcceptAnything()]})
+      localTransports.push(name)
+    } else if (!keepLocal && ours && transport) {
+      transport.scopes = transport.scopes.filter((s) => s.scope !== '')
+      touched.add(name)
+    }
+  }
+
+  // Drop transports we emptied; never ones the host had empty on purpose.
+  if (policy.transports) {
+    policy.transports = policy.transports.filter(
+      (t) => t.scopes.length > 0 || !touched.has(t.name) || base.transports?.some((b) => b.name === t.name && b.scopes.length === 0),
+    )
+    if (policy.transports.length === 0 && !base.transports) delete policy.transports
+  }
+
+  return {policy, ownership: {scopes: input.scopes.map((s) => s.scope), localTransports}, combinedKeyrings}
+}

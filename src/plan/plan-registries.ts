@@ -1,0 +1,112 @@
+import path from 'node:path'
+
+import type {Capabilities} from '../host/capabilities.js'
+import {OWNED_REGISTRIES_FILE, type Layout} from '../host/paths.js'
+import type {HostSnapshot} from '../host/snapshot.js'
+import type {LoadedKey} from '../keys/types.js'
+import {type DesiredSection, mergeRegistriesD} from '../registries-d/merge.js'
+import {findConflicts, parseRegistriesFile, type RegistriesFile} from '../registries-d/read.js'
+import type {ScopeSpec, TrustFile} from '../trustfile/types.js'
+import type {OwnershipState} from './state.js'
+import type {FileChange} from './types.js'
+
+/** The registries.d settings a scope needs, with the key names the installed containers/image reads. */
+export function registriesValues(spec: ScopeSpec, keysByName: Map<string, LoadedKey>, capabilities: Capabilities): Record<string, string | boolean> {
+  const names = capabilities.lookasideKeys === 'lookaside' ? ['lookaside', 'lookaside-staging'] : ['sigstore', 'sigstore-staging']
+  const values: Record<string, string | boolean> = {}
+  if (spec.lookaside) values[names[0]] = spec.lookaside
+  if (spec.lookasideStaging) values[names[1]] = spec.lookasideStaging
+  const usesSigstore = spec.policy === 'signed' && keysByName.get(spec.keys[0])?.type === 'sigstore'
+  const attachments = spec.sigstoreAttachments ?? (usesSigstore ? true : undefined)
+  if (attachments !== undefined) values['use-sigstore-attachments'] = attachments
+  return values
+}
+
+export interface RegistriesPlan {
+  changes: FileChange[]
+  warnings: string[]
+  state: OwnershipState['registriesD']
+}
+
+/** Copies of the system files, placed in the user's registries.d (which replaces the system one). */
+async function carryOver(systemFiles: RegistriesFile[], userDir: string): Promise<RegistriesFile[]> {
+  const out: RegistriesFile[] = []
+  for (const file of systemFiles) {
+    if (file.name === OWNED_REGISTRIES_FILE) continue
+    const hostPath = path.posix.join(userDir, file.name)
+    out.push((await parseRegistriesFile(file.name, hostPath, file.text, hostPath)).file)
+  }
+
+  return out
+}
+
+export async function planRegistries(input: {
+  trust: TrustFile
+  host: HostSnapshot
+  keysByName: Map<string, LoadedKey>
+  capabilities: Capabilities
+  layout: Layout
+  previous: OwnershipState
+}): Promise<RegistriesPlan> {
+  const {host, layout} = input
+  const warnings: string[] = [...host.registriesD.warnings]
+  for (const conflict of findConflicts(host.registriesD.files)) warnings.push(`registries.d is broken, containers/image fails every pull: ${conflict}`)
+  const desired: DesiredSection[] = []
+  for (const spec of input.trust.scopes) {
+    const values = registriesValues(spec, input.keysByName, input.capabilities)
+    if (Object.keys(values).length > 0) desired.push({scope: spec.scope, values, line: spec.line})
+    if (spec.policy === 'signed' && !spec.lookaside && !host.registriesD.files.some((f) => f.scopes.has(spec.scope))) {
+      warnings.push(`scope "${spec.scope}" is signed but has no lookaside: pulls read signatures from registries.d's default-docker or the built-in local directory`)
+    }
+  }
+
+  // A user's registries.d, once it exists, replaces the system directory: bring the system files along when creating it.
+  let files = host.registriesD.files
+  let carried: RegistriesFile[] = []
+  const creatingUserDir = layout.kind === 'user' && files.length === 0 && desired.length > 0
+  if (creatingUserDir && host.systemRegistriesD) {
+    carried = await carryOver(host.systemRegistriesD.files, layout.registriesD)
+    files = carried
+    for (const file of carried) warnings.push(`carried ${file.name} over from the system registries.d: ${layout.registriesD} replaces it for this user`)
+  }
+
+  const merged = await mergeRegistriesD({
+    dirHostPath: layout.registriesD,
+    files,
+    desired,
+    previousEdits: input.previous.registriesD.foreignEdits,
+    trustFile: input.trust.file,
+  })
+  const changes: FileChange[] = []
+  const carriedPaths = new Set(carried.map((f) => f.hostPath))
+  for (const change of merged.changes) {
+    const before = carriedPaths.has(change.hostPath) ? null : change.before
+    const action = before === null ? 'create' : change.after === null ? 'delete' : 'update'
+    changes.push({hostPath: change.hostPath, kind: 'registries.d', action, before, after: change.after, mode: 0o644, reasons: [action === 'create' ? 'missing' : action === 'delete' ? 'extra' : 'content']})
+    carriedPaths.delete(change.hostPath)
+  }
+
+  for (const file of carried.filter((f) => carriedPaths.has(f.hostPath))) {
+    changes.push({hostPath: file.hostPath, kind: 'registries.d', action: 'create', before: null, after: file.text, mode: 0o644, reasons: ['missing']})
+  }
+
+  // An existing user directory: say which system entries this user does not see.
+  if (layout.kind === 'user' && !creatingUserDir && files.length + desired.length > 0 && host.systemRegistriesD) {
+    const userScopes = new Set([...files.flatMap((f) => [...f.scopes.keys()]), ...desired.map((d) => d.scope)])
+    for (const file of host.systemRegistriesD.files) {
+      for (const scope of file.scopes.keys()) {
+        if (!userScopes.has(scope)) warnings.push(`${file.displayPath}: "${scope}" does not apply to this user: ${layout.registriesD} replaces the system registries.d`)
+      }
+    }
+  }
+
+  return {
+    changes,
+    warnings,
+    state: {
+      ownedScopes: merged.ownedScopes,
+      foreignEdits: merged.foreignEdits,
+      carriedOver: [...new Set([...input.previous.registriesD.carriedOver, ...carried.map((f) => f.hostPath)])],
+    },
+  }
+}
