@@ -44,6 +44,7 @@ export default class Apply extends ImagetrustCommand {
       this.log(await renderDiff(result.prepared.plan.changes, (p) => result.prepared.root.resolve(p)))
     }
 
+    for (const note of result.prepared.plan.notes) if (result.changed) this.log(note)
     if (!result.changed) this.log('No changes: the host already matches the trust file.')
     else {
       this.log(`${flags['dry-run'] ? 'Would change' : 'Changed'} ${result.files.length} file(s)${result.backup ? ` (backup ${result.backup})` : ''}:`)

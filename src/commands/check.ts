@@ -37,6 +37,7 @@ export default class Check extends ImagetrustCommand {
     const drift: DriftEntry[] = [
       ...plan.changes.filter((c) => c.kind !== 'state').map((c) => ({path: root.resolve(c.hostPath), kind: c.kind, action: c.action, reasons: c.reasons})),
       ...keyReport.drift.map((d) => ({...d, path: root.resolve(d.path)})),
+      ...plan.shadowedBy.map((p) => ({path: p, kind: 'policy' as const, action: 'none' as const, reasons: ['shadowed' as const], detail: 'containers/image reads this file instead of the managed one'})),
     ]
     if (drift.length === 0) this.log('In sync: the host matches the trust file.')
     else {

@@ -1,5 +1,7 @@
 import type {Capabilities} from '../host/capabilities.js'
-import {capabilitiesOf, type ConfigPathReport, type CrioConfig, detectEngines, type EngineInfo, configPaths, readCrioConfig} from '../host/detect.js'
+import {capabilitiesOf, type ConfigPathReport, type CrioConfig, crioUnitState, detectEngines, type EngineInfo, configPaths, readCrioConfig} from '../host/detect.js'
+import {readRegistriesDir} from '../host/snapshot.js'
+import {findConflicts} from '../registries-d/read.js'
 import {hostRoot} from '../host/paths.js'
 import {ImagetrustCommand} from '../lib/command.js'
 
@@ -7,7 +9,8 @@ export interface DetectResult {
   engines: EngineInfo[]
   capabilities: Capabilities
   configPaths: ConfigPathReport[]
-  crio: CrioConfig | null
+  crio: (CrioConfig & {unit: string}) | null
+  registriesD: {dir: string; files: string[]; problems: string[]}
   warnings: string[]
 }
 
@@ -18,17 +21,32 @@ export default class Detect extends ImagetrustCommand {
   async run(): Promise<DetectResult> {
     const {flags} = await this.parse(Detect)
     const root = hostRoot(flags)
-    const [engines, paths, crio] = await Promise.all([detectEngines(), configPaths(root), readCrioConfig(root)])
+    const [engines, paths, crioConfig, registries] = await Promise.all([detectEngines(), configPaths(root), readCrioConfig(root), readRegistriesDir(root, root.layout.registriesD)])
     const capabilities = capabilitiesOf(engines)
-    const warnings = paths.filter((p) => p.shadows).map((p) => `${p.path} shadows ${p.shadows}`)
+    const crio = crioConfig ?? (engines.some((e) => e.name === 'crio') ? {files: [], effectivePolicy: root.layout.policy, namespaces: []} : undefined)
+    const unit = crio ? await crioUnitState() : 'unknown'
+    // .yml files, keys containers/image ignores, and scopes or default-docker defined twice.
+    const problems = [...registries.warnings, ...findConflicts(registries.files)]
+    const warnings = [...paths.filter((p) => p.shadows).map((p) => `${p.path} shadows ${p.shadows}`), ...problems]
     this.log('Engines:')
     if (engines.length === 0) this.log('  none found on PATH')
     for (const e of engines) this.log(`  ${e.name.padEnd(8)} ${e.version.padEnd(8)} ${e.path}${e.containersImage ? `  (containers/image ${e.containersImage})` : ''}`)
     this.log(`containers/image features (from ${capabilities.source}): keyPaths=${capabilities.policy.signedByKeyPaths} sigstoreSigned=${capabilities.policy.sigstoreSigned} lookaside keys=${capabilities.lookasideKeys} subkey signatures=${capabilities.subkeySignatures}`)
     this.log('Config files:')
     for (const p of paths) this.log(`  ${p.exists ? 'present' : 'absent '} ${p.path}  ${p.role}`)
-    if (crio) this.log(`CRI-O: signature_policy=${crio.signaturePolicy || '(default)'} signature_policy_dir=${crio.signaturePolicyDir ?? '(unset)'} → pulls use ${crio.effectivePolicy}`)
+    if (crio) {
+      this.log(`CRI-O (unit ${unit}): signature_policy=${crio.signaturePolicy || '(default)'} signature_policy_dir=${crio.signaturePolicyDir ?? '(unset)'} → pulls use ${crio.effectivePolicy}`)
+      for (const ns of crio.namespaces) this.log(`  namespace ${ns.namespace}: ${ns.file}`)
+    }
+
     this.warnAll(warnings)
-    return {engines, capabilities, configPaths: paths, crio: crio ?? null, warnings}
+    return {
+      engines,
+      capabilities,
+      configPaths: paths,
+      crio: crio ? {...crio, unit} : null,
+      registriesD: {dir: root.resolve(root.layout.registriesD), files: registries.files.map((f) => f.displayPath), problems},
+      warnings,
+    }
   }
 }

@@ -1,4 +1,4 @@
-import {Args} from '@oclif/core'
+import {Args, Flags} from '@oclif/core'
 
 import {type Explanation, explainImage} from '../explain/explain.js'
 import {hostRoot} from '../host/paths.js'
@@ -9,10 +9,11 @@ export default class Explain extends ImagetrustCommand {
   static override description = 'Shows the whole precedence chain that was tried (exact reference, repository, namespaces, registry, wildcards, transport default, global default), the requirements and the keys behind them, and where the lookaside URL comes from (per key, falling through to parent sections).'
   static override examples = ['<%= config.bin %> explain registry.example.com:5000/app:1', '<%= config.bin %> explain docker.io/library/alpine --json']
   static override args = {image: Args.string({description: 'Image reference, as given to podman pull.', required: true})}
+  static override flags = {namespace: Flags.string({description: 'Explain a CRI-O pull in this Kubernetes namespace (its per-namespace policy, when one exists).'})}
 
   async run(): Promise<Explanation> {
     const {args, flags} = await this.parse(Explain)
-    const explanation = await explainImage(hostRoot(flags), args.image)
+    const explanation = await explainImage(hostRoot(flags), args.image, {namespace: flags.namespace})
     const p = explanation.policy
     this.log(`${explanation.reference}`)
     this.log(`policy.json ${p.file}:`)
@@ -25,7 +26,7 @@ export default class Explain extends ImagetrustCommand {
     this.log(`  lookaside: ${r.lookaside.value}  (${r.lookaside.file}, section ${r.lookaside.section})`)
     if (r.lookasideStaging) this.log(`  lookaside-staging: ${r.lookasideStaging.value}  (${r.lookasideStaging.file}, section ${r.lookasideStaging.section})`)
     this.log(`  use-sigstore-attachments: ${r.sigstoreAttachments.value}  (${r.sigstoreAttachments.file}, section ${r.sigstoreAttachments.section})`)
-    if (explanation.crio) this.log(`CRI-O uses ${explanation.crio.policy} (from ${explanation.crio.configFiles.join(', ')})`)
+    if (explanation.crio) this.log(`CRI-O uses ${explanation.crio.policy}${explanation.crio.namespace ? ` in namespace ${explanation.crio.namespace}` : ''} (from ${explanation.crio.configFiles.join(', ') || 'defaults'})`)
     this.warnAll(explanation.warnings)
     return explanation
   }

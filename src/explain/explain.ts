@@ -1,4 +1,4 @@
-import {configPaths, readCrioConfig} from '../host/detect.js'
+import {configPaths, crioPolicyFor, readCrioConfig} from '../host/detect.js'
 import type {HostRoot} from '../host/paths.js'
 import {readHostFile, readRegistriesDir} from '../host/snapshot.js'
 import {inspectGpgKeys} from '../keys/gpg.js'
@@ -24,7 +24,8 @@ export interface Explanation {
     keys: KeyBehind[]
   }
   registriesD: {dir: string} & LookasideResolution
-  crio?: {policy: string; configFiles: string[]}
+  /** CRI-O's policy file for this pull (per namespace when one is given). */
+  crio?: {policy: string; namespace?: string; configFiles: string[]}
   warnings: string[]
 }
 
@@ -61,17 +62,20 @@ export async function keysBehind(root: HostRoot, requirements: PolicyRequirement
   return out
 }
 
-export async function explainImage(root: HostRoot, image: string): Promise<Explanation> {
+export async function explainImage(root: HostRoot, image: string, options: {namespace?: string} = {}): Promise<Explanation> {
   const ref = parseImageReference(image)
   if (typeof ref === 'string') throw new ImagetrustError(`invalid image reference "${image}": ${ref}`)
-  const policyFile = await readHostFile(root, root.layout.policy)
+  const crio = await readCrioConfig(root)
+  if (options.namespace !== undefined && !crio) throw new ImagetrustError(`--namespace is for CRI-O, and no CRI-O configuration was found under ${root.resolve('/etc/crio')}`)
+  // With a namespace, evaluate the file CRI-O would use for it.
+  const policyHostPath = options.namespace === undefined ? root.layout.policy : crioPolicyFor(crio!, options.namespace)
+  const policyFile = await readHostFile(root, policyHostPath)
   if (!policyFile.content) throw new ImagetrustError(`${policyFile.realPath} does not exist: containers/image refuses every pull without a policy`)
   const {policy, warnings} = parsePolicy(policyFile.content.toString('utf8'), policyFile.realPath)
   const resolution = resolveDockerScope(policy, referenceString(ref))
   const registries = await readRegistriesDir(root, root.layout.registriesD)
   warnings.push(...registries.warnings)
   for (const report of await configPaths(root)) if (report.shadows) warnings.push(`${report.path} shadows ${report.shadows}`)
-  const crio = await readCrioConfig(root)
   return {
     image,
     reference: referenceString({...ref, tag: ref.digest ? ref.tag : (ref.tag ?? 'latest')}),
@@ -83,7 +87,7 @@ export async function explainImage(root: HostRoot, image: string): Promise<Expla
       keys: await keysBehind(root, resolution.requirements),
     },
     registriesD: {dir: root.resolve(root.layout.registriesD), ...resolveLookaside(registries.files, ref)},
-    crio: crio ? {policy: crio.effectivePolicy, configFiles: crio.files} : undefined,
+    crio: crio ? {policy: crioPolicyFor(crio, options.namespace), namespace: options.namespace, configFiles: crio.files} : undefined,
     warnings,
   }
 }

@@ -101,6 +101,20 @@ export interface CrioConfig {
   signaturePolicyDir?: string
   /** The policy CRI-O uses for pulls without a namespace policy. */
   effectivePolicy: string
+  /** Per-namespace policy files present in signature_policy_dir (CRI-O 1.28+). */
+  namespaces: Array<{namespace: string; file: string}>
+}
+
+/** The policy file CRI-O uses for a pull in a Kubernetes namespace: <dir>/<ns>.json when it exists, else the global one. */
+export function crioPolicyFor(config: CrioConfig, namespace?: string): string {
+  return config.namespaces.find((n) => n.namespace === namespace)?.file ?? config.effectivePolicy
+}
+
+/** systemctl's word on crio.service, or "unknown" without systemd. */
+export async function crioUnitState(): Promise<string> {
+  const result = await runTool('systemctl', ['is-active', 'crio'], {allowFailure: true, timeoutMs: 10_000}).catch(() => undefined)
+  const word = result?.stdout.trim()
+  return word && /^[a-z-]+$/.test(word) ? word : 'unknown'
 }
 
 /** CRI-O's [crio.image] signature_policy(_dir), from crio.conf then crio.conf.d/*.conf in name order, last wins. */
@@ -113,7 +127,7 @@ export async function readCrioConfig(root: HostRoot): Promise<CrioConfig | undef
   const dropIns = (await readdir(dropDir).catch(() => [] as string[])).filter((n) => n.endsWith('.conf')).sort()
   files.push(...dropIns.map((n) => path.join(dropDir, n)))
   if (files.length === 0) return undefined
-  const config: CrioConfig = {files, effectivePolicy: HOST_PATHS.policy}
+  const config: CrioConfig = {files, effectivePolicy: HOST_PATHS.policy, namespaces: []}
   for (const file of files) {
     let doc: Record<string, unknown>
     try {
@@ -130,5 +144,8 @@ export async function readCrioConfig(root: HostRoot): Promise<CrioConfig | undef
   }
 
   if (config.signaturePolicy) config.effectivePolicy = config.signaturePolicy
+  const dir = config.signaturePolicyDir ?? HOST_PATHS.crioPolicyDir
+  const present = (await readdir(root.resolve(dir)).catch(() => [] as string[])).filter((n) => n.endsWith('.json')).sort()
+  config.namespaces = present.map((n) => ({namespace: n.slice(0, -5), file: path.posix.join(dir, n)}))
   return config
 }

@@ -87,6 +87,7 @@ export async function preparePlan(options: ConvergeOptions): Promise<PreparedPla
 
 export interface ApplyResult {
   changed: boolean
+  notes: string[]
   files: Array<{path: string; action: FileAction}>
   backup: string | null
   warnings: string[]
@@ -110,7 +111,7 @@ export async function applyTrust(options: ApplyOptions): Promise<ApplyResult & {
     const prepared = await preparePlan(options)
     const changes = [...prepared.plan.changes].sort((a, b) => WRITE_ORDER[a.kind] - WRITE_ORDER[b.kind])
     const files = changes.map((c) => ({path: root.resolve(c.hostPath), action: c.action}))
-    const base = {changed: changes.length > 0, files, warnings: prepared.plan.warnings, dryRun: Boolean(options.dryRun), prepared}
+    const base = {changed: changes.length > 0, files, notes: prepared.plan.notes, warnings: prepared.plan.warnings, dryRun: Boolean(options.dryRun), prepared}
     if (options.dryRun) return {...base, backup: null}
     if (options.gate && !(await options.gate(prepared))) return {...base, changed: false, files: [], backup: null, blocked: true}
     if (changes.length === 0) return {...base, backup: null}

@@ -154,5 +154,11 @@ export async function plan(input: PlanInput): Promise<Plan> {
   const state: OwnershipState = {version: 1, policies, generatedPolicies, registriesD: registries.state, keyFiles: [...keyContents.keys()]}
   const stateChange = fileChange(input.host.state.file, input.statePath, 'state', serializeState(state))
   if (stateChange) changes.push(stateChange)
-  return {changes, warnings, state, capabilities: input.capabilities}
+  const notes: string[] = []
+  const crioPaths = new Set(input.targets.filter((t) => t.role === 'crio' || t.role === 'crio-namespace').map((t) => t.hostPath))
+  if (changes.some((c) => crioPaths.has(c.hostPath)) || (crioPaths.size > 0 && changes.some((c) => c.kind !== 'state'))) {
+    notes.push('CRI-O re-reads its policy files and registries.d on every pull: no restart or reload is needed.')
+  }
+
+  return {changes, warnings, shadowedBy: input.host.shadowing.map((f) => f.realPath), notes, state, capabilities: input.capabilities}
 }

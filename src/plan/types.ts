@@ -3,7 +3,7 @@ import type {OwnershipState} from './state.js'
 
 export type FileKind = 'policy' | 'registries.d' | 'key' | 'state'
 export type FileAction = 'create' | 'update' | 'delete'
-export type DriftReason = 'content' | 'missing' | 'missing key' | 'changed key' | 'mode' | 'extra' | 'expired' | 'revoked' | 'unusable key'
+export type DriftReason = 'content' | 'missing' | 'missing key' | 'changed key' | 'mode' | 'extra' | 'expired' | 'revoked' | 'unusable key' | 'shadowed'
 
 /** One file the plan would write or delete, with its content before and after. */
 export interface FileChange {
@@ -23,6 +23,10 @@ export interface FileChange {
 export interface Plan {
   changes: FileChange[]
   warnings: string[]
+  /** Files that take precedence over the managed ones: pulls do not read what imagetrust manages. */
+  shadowedBy: string[]
+  /** What the engines need after these changes, said plainly. */
+  notes: string[]
   state: OwnershipState
   capabilities: Capabilities
 }

@@ -1,4 +1,4 @@
-import {mkdtemp, rm} from 'node:fs/promises'
+import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {runTool} from '../exec/run-tool.js'
@@ -9,6 +9,8 @@ export type PullEngine = 'podman' | 'skopeo' | 'crictl'
 
 export interface PullOptions {
   tlsVerify: boolean
+  /** CRI-O: pull as a pod in this Kubernetes namespace, so its per-namespace policy applies. */
+  namespace?: string
 }
 
 /**
@@ -58,7 +60,15 @@ export async function testPull(engine: PullEngine, image: string, context: Verif
     }
 
     const present = (await runTool('crictl', ['inspecti', image], {allowFailure: true})).exitCode === 0
-    const result = await runTool('crictl', ['pull', image], {allowFailure: true, timeoutMs: 300_000})
+    const podConfig = []
+    if (options.namespace) {
+      const file = path.join(work, 'pod.json')
+      const pod = {metadata: {name: 'imagetrust-verify', namespace: options.namespace, uid: `imagetrust-${process.pid}`, attempt: 1}}
+      await writeFile(file, JSON.stringify(pod))
+      podConfig.push('--pod-config', file)
+    }
+
+    const result = await runTool('crictl', ['pull', ...podConfig, image], {allowFailure: true, timeoutMs: 300_000})
     if (result.exitCode === 0 && !present) await runTool('crictl', ['rmi', image], {allowFailure: true})
     return outcome(result)
   } finally {

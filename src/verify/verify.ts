@@ -13,6 +13,8 @@ export interface VerifyCase {
   image: string
   expect: Expectation
   scope?: string
+  /** A CRI-O Kubernetes namespace: only crictl can pull in one (with a pod config). */
+  namespace?: string
 }
 
 export interface VerifyResult extends VerifyCase {
@@ -32,9 +34,13 @@ export const VERIFY_EXIT = {confirmed: 0, failed: 3, inconclusive: 4} as const
 
 export function casesFromTrust(trust: TrustFile): VerifyCase[] {
   const cases: VerifyCase[] = []
+  const namespaceOf = new Map<string, string[]>()
+  for (const ns of trust.crioNamespaces) for (const scope of ns.scopes) namespaceOf.set(scope, [...(namespaceOf.get(scope) ?? []), ns.namespace])
   for (const scope of trust.scopes) {
-    if (scope.test?.signed) cases.push({image: scope.test.signed, expect: 'accept', scope: scope.scope})
-    if (scope.test?.unsigned) cases.push({image: scope.test.unsigned, expect: 'reject', scope: scope.scope})
+    for (const namespace of namespaceOf.get(scope.scope) ?? [undefined]) {
+      if (scope.test?.signed) cases.push({image: scope.test.signed, expect: 'accept', scope: scope.scope, namespace})
+      if (scope.test?.unsigned) cases.push({image: scope.test.unsigned, expect: 'reject', scope: scope.scope, namespace})
+    }
   }
 
   return cases
@@ -87,8 +93,13 @@ export async function runVerify(
     const ref = parseImageReference(testCase.image)
     if (typeof ref === 'string') throw new ImagetrustError(`invalid image reference "${testCase.image}": ${ref}`)
     const lookaside = String(resolveLookaside(registries.files, ref).lookaside.value)
-    for (const engine of engines) {
-      const pulled = await testPull(engine, testCase.image, context, {tlsVerify: options.tlsVerify})
+    if (testCase.namespace && !engines.includes('crictl')) {
+      results.push({...testCase, engine: engines[0], outcome: 'inconclusive', reason: `a pull in Kubernetes namespace ${testCase.namespace} needs CRI-O: verify --engine crictl`})
+      continue
+    }
+
+    for (const engine of engines.filter((e) => !testCase.namespace || e === 'crictl')) {
+      const pulled = await testPull(engine, testCase.image, context, {tlsVerify: options.tlsVerify, namespace: testCase.namespace})
       results.push({...testCase, engine, ...classify(testCase.expect, pulled, {lookaside})})
     }
   }

@@ -105,7 +105,7 @@ describe('enforcement with real podman and skopeo', () => {
     const snapshot = await hashTree(root)
     const second = await imagetrust(['apply', '--root', root, '-c', config, '--json'])
     assert.equal(second.code, 0)
-    assert.deepEqual(JSON.parse(second.stdout), {changed: false, files: [], warnings: [], dryRun: false, backup: null})
+    assert.deepEqual(JSON.parse(second.stdout), {changed: false, files: [], notes: [], warnings: [], dryRun: false, backup: null})
     assert.deepEqual(await hashTree(root), snapshot)
   })
 
