@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {lstat, readFile, stat} from 'node:fs/promises'
-import {after, before, beforeEach, describe, it} from 'node:test'
+import {afterEach, before, beforeEach, describe, it} from 'node:test'
 
 import {HostRoot} from '../../src/host/paths.ts'
 import {rollbackLatest} from '../../src/plan/backup.ts'
@@ -25,7 +25,7 @@ describe('merge into an existing host', () => {
     await host.local('beta.asc', beta.publicKey)
   })
 
-  after(async () => {
+  afterEach(async () => {
     await host?.remove()
   })
 
