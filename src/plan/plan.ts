@@ -7,7 +7,7 @@ import {parsePolicy} from '../policy/parse.js'
 import {detectIndent, samePolicy, serializePolicy} from '../policy/serialize.js'
 import type {Policy} from '../policy/types.js'
 import type {TrustFile} from '../trustfile/types.js'
-import {basePolicy, buildScopeRequirements, mergePolicy, setDockerScope} from './merge-policy.js'
+import {basePolicy, buildScopeRequirements, mergePolicy, setDockerScopes} from './merge-policy.js'
 import {planRegistries} from './plan-registries.js'
 import {type OwnershipState, emptyState, serializeState} from './state.js'
 import type {FileChange, Plan} from './types.js'
@@ -114,11 +114,14 @@ export async function plan(input: PlanInput): Promise<Plan> {
   for (const target of input.targets.filter((t) => t.role === 'crio-namespace')) {
     const policy = structuredClone(merged.get(crioGlobal!.hostPath)!)
     const names = input.trust.crioNamespaces.find((n) => n.namespace === target.namespace)!.scopes
-    for (const spec of input.trust.scopes.filter((s) => names.includes(s.scope))) {
-      const built = buildScopeRequirements(spec, keysByName, input.capabilities, input.trust, input.layout.keyDir)
-      if (built.combinedKeyring) combined.set(built.combinedKeyring.hostPath, built.combinedKeyring.keys)
-      setDockerScope(policy, spec.scope, built.requirements)
-    }
+    const entries = input.trust.scopes
+      .filter((s) => names.includes(s.scope))
+      .map((spec) => {
+        const built = buildScopeRequirements(spec, keysByName, input.capabilities, input.trust, input.layout.keyDir)
+        if (built.combinedKeyring) combined.set(built.combinedKeyring.hostPath, built.combinedKeyring.keys)
+        return {scope: spec.scope, requirements: built.requirements}
+      })
+    setDockerScopes(policy, entries)
 
     const change = policyChange(target, input, policy)
     if (change) policyChanges.push(change)

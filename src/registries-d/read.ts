@@ -1,6 +1,7 @@
 import type {Document} from 'yaml'
 
 import {ParseError} from '../lib/errors.js'
+import {parseYaml} from '../trustfile/yaml-source.js'
 
 /**
  * One registries.d file, parsed into a comment-preserving yaml Document so
@@ -24,18 +25,12 @@ export interface RegistriesFile {
 const SECTION_KEYS = ['lookaside', 'lookaside-staging', 'sigstore', 'sigstore-staging', 'use-sigstore-attachments']
 
 export async function parseRegistriesFile(name: string, hostPath: string, text: string, displayPath = hostPath): Promise<{file: RegistriesFile; warnings: string[]}> {
-  const {LineCounter, parseDocument, isMap, isScalar} = await import('yaml')
-  const lineCounter = new LineCounter()
-  // uniqueKeys: containers/image 5.25+ (yaml.v3) refuses in-file duplicates.
-  const doc = parseDocument(text, {lineCounter, uniqueKeys: true, prettyErrors: false, keepSourceTokens: false})
+  const {isMap, isScalar} = await import('yaml')
+  // Duplicate keys are refused, as containers/image 5.25+ (yaml.v3) does.
+  const {doc, lineCounter} = await parseYaml(text, displayPath)
   function fail(message: string, offset?: number): never {
     const pos = offset === undefined ? undefined : lineCounter.linePos(offset)
     throw new ParseError(message, {file: displayPath, line: pos?.line, column: pos?.col})
-  }
-
-  if (doc.errors.length > 0) {
-    const error = doc.errors[0]
-    fail(error.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, ''), error.pos[0])
   }
 
   const warnings: string[] = []

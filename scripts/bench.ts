@@ -1,0 +1,107 @@
+/**
+ * npm run bench: how fast imagetrust starts, checks and applies, as medians
+ * over several runs, with ratios measured in the same run (machines are noisy).
+ * Prints a table and writes bench/results.json.
+ */
+import {execFileSync, spawnSync} from 'node:child_process'
+import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+
+const REPO = path.resolve(import.meta.dirname, '..')
+const CLI = path.join(REPO, 'bin/run.js')
+const work = mkdtempSync(path.join(os.tmpdir(), 'imagetrust-bench-'))
+
+function time(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): number {
+  const start = process.hrtime.bigint()
+  const result = spawnSync(cmd, args, {env, stdio: ['ignore', 'ignore', 'pipe']})
+  const ms = Number(process.hrtime.bigint() - start) / 1e6
+  if (result.status !== 0 && result.status !== 2) throw new Error(`${cmd} ${args.join(' ')} failed: ${result.stderr}`)
+  return ms
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)]
+}
+
+function measure(runs: number, fn: () => number): number {
+  fn() // warm the page cache
+  return median(Array.from({length: runs}, fn))
+}
+
+/** A root with Debian's policy and a trust file of n accept/reject scopes plus one signed scope. */
+function setup(name: string, n: number): {root: string; config: string} {
+  const dir = path.join(work, name)
+  const root = path.join(dir, 'root')
+  mkdirSync(path.join(root, 'etc/containers'), {recursive: true})
+  writeFileSync(path.join(root, 'etc/containers/policy.json'), '{"default":[{"type":"insecureAcceptAnything"}]}\n')
+  const lines = ['version: 1', 'default: reject', 'scopes:']
+  for (let i = 0; i < n; i++) lines.push(`  "registry${i % 97}.example.com/team${i}":`, `    policy: ${i % 3 === 0 ? 'reject' : 'accept'}`, `    lookaside: https://sigs${i % 13}.example.com`)
+  const config = path.join(dir, 'trust.yaml')
+  writeFileSync(config, lines.join('\n') + '\n')
+  return {root, config}
+}
+
+const runs = Number(process.env.BENCH_RUNS ?? 7)
+const rows: Array<{what: string; ms: number; ratio?: string}> = []
+const nodeFloor = measure(runs, () => time(process.execPath, ['-e', '0']))
+rows.push({what: 'node -e 0', ms: nodeFloor, ratio: '1.00×'})
+const version = measure(runs, () => time(process.execPath, [CLI, '--version']))
+rows.push({what: 'imagetrust --version', ms: version, ratio: `${(version / nodeFloor).toFixed(2)}×`})
+
+const scaling: Record<string, {check: number; apply: number; firstApply: number}> = {}
+for (const n of [10, 100, 1000, 10_000]) {
+  const {root, config} = setup(`n${n}`, n)
+  const firstStart = process.hrtime.bigint()
+  execFileSync(process.execPath, [CLI, 'apply', '--root', root, '-c', config], {stdio: 'ignore'})
+  const firstApply = Number(process.hrtime.bigint() - firstStart) / 1e6
+  const r = n >= 10_000 ? 3 : runs
+  const check = measure(r, () => time(process.execPath, [CLI, 'check', '--root', root, '-c', config]))
+  const apply = measure(r, () => time(process.execPath, [CLI, 'apply', '--root', root, '-c', config]))
+  scaling[n] = {check, apply, firstApply}
+  rows.push({what: `check, ${n} scopes`, ms: check, ratio: `${(check / nodeFloor).toFixed(2)}×`})
+  rows.push({what: `apply (no-op), ${n} scopes`, ms: apply})
+  rows.push({what: `apply (first), ${n} scopes`, ms: firstApply})
+}
+
+// Bulk provisioning against podman's own tool, one call per scope.
+let podman: {n: number; imagetrust: number; podmanTrustSet: number} | undefined
+if (spawnSync('podman', ['--version']).status === 0 && process.getuid?.() === 0) {
+  const n = 100
+  const {root, config} = setup('podman', n)
+  const policy = path.join(root, 'etc/containers/policy.json')
+  const ours = time(process.execPath, [CLI, 'apply', '--root', root, '-c', config])
+  writeFileSync(policy, '{"default":[{"type":"insecureAcceptAnything"}]}\n')
+  // One call per scope, all in one private mount namespace whose /etc is an overlay: rootful podman writes there.
+  const layer = mkdtempSync('/tmp/itb-')
+  const calls = Array.from({length: n}, (_, i) => `podman image trust set --policypath ${policy} -t ${i % 3 === 0 ? 'reject' : 'accept'} registry${i % 97}.example.com/team${i}`)
+  const script = [`mkdir -p ${layer}/u ${layer}/w`, `mount -t overlay overlay -o lowerdir=/etc,upperdir=${layer}/u,workdir=${layer}/w /etc`, ...calls].join(' && ')
+  const start = process.hrtime.bigint()
+  execFileSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], {stdio: 'ignore'})
+  podman = {n, imagetrust: ours, podmanTrustSet: Number(process.hrtime.bigint() - start) / 1e6}
+  rmSync(layer, {recursive: true, force: true})
+  rows.push({what: `apply ${n} scopes`, ms: ours})
+  rows.push({what: `podman image trust set × ${n}`, ms: podman.podmanTrustSet, ratio: `${(podman.podmanTrustSet / ours).toFixed(1)}× slower`})
+}
+
+const check100 = scaling[100].check / nodeFloor
+const targets = {
+  'check with 100 scopes ≤ 2.5 × node -e 0': {value: `${check100.toFixed(2)}×`, met: check100 <= 2.5},
+  'apply of 10,000 scopes < 2 s': {value: `${(scaling[10_000].firstApply / 1000).toFixed(2)} s`, met: scaling[10_000].firstApply < 2000},
+  'time roughly linear in scopes (first apply 10,000 / 1,000 ≤ 15)': {
+    value: `${(scaling[10_000].firstApply / scaling[1000].firstApply).toFixed(1)}×`,
+    met: scaling[10_000].firstApply / scaling[1000].firstApply <= 15,
+  },
+}
+
+console.log(`\n${'measurement'.padEnd(36)} ${'median ms'.padStart(10)}  ratio`)
+for (const row of rows) console.log(`${row.what.padEnd(36)} ${row.ms.toFixed(1).padStart(10)}  ${row.ratio ?? ''}`)
+console.log('\ntargets:')
+for (const [name, t] of Object.entries(targets)) console.log(`  ${t.met ? 'met   ' : 'MISSED'} ${name}: ${t.value}`)
+mkdirSync(path.join(REPO, 'bench'), {recursive: true})
+writeFileSync(
+  path.join(REPO, 'bench/results.json'),
+  JSON.stringify({date: new Date().toISOString(), node: process.version, runs, rows, scaling, podman, targets}, null, 2) + '\n',
+)
+rmSync(work, {recursive: true, force: true})
