@@ -82,6 +82,12 @@ export class HostRoot {
   }
 }
 
+/** The trust file a command uses: --config, or the layout's default under --root. */
+export function trustFilePath(options: {root: string; user?: boolean; config?: string}): string {
+  const root = hostRoot(options)
+  return options.config ?? root.resolve(root.layout.trustFile)
+}
+
 /** The HostRoot for a command's --root and --user flags. */
 export function hostRoot(options: {root: string; user?: boolean}): HostRoot {
   return new HostRoot(options.root, options.user ? userLayout() : systemLayout())

@@ -1,21 +1,7 @@
 import {Flags} from '@oclif/core'
 
-import type {Capabilities} from '../host/capabilities.js'
-import {type ApplyResult, applyTrust} from '../plan/converge.js'
 
 /** Flags shared by the commands that can converge the host right after editing the trust file. */
 export const applyFlag = Flags.boolean({description: 'Also run apply after editing the trust file.'})
 export const expiryWarnFlag = Flags.integer({description: 'Warn about keys that expire within this many days.', default: 30, min: 0})
 
-/** The `--apply` step after a trust file edit: converge, report, and return the apply result for --json. */
-export async function applyAfterEdit(
-  log: (line: string) => void,
-  warn: (warnings: string[]) => void,
-  options: {root: string; user?: boolean; config: string; capabilities?: Capabilities},
-): Promise<Omit<ApplyResult, 'warnings'>> {
-  const applied = await applyTrust(options)
-  warn(applied.warnings)
-  log(applied.changed ? `Applied: ${applied.files.length} file(s) changed (backup ${applied.backup}).` : 'Applied: no changes.')
-  const {prepared: _prepared, warnings: _warnings, ...result} = applied
-  return result
-}

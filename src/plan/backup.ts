@@ -7,6 +7,7 @@ import {readHostFile} from '../host/snapshot.js'
 import {ImagetrustError} from '../lib/errors.js'
 import {parseStrictJson, toValue} from '../policy/json.js'
 import {removeFile, restoreSymlink, writeFileAtomic} from './atomic.js'
+import {removeFingerprint} from './fingerprint.js'
 import type {FileChange} from './types.js'
 
 /** What a file was before an apply, and what the apply made it (to detect later edits). */
@@ -115,6 +116,7 @@ export async function rollbackLatest(root: HostRoot, options: {force?: boolean; 
   }
 
   if (!options.dryRun) {
+    await removeFingerprint(root)
     manifest.rolledBack = true
     await writeFile(path.join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n', {mode: 0o600})
   }

@@ -2,7 +2,8 @@ import {readFile, stat} from 'node:fs/promises'
 
 import type {Capabilities} from '../host/capabilities.js'
 import {capabilitiesOf, detectEngines, readCrioConfig} from '../host/detect.js'
-import {HOST_PATHS, type HostRoot, hostRoot} from '../host/paths.js'
+import {HOST_PATHS, type HostRoot, hostRoot, trustFilePath} from '../host/paths.js'
+import {recordFingerprint} from './fingerprint-inputs.js'
 import {ImagetrustError} from '../lib/errors.js'
 import {readHostSnapshot} from '../host/snapshot.js'
 import {loadKeys} from '../keys/load.js'
@@ -34,11 +35,6 @@ export interface PreparedPlan {
   keys: LoadedKey[]
   targets: PolicyTarget[]
   plan: Plan
-}
-
-export function trustFilePath(options: {root: string; user?: boolean; config?: string}): string {
-  const root = hostRoot(options)
-  return options.config ?? root.resolve(root.layout.trustFile)
 }
 
 /**
@@ -114,7 +110,10 @@ export async function applyTrust(options: ApplyOptions): Promise<ApplyResult & {
     const base = {changed: changes.length > 0, files, notes: prepared.plan.notes, warnings: prepared.plan.warnings, dryRun: Boolean(options.dryRun), prepared}
     if (options.dryRun) return {...base, backup: null}
     if (options.gate && !(await options.gate(prepared))) return {...base, changed: false, files: [], backup: null, blocked: true}
-    if (changes.length === 0) return {...base, backup: null}
+    if (changes.length === 0) {
+      await recordFingerprint(prepared)
+      return {...base, backup: null}
+    }
     const backup = await createBackup(root, changes)
     for (const change of changes) {
       const realPath = root.resolve(change.hostPath)
@@ -129,9 +128,12 @@ export async function applyTrust(options: ApplyOptions): Promise<ApplyResult & {
       await writeFileAtomic(realPath, change.after, {mode, uid: current?.uid, gid: current?.gid})
     }
 
+    await recordFingerprint(prepared)
     return {...base, backup: backup.id}
   } finally {
     await lock?.release()
   }
 }
 
+
+export {trustFilePath} from '../host/paths.js'

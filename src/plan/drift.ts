@@ -3,7 +3,7 @@ import type {DriftReason, FileKind} from './types.js'
 
 /** Keys that stopped being trustworthy are drift; keys about to expire are warnings. */
 export function keyDrift(
-  keys: LoadedKey[],
+  keys: Array<Pick<LoadedKey, 'name' | 'hostPath' | 'keys' | 'problems'>>,
   expiryWarnDays: number,
   now: Date,
 ): {drift: Array<{path: string; kind: FileKind; action: 'none'; reasons: DriftReason[]; detail: string}>; warnings: string[]} {
@@ -26,4 +26,13 @@ export function keyDrift(
   }
 
   return {drift, warnings}
+}
+
+/** Keys remembered by the last apply (all usable then): only time can have made one expire since. */
+export function cachedKeys(keys: Array<Pick<LoadedKey, 'name' | 'hostPath' | 'keys'>>, now: Date): Array<Pick<LoadedKey, 'name' | 'hostPath' | 'keys' | 'problems'>> {
+  return keys.map((key) => {
+    const infos = key.keys.map((info) => ({...info, expired: Boolean(info.expires && new Date(info.expires).getTime() <= now.getTime())}))
+    const problems = infos.filter((info) => info.expired).map((info) => `key "${key.name}" (${info.fingerprint}) expired on ${info.expires}`)
+    return {...key, keys: infos, problems}
+  })
 }

@@ -100,7 +100,7 @@ export function setDockerScopes(policy: Policy, entries: Array<{scope: string; r
 }
 
 /** What a policy file is merged onto: its parsed content, or the distribution default when missing (or invalid and replaced). */
-export function basePolicy(snapshot: PolicySnapshot, replaceInvalid: boolean, warnings: string[]): Policy {
+export function basePolicy(snapshot: PolicySnapshot, replaceInvalid: boolean, warnings: string[], notes: string[]): Policy {
   if (snapshot.error) {
     if (!replaceInvalid) {
       throw new ImagetrustError(`${snapshot.error.reason}\ncontainers/image would refuse this policy file; nothing was changed`, {
@@ -109,12 +109,12 @@ export function basePolicy(snapshot: PolicySnapshot, replaceInvalid: boolean, wa
       })
     }
 
-    warnings.push(`${snapshot.file.realPath} is invalid and will be replaced (a backup is kept): ${snapshot.error.message}`)
+    notes.push(`${snapshot.file.realPath} is invalid and is replaced (a backup is kept): ${snapshot.error.message}`)
     return fallbackPolicy()
   }
 
   if (!snapshot.parsed) {
-    warnings.push(`${snapshot.file.realPath} does not exist; starting from the distribution default (accept anything) plus the trust file`)
+    notes.push(`${snapshot.file.realPath} does not exist; it starts from the distribution default (accept anything) plus the trust file`)
     return fallbackPolicy()
   }
 

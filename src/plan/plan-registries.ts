@@ -25,6 +25,7 @@ export function registriesValues(spec: ScopeSpec, keysByName: Map<string, Loaded
 export interface RegistriesPlan {
   changes: FileChange[]
   warnings: string[]
+  notes: string[]
   state: OwnershipState['registriesD']
 }
 
@@ -50,6 +51,7 @@ export async function planRegistries(input: {
 }): Promise<RegistriesPlan> {
   const {host, layout} = input
   const warnings: string[] = [...host.registriesD.warnings]
+  const notes: string[] = []
   for (const conflict of findConflicts(host.registriesD.files)) warnings.push(`registries.d is broken, containers/image fails every pull: ${conflict}`)
   const desired: DesiredSection[] = []
   for (const spec of input.trust.scopes) {
@@ -67,7 +69,7 @@ export async function planRegistries(input: {
   if (creatingUserDir && host.systemRegistriesD) {
     carried = await carryOver(host.systemRegistriesD.files, layout.registriesD)
     files = carried
-    for (const file of carried) warnings.push(`carried ${file.name} over from the system registries.d: ${layout.registriesD} replaces it for this user`)
+    for (const file of carried) notes.push(`carried ${file.name} over from the system registries.d: ${layout.registriesD} replaces it for this user`)
   }
 
   const merged = await mergeRegistriesD({
@@ -103,6 +105,7 @@ export async function planRegistries(input: {
   return {
     changes,
     warnings,
+    notes,
     state: {
       ownedScopes: merged.ownedScopes,
       foreignEdits: merged.foreignEdits,

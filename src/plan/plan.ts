@@ -83,6 +83,7 @@ function policyChange(target: PolicyTarget, input: PlanInput, policy: Policy): F
 
 export async function plan(input: PlanInput): Promise<Plan> {
   const warnings: string[] = []
+  const notes: string[] = []
   for (const key of input.keys) warnings.push(...key.warnings)
   for (const file of input.host.shadowing) {
     warnings.push(`${file.realPath} takes precedence over the system's ${file.hostPath.endsWith('policy.json') ? 'policy.json' : 'registries.d'} for this user (containers/image reads $HOME/.config/containers first, for root too): the managed files are not what pulls use`)
@@ -100,7 +101,7 @@ export async function plan(input: PlanInput): Promise<Plan> {
   const combined = new Map<string, LoadedKey[]>()
 
   for (const target of input.targets.filter((t) => t.role !== 'crio-namespace')) {
-    const base = basePolicy(input.host.policies.get(target.hostPath)!, Boolean(input.replaceInvalid), warnings)
+    const base = basePolicy(input.host.policies.get(target.hostPath)!, Boolean(input.replaceInvalid), warnings, notes)
     const result = mergePolicy(base, {...mergeInput, scopes: globalScopes}, previous.policies[target.hostPath] ?? {scopes: [], localTransports: []})
     for (const [p, keys] of result.combinedKeyrings) combined.set(p, keys)
     policies[target.hostPath] = result.ownership
@@ -152,12 +153,12 @@ export async function plan(input: PlanInput): Promise<Plan> {
 
   const registries = await planRegistries({trust: input.trust, host: input.host, keysByName, capabilities: input.capabilities, layout: input.layout, previous})
   warnings.push(...registries.warnings)
+  notes.push(...registries.notes)
   changes.push(...registries.changes, ...policyChanges)
 
   const state: OwnershipState = {version: 1, policies, generatedPolicies, registriesD: registries.state, keyFiles: [...keyContents.keys()]}
   const stateChange = fileChange(input.host.state.file, input.statePath, 'state', serializeState(state))
   if (stateChange) changes.push(stateChange)
-  const notes: string[] = []
   const crioPaths = new Set(input.targets.filter((t) => t.role === 'crio' || t.role === 'crio-namespace').map((t) => t.hostPath))
   if (changes.some((c) => crioPaths.has(c.hostPath)) || (crioPaths.size > 0 && changes.some((c) => c.kind !== 'state'))) {
     notes.push('CRI-O re-reads its policy files and registries.d on every pull: no restart or reload is needed.')

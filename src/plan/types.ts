@@ -25,7 +25,7 @@ export interface Plan {
   warnings: string[]
   /** Files that take precedence over the managed ones: pulls do not read what imagetrust manages. */
   shadowedBy: string[]
-  /** What the engines need after these changes, said plainly. */
+  /** About this change rather than the host it leaves: a file created from the default, files carried over, what the engines need afterwards. */
   notes: string[]
   state: OwnershipState
   capabilities: Capabilities

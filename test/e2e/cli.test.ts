@@ -72,7 +72,7 @@ describe('imagetrust CLI contract', () => {
     assert.deepEqual(applied.files.map((f: {action: string}) => f.action), ['update', 'create'])
     const clean = await imagetrust(['check', '--root', root, '-c', config, '--json'])
     assert.equal(clean.code, 0)
-    assert.deepEqual(JSON.parse(clean.stdout), {inSync: true, drift: [], warnings: []})
+    assert.deepEqual(JSON.parse(clean.stdout), {inSync: true, drift: [], warnings: [], basis: 'unchanged since apply'})
   })
 
   it('rollback refuses to lose a later hand edit unless --force', async () => {

@@ -85,7 +85,7 @@ describe('rootless users', () => {
     assert.ok(written.includes(`${home}/.config/containers/registries.d/imagetrust.yaml`))
     assert.ok(written.includes(`${home}/.config/containers/registries.d/site.yaml`), 'the system entry is carried over')
     assert.ok(written.includes(`${home}/.local/share/imagetrust/keys/team.gpg`))
-    assert.ok(applied.warnings.some((w: string) => /carried site\.yaml over from the system registries\.d/.test(w)))
+    assert.ok(applied.notes.some((w: string) => /carried site\.yaml over from the system registries\.d/.test(w)))
     assert.equal(JSON.parse(await out('apply2.out')).changed, false, 'the second run changes nothing')
     assert.equal(await code('check'), 0, await out('check.out'))
 

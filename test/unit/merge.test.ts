@@ -240,7 +240,7 @@ describe('merge into an existing host', () => {
 
   it('creates policy.json when the host has none, starting from accept-anything', async () => {
     const result = await host.apply(await trust(SIGNED_ALPHA))
-    assert.ok(result.warnings.some((w) => /does not exist/.test(w)))
+    assert.ok(result.notes.some((w) => /does not exist/.test(w)))
     assert.deepEqual((await host.policy()).default, [{type: 'insecureAcceptAnything'}])
   })
 

@@ -1,7 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 
 import {ImagetrustCommand} from '../../lib/command.js'
-import {applyAfterEdit, applyFlag} from '../../lib/flags.js'
+import {applyAfterEdit} from '../../lib/apply-after-edit.js'
+import {applyFlag} from '../../lib/flags.js'
 import {type RemoveKeyResult, removeKey} from '../../keys/manage.js'
 import {type ApplyResult, trustFilePath} from '../../plan/converge.js'
 

@@ -1,0 +1,92 @@
+import {createHash} from 'node:crypto'
+import {lstat, readdir, readFile, rm} from 'node:fs/promises'
+import path from 'node:path'
+
+import type {HostRoot} from '../host/paths.js'
+import type {KeyInfo} from '../keys/types.js'
+import {writeFileAtomic} from './atomic.js'
+
+/**
+ * The inputs of the last apply, hashed, so that `check` can answer "in sync"
+ * without parsing anything when nothing changed since. plan() is a pure
+ * function of these inputs, and after apply its result is empty, so equal
+ * inputs mean an empty plan. Any difference (or a missing fingerprint) sends
+ * check down the full path. Kept apart from the state file so that it never
+ * changes what plan() sees. Imports only node built-ins: check starts fast.
+ */
+export interface InputSet {
+  /** Files whose content and mode count, as real paths (absent files count too). */
+  files: string[]
+  /** Directories whose listing counts, and the files in them with these endings. */
+  dirs: Array<{dir: string; suffixes: string[]}>
+}
+
+export interface Fingerprint {
+  version: 1
+  /** The trust file (real path) this fingerprint is for. */
+  trustFile: string
+  digest: string
+  inputs: InputSet
+  warnings: string[]
+  keys: Array<{name: string; hostPath: string; keys: KeyInfo[]}>
+}
+
+const FINGERPRINT_FILE = 'fingerprint.json'
+
+export function fingerprintPath(root: HostRoot): string {
+  return root.resolve(path.posix.join(root.layout.stateDir, FINGERPRINT_FILE))
+}
+
+async function fileEntry(hash: ReturnType<typeof createHash>, file: string): Promise<void> {
+  const info = await lstat(file).catch(() => undefined)
+  hash.update(`\0file ${file}`)
+  if (!info) {
+    hash.update('\0absent')
+    return
+  }
+
+  hash.update(`\0${info.isSymbolicLink() ? 'link' : 'file'} ${info.mode & 0o7777} ${info.uid}:${info.gid}\0`)
+  hash.update(await readFile(file).catch(() => Buffer.from('\0unreadable')))
+}
+
+/** One digest over every input; `context` carries what is not a file (versions, layout). */
+export async function digestInputs(inputs: InputSet, context: string): Promise<string> {
+  const hash = createHash('sha256')
+  hash.update(context)
+  for (const file of inputs.files) await fileEntry(hash, file)
+  for (const {dir, suffixes} of inputs.dirs) {
+    const names = await readdir(dir).catch(() => null)
+    hash.update(`\0dir ${dir} ${names === null ? 'absent' : names.sort().join('/')}`)
+    for (const name of (names ?? []).filter((n) => suffixes.some((s) => n.endsWith(s)))) await fileEntry(hash, path.join(dir, name))
+  }
+
+  return hash.digest('hex')
+}
+
+export async function writeFingerprint(root: HostRoot, fingerprint: Fingerprint): Promise<void> {
+  const text = JSON.stringify(fingerprint, null, 2) + '\n'
+  const current = await readFile(fingerprintPath(root), 'utf8').catch(() => null)
+  if (current !== text) await writeFileAtomic(fingerprintPath(root), text, {mode: 0o644})
+}
+
+export async function readFingerprint(root: HostRoot): Promise<Fingerprint | undefined> {
+  const text = await readFile(fingerprintPath(root), 'utf8').catch(() => null)
+  if (!text) return undefined
+  try {
+    const value = JSON.parse(text) as Fingerprint
+    return value.version === 1 && typeof value.digest === 'string' ? value : undefined
+  } catch {
+    return undefined
+  }
+}
+
+export async function removeFingerprint(root: HostRoot): Promise<void> {
+  await rm(fingerprintPath(root), {force: true})
+}
+
+/** Still true when every input hashes as it did after the last apply. */
+export async function fingerprintHolds(root: HostRoot, trustFile: string, context: string): Promise<Fingerprint | undefined> {
+  const fingerprint = await readFingerprint(root)
+  if (!fingerprint || fingerprint.trustFile !== path.resolve(trustFile)) return undefined
+  return (await digestInputs(fingerprint.inputs, context)) === fingerprint.digest ? fingerprint : undefined
+}
