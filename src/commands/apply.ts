@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 import {type ApplyResult, applyTrust} from '../plan/converge.js'
 import {renderDiff} from '../plan/render.js'

@@ -1,4 +1,5 @@
-import {Args, Flags} from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 
 import {type Explanation, explainImage} from '../explain/explain.js'
 import {hostRoot} from '../host/paths.js'

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 import {hostRoot} from '../host/paths.js'
 import {rollbackLatest, type RollbackResult} from '../plan/backup.js'

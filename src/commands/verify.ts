@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 import {type HostRoot, hostRoot} from '../host/paths.js'
 import {ImagetrustCommand} from '../lib/command.js'

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 
 /** Flags shared by the commands that can converge the host right after editing the trust file. */

@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 
 import {ImagetrustError} from '../lib/errors.js'
 import type {VerifyCase} from './verify.js'
