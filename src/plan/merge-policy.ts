@@ -4,7 +4,8 @@ import type {Capabilities} from '../host/capabilities.js'
 import type {PolicySnapshot} from '../host/snapshot.js'
 import type {LoadedKey} from '../keys/types.js'
 import {ImagetrustError} from '../lib/errors.js'
-import {newAcceptAnything, newReject, newSignedBy, newSigstoreSigned, PolicyRuleError} from '../policy/requirements.js'
+import {checkRequirement, newAcceptAnything, newReject, newSignedBy, newSigstoreSigned, PolicyRuleError} from '../policy/requirements.js'
+import {requirementValue} from '../policy/serialize.js'
 import {LOCAL_TRANSPORTS, type Policy, type PolicyRequirement, type PolicyTransport} from '../policy/types.js'
 import type {ScopeSpec, TrustFile} from '../trustfile/types.js'
 import type {PolicyOwnership} from './state.js'
@@ -142,13 +143,23 @@ export function mergePolicy(base: Policy, input: PolicyMergeInput, previous: Pol
   const touched = new Set<string>()
   const combinedKeyrings = new Map<string, LoadedKey[]>()
 
-  // Scopes we added earlier and the trust file no longer has (here).
+  // Scopes we added earlier and the trust file no longer has (here): removed, or put back as they were.
+  const replaced: Record<string, unknown[]> = {...previous.replaced}
   const docker = policy.transports?.find((t) => t.name === 'docker')
   if (docker) {
     const owned = new Set(previous.scopes)
     const before = docker.scopes.length
-    docker.scopes = docker.scopes.filter((s) => wanted.has(s.scope) || !owned.has(s.scope))
-    if (docker.scopes.length !== before) touched.add('docker')
+    docker.scopes = docker.scopes.flatMap((s) => {
+      if (wanted.has(s.scope) || !owned.has(s.scope)) return [s]
+      const original = replaced[s.scope]
+      delete replaced[s.scope]
+      return original ? [{scope: s.scope, requirements: original.map((r) => checkRequirement(r as PolicyRequirement))}] : []
+    })
+    if (docker.scopes.length !== before || Object.keys(replaced).length !== Object.keys(previous.replaced ?? {}).length) touched.add('docker')
+    // A scope the host defined itself, now taken over: remember it first.
+    for (const s of docker.scopes) {
+      if (wanted.has(s.scope) && !owned.has(s.scope)) replaced[s.scope] = s.requirements.map((r) => requirementValue(r))
+    }
   }
 
   const entries = input.scopes.map((spec) => {
@@ -191,8 +202,12 @@ export function mergePolicy(base: Policy, input: PolicyMergeInput, previous: Pol
     policy.transports = policy.transports.filter(
       (t) => t.scopes.length > 0 || !touched.has(t.name) || base.transports?.some((b) => b.name === t.name && b.scopes.length === 0),
     )
-    if (policy.transports.length === 0 && !base.transports) delete policy.transports
+    // Empty because we emptied it (or it did not exist): gone, as it was before we added to it.
+    if (policy.transports.length === 0 && (touched.size > 0 || !base.transports)) delete policy.transports
   }
 
-  return {policy, ownership: {scopes: input.scopes.map((s) => s.scope), localTransports}, combinedKeyrings}
+  for (const scope of Object.keys(replaced)) if (!wanted.has(scope)) delete replaced[scope]
+  const ownership: PolicyOwnership = {scopes: input.scopes.map((s) => s.scope), localTransports}
+  if (Object.keys(replaced).length > 0) ownership.replaced = replaced
+  return {policy, ownership, combinedKeyrings}
 }

@@ -8,6 +8,8 @@ export interface PolicyOwnership {
   scopes: string[]
   /** Transports whose "" entry we added to keep local images usable under default: reject. */
   localTransports: string[]
+  /** Scopes the host already had when the trust file took them over: put back when they leave the trust file. */
+  replaced?: Record<string, unknown[]>
 }
 
 /** What imagetrust owns on a host; everything else is left as found. */

@@ -109,6 +109,16 @@ describe('merge into an existing host', () => {
     await assert.rejects(host.read('/etc/pki/containers/alpha.gpg'), {code: 'ENOENT'})
   })
 
+  it("puts back the host's own rule for a scope the trust file took over, once it leaves the trust file", async () => {
+    await host.fixture('distro/debian12-podman-example-policy.json', POLICY)
+    const original = await host.read(POLICY)
+    await host.apply(await trust('  "docker.io/library/hello-world":\n    policy: accept'))
+    assert.deepEqual((await host.policy()).transports!.docker['docker.io/library/hello-world'], [{type: 'insecureAcceptAnything'}])
+    await host.local('trust.yaml', 'version: 1\n')
+    await host.apply(`${host.dir}/trust.yaml`)
+    assert.deepEqual(JSON.parse(await host.read(POLICY)), JSON.parse(original))
+  })
+
   it('keeps local transports accepting under default: reject, unless told otherwise', async () => {
     await host.fixture('distro/debian12-policy.json', POLICY)
     await host.apply(await trust(SIGNED_ALPHA, 'default: reject'))
