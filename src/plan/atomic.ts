@@ -9,7 +9,7 @@ export async function writeFileAtomic(realPath: string, content: string | Uint8A
   const dir = path.dirname(realPath)
   const temp = path.join(dir, `.${path.basename(realPath)}.imagetrust-${process.pid}-${randomBytes(4).toString('hex')}`)
   try {
-    await mkdir(dir, {recursive: true, mode: 0o755})
+    await ensureDir(dir)
     const handle = await open(temp, 'wx', options.mode)
     try {
       await handle.writeFile(content)
@@ -26,6 +26,24 @@ export async function writeFileAtomic(realPath: string, content: string | Uint8A
   } catch (error) {
     await rm(temp, {force: true})
     throw new ImagetrustError(`cannot write ${realPath}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, {cause: error})
+  }
+}
+
+/**
+ * mkdir -p, one level at a time: Node 20's recursive mkdir reports a
+ * read-only file system (EROFS) as ENOENT, which would mislead.
+ */
+export async function ensureDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, {mode: 0o755})
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'EEXIST') return
+    if (code !== 'ENOENT' || path.dirname(dir) === dir) throw error
+    await ensureDir(path.dirname(dir))
+    await mkdir(dir, {mode: 0o755}).catch((again: NodeJS.ErrnoException) => {
+      if (again.code !== 'EEXIST') throw again
+    })
   }
 }
 
@@ -55,4 +73,31 @@ export async function syncDir(dir: string): Promise<void> {
   } finally {
     await handle.close()
   }
+}
+
+const TEMP_NAME = /^\..+\.imagetrust-(\d+)-[0-9a-f]{8}$/
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** Removes temp files that a killed run left in these directories (never those of a live one). */
+export async function removeStaleTempFiles(dirs: Iterable<string>): Promise<string[]> {
+  const {readdir} = await import('node:fs/promises')
+  const removed: string[] = []
+  for (const dir of new Set(dirs)) {
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const match = TEMP_NAME.exec(name)
+      if (!match || alive(Number(match[1]))) continue
+      await rm(path.join(dir, name), {force: true})
+      removed.push(path.join(dir, name))
+    }
+  }
+
+  return removed
 }

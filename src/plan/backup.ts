@@ -100,20 +100,8 @@ export async function rollbackLatest(root: HostRoot, options: {force?: boolean; 
     }
   }
 
-  const files: RollbackResult['files'] = []
-  for (const entry of manifest.files) {
-    const realPath = root.resolve(entry.hostPath)
-    files.push({path: realPath, action: entry.existed ? 'restore' : 'delete'})
-    if (options.dryRun) continue
-    if (!entry.existed) {
-      await removeFile(realPath)
-    } else if (entry.symlinkTarget) {
-      await restoreSymlink(realPath, entry.symlinkTarget)
-    } else {
-      const content = await readFile(path.join(dir, entry.blob!))
-      await writeFileAtomic(realPath, content, {mode: entry.mode ?? 0o644, uid: entry.uid, gid: entry.gid})
-    }
-  }
+  const files = manifest.files.map((entry) => ({path: root.resolve(entry.hostPath), action: entry.existed ? ('restore' as const) : ('delete' as const)}))
+  if (!options.dryRun) await restoreBackup(root, manifest)
 
   if (!options.dryRun) {
     await removeFingerprint(root)
@@ -122,4 +110,43 @@ export async function rollbackLatest(root: HostRoot, options: {force?: boolean; 
   }
 
   return {backup: manifest.id, files}
+}
+
+/** Puts every file of a backup back as it was; returns how many files differed and were restored. */
+export async function restoreBackup(root: HostRoot, manifest: BackupManifest): Promise<number> {
+  const dir = root.resolve(path.posix.join(root.backupDir, manifest.id))
+  let restored = 0
+  for (const entry of manifest.files) {
+    const realPath = root.resolve(entry.hostPath)
+    const current = await readHostFile(root, entry.hostPath)
+    // Only what differs is touched: on a read-only file system the rest could not be written anyway.
+    if (!entry.existed) {
+      if (current.content === null) continue
+      await removeFile(realPath)
+    } else if (entry.symlinkTarget) {
+      if (current.symlinkTarget === entry.symlinkTarget) continue
+      await restoreSymlink(realPath, entry.symlinkTarget)
+    } else {
+      const content = await readFile(path.join(dir, entry.blob!))
+      if (current.symlinkTarget === undefined && current.content?.equals(content) && current.mode === entry.mode) continue
+      await writeFileAtomic(realPath, content, {mode: entry.mode ?? 0o644, uid: entry.uid, gid: entry.gid})
+    }
+
+    restored++
+  }
+
+  return restored
+}
+
+/** Backup directories without a manifest were left by a run killed while backing up; nothing refers to them. */
+export async function removeIncompleteBackups(root: HostRoot): Promise<void> {
+  const dir = root.resolve(root.backupDir)
+  const {rm} = await import('node:fs/promises')
+  for (const id of await readdir(dir).catch(() => [] as string[])) {
+    const hasManifest = await readFile(path.join(dir, id, 'manifest.json')).then(
+      () => true,
+      () => false,
+    )
+    if (!hasManifest) await rm(path.join(dir, id), {recursive: true, force: true})
+  }
 }

@@ -1,4 +1,5 @@
 import {readFile, stat} from 'node:fs/promises'
+import path from 'node:path'
 
 import type {Capabilities} from '../host/capabilities.js'
 import {capabilitiesOf, detectEngines, readCrioConfig} from '../host/detect.js'
@@ -10,12 +11,13 @@ import {loadKeys} from '../keys/load.js'
 import type {LoadedKey} from '../keys/types.js'
 import {loadTrustFile} from '../trustfile/load.js'
 import type {TrustFile} from '../trustfile/types.js'
-import {removeFile, writeFileAtomic} from './atomic.js'
+import {removeFile, removeStaleTempFiles, writeFileAtomic} from './atomic.js'
+import {removeIncompleteBackups, restoreBackup} from './backup.js'
 import {createBackup} from './backup.js'
 import {acquireLock} from './lock.js'
 import {combinedKeyringPath, plan, type PolicyTarget} from './plan.js'
 import {parseState} from './state.js'
-import type {FileAction, Plan} from './types.js'
+import type {FileAction, FileChange, Plan} from './types.js'
 
 /** The shared front half of every command: trust file + host → plan. */
 export interface ConvergeOptions {
@@ -104,6 +106,13 @@ export async function applyTrust(options: ApplyOptions): Promise<ApplyResult & {
   const root = hostRoot(options)
   const lock = options.dryRun ? undefined : await acquireLock(root.resolve(root.lockPath), options.lockTimeoutMs ?? 60_000)
   try {
+    if (!options.dryRun) {
+      // Under the lock, leftovers of a killed run are garbage: its temp files and an unfinished backup.
+      const dirs = [root.layout.registriesD, root.layout.keyDir, path.posix.dirname(root.layout.policy), root.layout.stateDir].map((d) => root.resolve(d))
+      await removeStaleTempFiles(dirs)
+      await removeIncompleteBackups(root)
+    }
+
     const prepared = await preparePlan(options)
     const changes = [...prepared.plan.changes].sort((a, b) => WRITE_ORDER[a.kind] - WRITE_ORDER[b.kind])
     const files = changes.map((c) => ({path: root.resolve(c.hostPath), action: c.action}))
@@ -115,17 +124,14 @@ export async function applyTrust(options: ApplyOptions): Promise<ApplyResult & {
       return {...base, backup: null}
     }
     const backup = await createBackup(root, changes)
-    for (const change of changes) {
-      const realPath = root.resolve(change.hostPath)
-      if (change.after === null) {
-        await removeFile(realPath)
-        continue
-      }
-
-      // Mode and owner of an existing file are kept; key files are always 0644.
-      const current = await stat(realPath).catch(() => undefined)
-      const mode = change.kind === 'key' || !current ? change.mode : current.mode & 0o7777
-      await writeFileAtomic(realPath, change.after, {mode, uid: current?.uid, gid: current?.gid})
+    try {
+      for (const change of changes) await writeChange(root, change)
+    } catch (error) {
+      // A failed write (disk full, read-only file system) must not leave half an apply behind.
+      const restored = await restoreBackup(root, backup).catch((restoreError: Error) => {
+        throw new ImagetrustError(`${(error as Error).message}; restoring the backup ${backup.id} failed too: ${restoreError.message}`, {cause: error})
+      })
+      throw new ImagetrustError(`${(error as Error).message}\nnothing was changed: the ${restored} file(s) already written were restored from backup ${backup.id}`, {cause: error})
     }
 
     await recordFingerprint(prepared)
@@ -135,5 +141,18 @@ export async function applyTrust(options: ApplyOptions): Promise<ApplyResult & {
   }
 }
 
+
+async function writeChange(root: HostRoot, change: FileChange): Promise<void> {
+  const realPath = root.resolve(change.hostPath)
+  if (change.after === null) {
+    await removeFile(realPath)
+    return
+  }
+
+  // Mode and owner of an existing file are kept; key files are always 0644.
+  const current = await stat(realPath).catch(() => undefined)
+  const mode = change.kind === 'key' || !current ? change.mode : current.mode & 0o7777
+  await writeFileAtomic(realPath, change.after, {mode, uid: current?.uid, gid: current?.gid})
+}
 
 export {trustFilePath} from '../host/paths.js'
