@@ -3,6 +3,7 @@ import {chmod, chown, mkdir, open, rename, rm, symlink, unlink} from 'node:fs/pr
 import path from 'node:path'
 
 import {ImagetrustError} from '../lib/errors.js'
+import {processAlive} from '../lib/process.js'
 
 /** Writes a file so a reader sees the old or the new content, never a mix: temp file, fsync, rename, fsync dir. */
 export async function writeFileAtomic(realPath: string, content: string | Uint8Array, options: {mode: number; uid?: number; gid?: number}): Promise<void> {
@@ -77,14 +78,6 @@ export async function syncDir(dir: string): Promise<void> {
 
 const TEMP_NAME = /^\..+\.imagetrust-(\d+)-[0-9a-f]{8}$/
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
 
 /** Removes temp files that a killed run left in these directories (never those of a live one). */
 export async function removeStaleTempFiles(dirs: Iterable<string>): Promise<string[]> {
@@ -93,7 +86,7 @@ export async function removeStaleTempFiles(dirs: Iterable<string>): Promise<stri
   for (const dir of new Set(dirs)) {
     for (const name of await readdir(dir).catch(() => [] as string[])) {
       const match = TEMP_NAME.exec(name)
-      if (!match || alive(Number(match[1]))) continue
+      if (!match || processAlive(Number(match[1]))) continue
       await rm(path.join(dir, name), {force: true})
       removed.push(path.join(dir, name))
     }

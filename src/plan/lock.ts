@@ -3,20 +3,13 @@ import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {ImagetrustError} from '../lib/errors.js'
+import {processAlive} from '../lib/process.js'
 
 /** An exclusive lock file holding the owner's PID; a lock left by a dead process is taken over. */
 export interface Lock {
   release(): Promise<void>
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
 
 export async function acquireLock(realPath: string, timeoutMs: number): Promise<Lock> {
   await mkdir(path.dirname(realPath), {recursive: true, mode: 0o755})
@@ -39,7 +32,7 @@ export async function acquireLock(realPath: string, timeoutMs: number): Promise<
     }
 
     holder = Number.parseInt(await readFile(realPath, 'utf8').catch(() => ''), 10)
-    if (holder > 0 && !alive(holder)) {
+    if (holder > 0 && !processAlive(holder)) {
       // Stale: its owner died. Removing may race with another waiter; the next open decides.
       await unlink(realPath).catch(() => {})
       continue
