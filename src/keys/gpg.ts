@@ -102,13 +102,6 @@ export function usabilityProblems(name: string, keys: KeyInfo[], pins: string[] 
   return problems
 }
 
-export async function checkGpgKeys(bytes: Uint8Array, options: {name: string; pin?: string[]; now?: Date}): Promise<InspectedGpgKeys> {
-  const inspected = await inspectGpgKeys(bytes, options)
-  const problems = usabilityProblems(options.name, inspected.keys, options.pin)
-  if (problems.length > 0) throw new ImagetrustError(problems.join('\n'))
-  return inspected
-}
-
 /** ASCII armor for a keyring, with the CRC24 line: GnuPG 2.2 (gpgme in containers/image) cannot read armor without it. */
 export async function armorPublicKeys(binary: Uint8Array): Promise<string> {
   const openpgp = await import('openpgp')

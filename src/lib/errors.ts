@@ -43,7 +43,3 @@ export class ParseError extends ImagetrustError {
     this.name = 'ParseError'
   }
 }
-
-export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
-}
