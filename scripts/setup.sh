@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for pair in podman:podman skopeo:skopeo docker-registry:docker-registry gpg:gnupg unshare:util-linux tar:tar newuidmap:uidmap; do
+for pair in podman:podman skopeo:skopeo docker-registry:docker-registry gpg:gnupg unshare:util-linux tar:tar newuidmap:uidmap ansible-playbook:ansible-core; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
