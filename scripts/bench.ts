@@ -73,10 +73,12 @@ if (spawnSync('podman', ['--version']).status === 0 && process.getuid?.() === 0)
   const policy = path.join(root, 'etc/containers/policy.json')
   const ours = time(process.execPath, [CLI, 'apply', '--root', root, '-c', config])
   writeFileSync(policy, '{"default":[{"type":"insecureAcceptAnything"}]}\n')
-  // One call per scope, all in one private mount namespace whose /etc is an overlay: rootful podman writes there.
+  // One call per scope, all in one private mount namespace whose /etc and /var/lib are overlays:
+  // rootful podman writes to both (its network lock, its storage).
   const layer = mkdtempSync('/tmp/itb-')
   const calls = Array.from({length: n}, (_, i) => `podman image trust set --policypath ${policy} -t ${i % 3 === 0 ? 'reject' : 'accept'} registry${i % 97}.example.com/team${i}`)
-  const script = [`mkdir -p ${layer}/u ${layer}/w`, `mount -t overlay overlay -o lowerdir=/etc,upperdir=${layer}/u,workdir=${layer}/w /etc`, ...calls].join(' && ')
+  const overlays = ['/etc', '/var/lib'].map((dir, i) => `mkdir -p ${layer}/u${i} ${layer}/w${i} && mount -t overlay overlay -o lowerdir=${dir},upperdir=${layer}/u${i},workdir=${layer}/w${i} ${dir}`)
+  const script = [...overlays, ...calls].join(' && ')
   const start = process.hrtime.bigint()
   execFileSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], {stdio: 'ignore'})
   podman = {n, imagetrust: ours, podmanTrustSet: Number(process.hrtime.bigint() - start) / 1e6}

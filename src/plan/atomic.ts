@@ -76,7 +76,8 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
-const TEMP_NAME = /^\..+\.imagetrust-(\d+)-[0-9a-f]{8}$/
+/** Temp files of writeFileAtomic, and the PID files acquireLock links from. */
+const TEMP_NAME = /^(?:\..+\.imagetrust-(\d+)-[0-9a-f]{8}|lock\.(\d+))$/
 
 
 /** Removes temp files that a killed run left in these directories (never those of a live one). */
@@ -86,7 +87,7 @@ export async function removeStaleTempFiles(dirs: Iterable<string>): Promise<stri
   for (const dir of new Set(dirs)) {
     for (const name of await readdir(dir).catch(() => [] as string[])) {
       const match = TEMP_NAME.exec(name)
-      if (!match || processAlive(Number(match[1]))) continue
+      if (!match || processAlive(Number(match[1] ?? match[2]))) continue
       await rm(path.join(dir, name), {force: true})
       removed.push(path.join(dir, name))
     }

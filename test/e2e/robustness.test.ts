@@ -88,7 +88,7 @@ describe('robustness', () => {
     assert.equal((await imagetrust(['apply', '--root', root, '-c', configs.a])).code, 0)
     for (const sub of ['etc/containers', 'etc/containers/registries.d', 'var/lib/imagetrust']) {
       const names = await readdir(path.join(root, sub))
-      assert.deepEqual(names.filter((n) => n.includes('.imagetrust-')), [], `temp files left in ${sub}`)
+      assert.deepEqual(names.filter((n) => n.includes('.imagetrust-') || /^lock(\.\d+)?$/.test(n)), [], `temp or lock files left in ${sub}`)
     }
 
     for (const id of await readdir(path.join(root, 'var/lib/imagetrust/backups'))) {
