@@ -1,5 +1,5 @@
 import {createHash, randomBytes} from 'node:crypto'
-import {mkdir, readdir, readFile, writeFile} from 'node:fs/promises'
+import {mkdir, readdir, readFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {HostRoot} from '../host/paths.js'
@@ -87,7 +87,6 @@ export interface RollbackResult {
 export async function rollbackLatest(root: HostRoot, options: {force?: boolean; dryRun?: boolean}): Promise<RollbackResult> {
   const manifest = (await listBackups(root)).reverse().find((m) => !m.rolledBack)
   if (!manifest) throw new ImagetrustError(`no backup to roll back to under ${root.resolve(root.backupDir)}`)
-  const dir = root.resolve(path.posix.join(root.backupDir, manifest.id))
   if (!options.force) {
     for (const entry of manifest.files) {
       const current = await readHostFile(root, entry.hostPath)
@@ -101,15 +100,20 @@ export async function rollbackLatest(root: HostRoot, options: {force?: boolean; 
   }
 
   const files = manifest.files.map((entry) => ({path: root.resolve(entry.hostPath), action: entry.existed ? ('restore' as const) : ('delete' as const)}))
-  if (!options.dryRun) await restoreBackup(root, manifest)
-
   if (!options.dryRun) {
+    await restoreBackup(root, manifest)
     await removeFingerprint(root)
-    manifest.rolledBack = true
-    await writeFile(path.join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n', {mode: 0o600})
+    await markRolledBack(root, manifest)
   }
 
   return {backup: manifest.id, files}
+}
+
+/** A backup already put back is not the one the next rollback should restore. */
+export async function markRolledBack(root: HostRoot, manifest: BackupManifest): Promise<void> {
+  manifest.rolledBack = true
+  const file = root.resolve(path.posix.join(root.backupDir, manifest.id, 'manifest.json'))
+  await writeFileAtomic(file, JSON.stringify(manifest, null, 2) + '\n', {mode: 0o600})
 }
 
 /** Puts every file of a backup back as it was; returns how many files differed and were restored. */

@@ -12,7 +12,7 @@ import type {LoadedKey} from '../keys/types.js'
 import {loadTrustFile} from '../trustfile/load.js'
 import type {TrustFile} from '../trustfile/types.js'
 import {removeFile, removeStaleTempFiles, writeFileAtomic} from './atomic.js'
-import {removeIncompleteBackups, restoreBackup} from './backup.js'
+import {markRolledBack, removeIncompleteBackups, restoreBackup} from './backup.js'
 import {createBackup} from './backup.js'
 import {acquireLock} from './lock.js'
 import {combinedKeyringPath, plan, type PolicyTarget} from './plan.js'
@@ -94,7 +94,6 @@ export interface ApplyResult {
 
 const WRITE_ORDER = {key: 0, 'registries.d': 1, policy: 2, state: 3} as const
 
-/** Lock, re-plan against the host as it is now, back up, then write each file atomically. */
 export interface ApplyOptions extends ConvergeOptions {
   dryRun?: boolean
   lockTimeoutMs?: number
@@ -102,6 +101,7 @@ export interface ApplyOptions extends ConvergeOptions {
   gate?: (prepared: PreparedPlan) => Promise<boolean>
 }
 
+/** Lock, re-plan against the host as it is now, back up, then write each file atomically. */
 export async function applyTrust(options: ApplyOptions): Promise<ApplyResult & {prepared: PreparedPlan; blocked?: boolean}> {
   const root = hostRoot(options)
   const lock = options.dryRun ? undefined : await acquireLock(root.resolve(root.lockPath), options.lockTimeoutMs ?? 60_000)
@@ -131,6 +131,7 @@ export async function applyTrust(options: ApplyOptions): Promise<ApplyResult & {
       const restored = await restoreBackup(root, backup).catch((restoreError: Error) => {
         throw new ImagetrustError(`${(error as Error).message}; restoring the backup ${backup.id} failed too: ${restoreError.message}`, {cause: error})
       })
+      await markRolledBack(root, backup)
       throw new ImagetrustError(`${(error as Error).message}\nnothing was changed: the ${restored} file(s) already written were restored from backup ${backup.id}`, {cause: error})
     }
 
@@ -140,7 +141,6 @@ export async function applyTrust(options: ApplyOptions): Promise<ApplyResult & {
     await lock?.release()
   }
 }
-
 
 async function writeChange(root: HostRoot, change: FileChange): Promise<void> {
   const realPath = root.resolve(change.hostPath)

@@ -150,6 +150,10 @@ describe('robustness', () => {
     assert.equal(await readFile(path.join(staged, 'policy.json'), 'utf8'), DEBIAN)
     await assert.rejects(readFile(path.join(staged, 'registries.d/imagetrust.yaml')), {code: 'ENOENT'})
     assert.deepEqual((await readdir(staged)).filter((n) => n.includes('.imagetrust-')), [])
+    // That backup is spent: rollback has nothing of this apply to restore.
+    const rollback = await imagetrust(['rollback', '--root', root])
+    assert.equal(rollback.code, 1)
+    assert.match(rollback.stderr, /no backup to roll back to/)
   })
 
   it('a read-only file system: a clear error, and the old files intact', async () => {
