@@ -20,9 +20,7 @@ describe('CRI-O hosts', () => {
   const images = {signed: '', unsigned: '', prodSigned: '', prodUnsigned: ''}
 
   before(async () => {
-    lab = await Lab.create('itc-')
-    await lab.startRegistry()
-    await lab.startLookasideServer()
+    lab = await Lab.started('itc-')
     key = await lab.makeGpgKey('crio')
     await lab.buildImage('localhost/c:1', 'crio')
     images.signed = await lab.push('localhost/c:1', 'global/app:1', key)

@@ -20,9 +20,7 @@ describe('enforcement with real podman and skopeo', () => {
   const images = {byAlpha: '', byBeta: '', unsigned: ''}
 
   before(async () => {
-    lab = await Lab.create()
-    await lab.startRegistry()
-    await lab.startLookasideServer()
+    lab = await Lab.started()
     ;[alpha, beta] = await Promise.all([lab.makeGpgKey('alpha'), lab.makeGpgKey('beta', {keyType: 'rsa'})])
     await lab.buildImage('localhost/tiny:1', 'tiny one')
     images.byAlpha = await lab.push('localhost/tiny:1', 'apps/alpha:1', alpha)

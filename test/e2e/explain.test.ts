@@ -50,9 +50,7 @@ describe('explain matches the real engine', () => {
   const rows: Row[] = []
 
   before(async () => {
-    lab = await Lab.create('ite-')
-    await lab.startRegistry()
-    await lab.startLookasideServer()
+    lab = await Lab.started('ite-')
     await lab.buildImage('localhost/e:1', 'explain')
     for (const repo of ['ns/app:1', 'ns/app:2', 'ns/app:latest', 'ns/sub/deep:1', 'other:1']) await lab.push('localhost/e:1', repo)
     const head = await fetch(`http://${lab.registry}/v2/ns/app/manifests/1`, {

@@ -18,9 +18,7 @@ describe('rootless users', () => {
   const images = {signed: '', unsigned: ''}
 
   before(async () => {
-    lab = await Lab.create('itr-')
-    await lab.startRegistry()
-    await lab.startLookasideServer()
+    lab = await Lab.started('itr-')
     key = await lab.makeGpgKey('rootless')
     await lab.buildImage('localhost/r:1', 'rootless')
     images.signed = await lab.push('localhost/r:1', 'team/app:1', key)

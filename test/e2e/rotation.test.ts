@@ -21,9 +21,7 @@ describe('key rotation with real pulls', () => {
   const images = {byA: '', byB: '', unsigned: ''}
 
   before(async () => {
-    lab = await Lab.create('imagetrust-rotation-')
-    await lab.startRegistry()
-    await lab.startLookasideServer()
+    lab = await Lab.started('imagetrust-rotation-')
     ;[keyA, keyB] = await Promise.all([lab.makeGpgKey('rota'), lab.makeGpgKey('rotb', {keyType: 'rsa'})])
     await lab.buildImage('localhost/rot:1', 'rotation')
     images.byA = await lab.push('localhost/rot:1', 'team/by-a:1', keyA)

@@ -22,9 +22,7 @@ describe('verify with real pulls', () => {
   const images = {byAlpha: '', byBeta: '', unsigned: ''}
 
   before(async () => {
-    lab = await Lab.create('itv-')
-    await lab.startRegistry()
-    await lab.startLookasideServer()
+    lab = await Lab.started('itv-')
     ;[alpha, beta] = await Promise.all([lab.makeGpgKey('valpha'), lab.makeGpgKey('vbeta')])
     await lab.buildImage('localhost/v:1', 'verify me')
     images.byAlpha = await lab.push('localhost/v:1', 'shop/app:1', alpha)

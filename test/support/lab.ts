@@ -128,6 +128,14 @@ export class Lab {
     return new Lab(await mkdtemp(path.join(os.tmpdir(), prefix)), await etcContainersDigest())
   }
 
+  /** A lab with its registry and lookaside server already running. */
+  static async started(prefix?: string): Promise<Lab> {
+    const lab = await Lab.create(prefix)
+    await lab.startRegistry()
+    await lab.startLookasideServer()
+    return lab
+  }
+
   get registry(): string {
     return `127.0.0.1:${this.registryPort}`
   }
