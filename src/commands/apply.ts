@@ -6,6 +6,7 @@ import {casesFromFlags, verifyFlags} from '../verify/flags.js'
 import {applyVerified, type VerifiedApply} from '../verify/preflight.js'
 import {chooseEngines, renderReport} from '../verify/verify.js'
 import {ImagetrustCommand} from '../lib/command.js'
+import {takeOverFlag} from '../lib/flags.js'
 
 export default class Apply extends ImagetrustCommand {
   static override summary = 'Converge policy.json, registries.d and key files to the trust file.'
@@ -16,12 +17,14 @@ export default class Apply extends ImagetrustCommand {
     '<%= config.bin %> apply',
     '<%= config.bin %> apply --dry-run --config ./trust.yaml',
     '<%= config.bin %> apply --root /srv/image-root --json',
+    '<%= config.bin %> apply --take-over registry.example.com:5000/app',
   ]
 
   static override flags = {
     'dry-run': Flags.boolean({description: 'Show what would change and write nothing.'}),
     'replace-invalid': Flags.boolean({description: 'Back up and replace a policy.json that does not parse.'}),
     'lock-timeout': Flags.integer({description: 'Seconds to wait for another run to finish.', default: 60, min: 0}),
+    'take-over': takeOverFlag,
     verify: Flags.boolean({
       description: 'Test-pull against the candidate config first and install only if enforcement is confirmed (exit 3 or 4 otherwise, nothing written); verify again after installing and roll back if that fails.',
     }),
@@ -38,6 +41,7 @@ export default class Apply extends ImagetrustCommand {
       dryRun: flags['dry-run'],
       replaceInvalid: flags['replace-invalid'],
       lockTimeoutMs: flags['lock-timeout'] * 1000,
+      takeOver: flags['take-over'],
     })
     this.warnAll(result.warnings)
     if (flags['dry-run'] && result.changed && !this.jsonEnabled()) {
@@ -62,6 +66,7 @@ export default class Apply extends ImagetrustCommand {
       config: flags.config,
       replaceInvalid: flags['replace-invalid'],
       lockTimeoutMs: flags['lock-timeout'] * 1000,
+      takeOver: flags['take-over'],
       engines: await chooseEngines(flags.engine),
       tlsVerify: flags['tls-verify'],
       extraCases: casesFromFlags(flags.image, flags.expect),

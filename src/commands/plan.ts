@@ -2,6 +2,7 @@ import {preparePlan} from '../plan/converge.js'
 import {renderDiff} from '../plan/render.js'
 import type {DriftReason, FileAction} from '../plan/types.js'
 import {ImagetrustCommand} from '../lib/command.js'
+import {takeOverFlag} from '../lib/flags.js'
 
 export interface PlanResult {
   changed: boolean
@@ -12,11 +13,12 @@ export interface PlanResult {
 
 export default class Plan extends ImagetrustCommand {
   static override summary = 'Print, as a unified diff, what apply would change.'
-  static override examples = ['<%= config.bin %> plan', '<%= config.bin %> plan --config ./trust.yaml --root /srv/image-root']
+  static override examples = ['<%= config.bin %> plan', '<%= config.bin %> plan --config ./trust.yaml --root /srv/image-root', '<%= config.bin %> plan --take-over registry.example.com:5000/app']
+  static override flags = {'take-over': takeOverFlag}
 
   async run(): Promise<PlanResult> {
     const {flags} = await this.parse(Plan)
-    const {plan, root} = await preparePlan({root: flags.root, user: flags.user, config: flags.config})
+    const {plan, root} = await preparePlan({root: flags.root, user: flags.user, config: flags.config, takeOver: flags['take-over']})
     this.warnAll(plan.warnings)
     const diff = await renderDiff(plan.changes, (p) => root.resolve(p))
     this.log(plan.changes.length === 0 ? 'No changes: the host already matches the trust file.' : diff)

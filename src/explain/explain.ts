@@ -4,7 +4,7 @@ import {readHostFile, readRegistriesDir} from '../host/snapshot.js'
 import {inspectGpgKeys} from '../keys/gpg.js'
 import {checkSigstoreKey} from '../keys/sigstore.js'
 import {ImagetrustError} from '../lib/errors.js'
-import {resolveDockerScope} from '../policy/match.js'
+import {effectiveRule} from '../policy/effective.js'
 import {parsePolicy} from '../policy/parse.js'
 import {parseImageReference, referenceString} from '../policy/reference.js'
 import type {PolicyRequirement} from '../policy/types.js'
@@ -72,7 +72,7 @@ export async function explainImage(root: HostRoot, image: string, options: {name
   const policyFile = await readHostFile(root, policyHostPath)
   if (!policyFile.content) throw new ImagetrustError(`${policyFile.realPath} does not exist: containers/image refuses every pull without a policy`)
   const {policy, warnings} = parsePolicy(policyFile.content.toString('utf8'), policyFile.realPath)
-  const resolution = resolveDockerScope(policy, referenceString(ref))
+  const resolution = effectiveRule(policy, ref)
   const registries = await readRegistriesDir(root, root.layout.registriesD)
   warnings.push(...registries.warnings)
   for (const report of await configPaths(root)) if (report.shadows) warnings.push(`${report.path} shadows ${report.shadows}`)

@@ -5,3 +5,11 @@ import * as Flags from '@oclif/core/flags'
 export const applyFlag = Flags.boolean({description: 'Also run apply after editing the trust file.'})
 export const expiryWarnFlag = Flags.integer({description: 'Warn about keys that expire within this many days.', default: 30, min: 0})
 
+
+/** Taking over a foreign rule that overrides the trust file's, as apply and plan offer it. */
+export const takeOverFlag = Flags.string({
+  description:
+    'Take over a foreign policy.json scope that overrides a rule of the trust file ("" for the docker transport default): it gets the rule it hid, and its own requirements back when that rule leaves the trust file. Repeatable.',
+  multiple: true,
+  helpValue: 'SCOPE',
+})

@@ -4,7 +4,7 @@ import path from 'node:path'
 import type {Capabilities} from '../host/capabilities.js'
 import {capabilitiesOf, detectEngines, readCrioConfig} from '../host/detect.js'
 import {HOST_PATHS, type HostRoot, hostRoot, trustFilePath} from '../host/paths.js'
-import {recordFingerprint} from './fingerprint-inputs.js'
+import {planInputs, recordFingerprint} from './fingerprint-inputs.js'
 import {ImagetrustError} from '../lib/errors.js'
 import {readHostSnapshot} from '../host/snapshot.js'
 import {loadKeys} from '../keys/load.js'
@@ -29,6 +29,8 @@ export interface ConvergeOptions {
   capabilities?: Capabilities
   /** Refuse unusable keys (apply). Off for check, which reports them instead. */
   strictKeys?: boolean
+  /** Foreign scopes that override the trust file's rules, to take over (apply --take-over). */
+  takeOver?: string[]
 }
 
 export interface PreparedPlan {
@@ -79,7 +81,7 @@ export async function preparePlan(options: ConvergeOptions): Promise<PreparedPla
   }
 
   const host = await readHostSnapshot(root, {keyHostPaths: [...keyPaths], policyPaths: [...policyPaths], features: capabilities.policy})
-  const planned = await plan({trust, keys, host, capabilities, layout: root.layout, statePath: root.statePath, targets, replaceInvalid: options.replaceInvalid})
+  const planned = await plan({trust, keys, host, capabilities, layout: root.layout, statePath: root.statePath, targets, replaceInvalid: options.replaceInvalid, takeOver: options.takeOver})
   return {root, trust, keys, targets, plan: planned}
 }
 
@@ -135,11 +137,29 @@ export async function applyTrust(options: ApplyOptions): Promise<ApplyResult & {
       throw new ImagetrustError(`${(error as Error).message}\nnothing was changed: the ${restored} file(s) already written were restored from backup ${backup.id}`, {cause: error})
     }
 
-    await recordFingerprint(prepared)
+    await recordSettled(options, prepared)
     return {...base, backup: backup.id}
   } finally {
     await lock?.release()
   }
+}
+
+/**
+ * Plans again against the host as written: check's fast path must answer
+ * what the full plan answers now (its warnings and drift), not what the
+ * plan said before the writes. A non-empty plan here is a bug worth a loud
+ * warning, and gets no fingerprint.
+ */
+async function recordSettled(options: ApplyOptions, before: PreparedPlan): Promise<void> {
+  if (!planInputs(before)) return
+  const after = await preparePlan({...options, capabilities: before.plan.capabilities, takeOver: undefined})
+  const left = after.plan.changes.filter((c) => c.kind !== 'state')
+  if (left.length > 0) {
+    before.plan.warnings.push(`apply did not converge: a new plan still changes ${left.map((c) => after.root.resolve(c.hostPath)).join(', ')}; please report this`)
+    return
+  }
+
+  await recordFingerprint(after)
 }
 
 async function writeChange(root: HostRoot, change: FileChange): Promise<void> {

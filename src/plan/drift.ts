@@ -1,5 +1,6 @@
 import type {LoadedKey} from '../keys/types.js'
-import type {DriftReason, FileKind} from './types.js'
+import {describeOverride} from '../policy/overrides.js'
+import type {DriftReason, FileAction, FileKind, Plan} from './types.js'
 
 /** Keys that stopped being trustworthy are drift; keys about to expire are warnings. */
 export function keyDrift(
@@ -35,4 +36,28 @@ export function cachedKeys(keys: Array<Pick<LoadedKey, 'name' | 'hostPath' | 'ke
     const problems = infos.filter((info) => info.expired).map((info) => `key "${key.name}" (${info.fingerprint}) expired on ${info.expires}`)
     return {...key, keys: infos, problems}
   })
+}
+
+/** One place where the host differs from the trust file, as check reports it. */
+export interface DriftEntry {
+  path: string
+  kind: FileKind
+  action: FileAction | 'none'
+  reasons: DriftReason[]
+  detail?: string
+}
+
+/**
+ * The drift a plan shows, keys aside: files to write, files that shadow the
+ * managed ones, and foreign rules that override the trust file's. The state
+ * file records ownership; it is not host configuration, so it is not drift.
+ */
+export function planDrift(plan: Plan, realPath: (hostPath: string) => string): DriftEntry[] {
+  return [
+    ...plan.changes.filter((c) => c.kind !== 'state').map((c) => ({path: realPath(c.hostPath), kind: c.kind, action: c.action, reasons: c.reasons})),
+    ...plan.shadowedBy.map((p) => ({path: p, kind: 'policy' as const, action: 'none' as const, reasons: ['shadowed' as const], detail: 'containers/image reads this file instead of the managed one'})),
+    ...plan.overrides
+      .filter((o) => o.effect === 'weaker')
+      .map((o) => ({path: realPath(o.policyPath), kind: 'policy' as const, action: 'none' as const, reasons: ['overridden' as const], detail: describeOverride(o)})),
+  ]
 }

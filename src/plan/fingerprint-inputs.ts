@@ -1,15 +1,34 @@
 import {readFileSync} from 'node:fs'
+import {stat} from 'node:fs/promises'
 import path from 'node:path'
 
+import {ENGINES, findOnPath} from '../host/detect.js'
 import {HOST_PATHS, type HostRoot} from '../host/paths.js'
 import type {PreparedPlan} from './converge.js'
+import {planDrift} from './drift.js'
 import {digestInputs, type InputSet, writeFingerprint} from './fingerprint.js'
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {version: string}).version
 
-/** What is not a file but still decides the plan: imagetrust's version, the layout, the root. */
-export function fingerprintContext(root: HostRoot): string {
-  return JSON.stringify({imagetrust: VERSION, root: root.root, layout: root.layout})
+/**
+ * Which engine binaries are installed, and which build: apply derives policy
+ * features (keyPaths or a combined keyring, lookaside key names) from their
+ * versions, so a replaced engine must send check down the full path. A stat
+ * per binary, not a `--version` run: check stays fast.
+ */
+async function engineStamps(): Promise<string[]> {
+  return Promise.all(
+    ENGINES.map(async (name) => {
+      const found = await findOnPath(name)
+      const info = found ? await stat(found).catch(() => undefined) : undefined
+      return info ? `${name}=${found}:${info.ino}:${info.size}:${info.mtimeMs}` : `${name}=absent`
+    }),
+  )
+}
+
+/** What is not a file but still decides the plan: imagetrust's version, the layout, the root, the engines. */
+export async function fingerprintContext(root: HostRoot): Promise<string> {
+  return JSON.stringify({imagetrust: VERSION, root: root.root, layout: root.layout, engines: await engineStamps()})
 }
 
 /** Every input plan() read for this host, as real paths; undefined when one cannot be hashed (a key fetched from a URL). */
@@ -39,16 +58,22 @@ export function planInputs(prepared: PreparedPlan): InputSet | undefined {
   return {files: [...new Set(files)], dirs}
 }
 
-/** After an apply that leaves the host in sync: remember its inputs for check's fast path. */
+/**
+ * Remember the inputs of a plan of the host as it now is, and what check's
+ * full path would say about them (warnings and drift included), for check's
+ * fast path. Call it with a plan made after the writes, never before them.
+ */
 export async function recordFingerprint(prepared: PreparedPlan): Promise<void> {
   const inputs = planInputs(prepared)
   if (!inputs) return
-  await writeFingerprint(prepared.root, {
-    version: 1,
+  const {root} = prepared
+  await writeFingerprint(root, {
+    version: 2,
     trustFile: prepared.trust.file,
-    digest: await digestInputs(inputs, fingerprintContext(prepared.root)),
+    digest: await digestInputs(inputs, await fingerprintContext(root)),
     inputs,
     warnings: prepared.plan.warnings,
+    drift: planDrift(prepared.plan, (p) => root.resolve(p)),
     keys: prepared.keys.map((k) => ({name: k.name, hostPath: k.hostPath, keys: k.keys})),
   })
 }

@@ -4,6 +4,7 @@ import path from 'node:path'
 
 import type {HostRoot} from '../host/paths.js'
 import type {KeyInfo} from '../keys/types.js'
+import type {DriftEntry} from './drift.js'
 import {writeFileAtomic} from './atomic.js'
 
 /**
@@ -22,12 +23,14 @@ export interface InputSet {
 }
 
 export interface Fingerprint {
-  version: 1
+  version: 2
   /** The trust file (real path) this fingerprint is for. */
   trustFile: string
   digest: string
   inputs: InputSet
   warnings: string[]
+  /** What the full check reported for these inputs, keys aside (overridden rules, shadowing files). */
+  drift: DriftEntry[]
   keys: Array<{name: string; hostPath: string; keys: KeyInfo[]}>
 }
 
@@ -74,7 +77,7 @@ export async function readFingerprint(root: HostRoot): Promise<Fingerprint | und
   if (!text) return undefined
   try {
     const value = JSON.parse(text) as Fingerprint
-    return value.version === 1 && typeof value.digest === 'string' ? value : undefined
+    return value.version === 2 && typeof value.digest === 'string' && Array.isArray(value.drift) && Array.isArray(value.warnings) ? value : undefined
   } catch {
     return undefined
   }

@@ -5,6 +5,8 @@ import type {PolicySnapshot} from '../host/snapshot.js'
 import type {LoadedKey} from '../keys/types.js'
 import {ImagetrustError} from '../lib/errors.js'
 import {checkRequirement, newAcceptAnything, newReject, newSignedBy, newSigstoreSigned, PolicyRuleError} from '../policy/requirements.js'
+import {ruleBeneath} from '../policy/effective.js'
+import {findOverrides, type Override} from '../policy/overrides.js'
 import {requirementValue} from '../policy/serialize.js'
 import {LOCAL_TRANSPORTS, type Policy, type PolicyRequirement, type PolicyTransport} from '../policy/types.js'
 import type {ScopeSpec, TrustFile} from '../trustfile/types.js'
@@ -129,12 +131,57 @@ export interface PolicyMergeInput {
   keysByName: Map<string, LoadedKey>
   capabilities: Capabilities
   keyDir: string
+  /** Foreign scopes to take over (apply --take-over): each must override an owned rule. */
+  takeOver?: string[]
 }
 
 export interface PolicyMerge {
   policy: Policy
   ownership: PolicyOwnership
   combinedKeyrings: Map<string, LoadedKey[]>
+  /** Foreign rules still deciding for images the trust file meant to decide for. */
+  overrides: Override[]
+}
+
+/**
+ * Taken-over scopes follow the rule they hid; once that rule is gone (or no
+ * longer beneath them) they get their own requirements back. New take-overs
+ * must name a scope that overrides an owned rule right now.
+ */
+function applyTakeOvers(policy: Policy, input: PolicyMergeInput, previous: PolicyOwnership, wanted: Set<string>): PolicyOwnership['takenOver'] {
+  const ownsDefault = input.trust.default !== undefined
+  const docker = policy.transports?.find((t) => t.name === 'docker')
+  const records: NonNullable<PolicyOwnership['takenOver']> = {}
+  const kept = Object.entries(previous.takenOver ?? {}).filter(([scope]) => !wanted.has(scope))
+  const owned = new Set([...wanted, ...kept.map(([scope]) => scope)])
+  const current = findOverrides(policy, {scopes: owned, ownsDefault})
+  for (const scope of input.takeOver ?? []) {
+    if (owned.has(scope)) continue
+    const override = current.find((o) => o.scope === scope)
+    if (!override) {
+      const candidates = current.map((o) => (o.scope === '' ? '""' : o.scope))
+      throw new ImagetrustError(`--take-over ${scope === '' ? '""' : scope}: no such foreign scope overrides a rule of the trust file`, {
+        hint: candidates.length > 0 ? `scopes that do: ${candidates.join(', ')}` : 'no foreign scope overrides the trust file here',
+      })
+    }
+
+    kept.push([scope, {hides: override.hides, original: override.requirements.map((r) => requirementValue(r))}])
+  }
+
+  for (const [scope, record] of kept) {
+    const entry = docker?.scopes.find((s) => s.scope === scope)
+    if (!entry) continue // removed by hand: nothing left to hold
+    const beneath = scope === '' ? {scope: null, requirements: policy.default} : ruleBeneath(policy, scope)
+    const holds = beneath && beneath.scope === record.hides && (record.hides === null ? ownsDefault : wanted.has(record.hides))
+    if (holds) {
+      entry.requirements = structuredClone(beneath.requirements)
+      records[scope] = record
+    } else {
+      entry.requirements = record.original.map((r) => checkRequirement(r as PolicyRequirement))
+    }
+  }
+
+  return Object.keys(records).length > 0 ? records : undefined
 }
 
 export function mergePolicy(base: Policy, input: PolicyMergeInput, previous: PolicyOwnership): PolicyMerge {
@@ -145,9 +192,11 @@ export function mergePolicy(base: Policy, input: PolicyMergeInput, previous: Pol
 
   // Scopes we added earlier and the trust file no longer has (here): removed, or put back as they were.
   const replaced: Record<string, unknown[]> = {...previous.replaced}
+  // A taken-over scope the trust file now names itself: it is replaced like any host scope, its original kept.
+  for (const [scope, record] of Object.entries(previous.takenOver ?? {})) if (wanted.has(scope)) replaced[scope] = record.original
   const docker = policy.transports?.find((t) => t.name === 'docker')
   if (docker) {
-    const owned = new Set(previous.scopes)
+    const owned = new Set([...previous.scopes, ...Object.keys(previous.takenOver ?? {}).filter((s) => wanted.has(s))])
     const before = docker.scopes.length
     docker.scopes = docker.scopes.flatMap((s) => {
       if (wanted.has(s.scope) || !owned.has(s.scope)) return [s]
@@ -209,5 +258,8 @@ export function mergePolicy(base: Policy, input: PolicyMergeInput, previous: Pol
   for (const scope of Object.keys(replaced)) if (!wanted.has(scope)) delete replaced[scope]
   const ownership: PolicyOwnership = {scopes: input.scopes.map((s) => s.scope), localTransports}
   if (Object.keys(replaced).length > 0) ownership.replaced = replaced
-  return {policy, ownership, combinedKeyrings}
+  const takenOver = applyTakeOvers(policy, input, previous, wanted)
+  if (takenOver) ownership.takenOver = takenOver
+  const overrides = findOverrides(policy, {scopes: new Set([...wanted, ...Object.keys(takenOver ?? {})]), ownsDefault: input.trust.default !== undefined})
+  return {policy, ownership, combinedKeyrings, overrides}
 }

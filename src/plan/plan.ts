@@ -3,7 +3,9 @@ import type {Layout} from '../host/paths.js'
 import type {HostFile, HostSnapshot} from '../host/snapshot.js'
 import type {LoadedKey} from '../keys/types.js'
 import {ImagetrustError} from '../lib/errors.js'
+import {describeOverride, findOverrides} from '../policy/overrides.js'
 import {parsePolicy} from '../policy/parse.js'
+import {dockerScopeNormalization} from '../policy/reference.js'
 import {detectIndent, samePolicy, serializePolicy} from '../policy/serialize.js'
 import type {Policy} from '../policy/types.js'
 import type {TrustFile} from '../trustfile/types.js'
@@ -36,6 +38,8 @@ export interface PlanInput {
   targets: PolicyTarget[]
   /** Overwrite a policy file that does not parse (it is backed up first). */
   replaceInvalid?: boolean
+  /** Foreign scopes to take over (apply --take-over). */
+  takeOver?: string[]
 }
 
 const FILE_MODE = 0o644
@@ -93,7 +97,15 @@ export async function plan(input: PlanInput): Promise<Plan> {
   const keysByName = new Map(input.keys.map((k) => [k.name, k]))
   const namespaced = new Set(input.trust.crioNamespaces.flatMap((n) => n.scopes))
   const globalScopes = input.trust.scopes.filter((s) => !namespaced.has(s.scope))
-  const mergeInput = {trust: input.trust, keysByName, capabilities: input.capabilities, keyDir: input.layout.keyDir}
+  const mergeInput = {trust: input.trust, keysByName, capabilities: input.capabilities, keyDir: input.layout.keyDir, takeOver: input.takeOver}
+  const overrides: Plan['overrides'] = []
+  for (const spec of input.trust.scopes) {
+    const normalization = dockerScopeNormalization(spec.scope)
+    if (normalization?.kind === 'namespace-only') {
+      warnings.push(`${input.trust.file}:${spec.line}: scope "${spec.scope}" covers repositories below ${spec.scope}/, not the official image ${normalization.official} (containers/image's name for it); write "${normalization.official}" if that is what you meant`)
+    }
+  }
+
   const policyChanges: FileChange[] = []
   const policies: OwnershipState['policies'] = {}
   const merged = new Map<string, Policy>()
@@ -106,6 +118,7 @@ export async function plan(input: PlanInput): Promise<Plan> {
     for (const [p, keys] of result.combinedKeyrings) combined.set(p, keys)
     policies[target.hostPath] = result.ownership
     merged.set(target.hostPath, result.policy)
+    overrides.push(...result.overrides.map((o) => ({...o, policyPath: target.hostPath})))
     const change = policyChange(target, input, result.policy)
     if (change) policyChanges.push(change)
   }
@@ -123,6 +136,8 @@ export async function plan(input: PlanInput): Promise<Plan> {
         return {scope: spec.scope, requirements: built.requirements}
       })
     setDockerScopes(policy, entries)
+    const owned = new Set([...names, ...Object.keys(policies[crioGlobal!.hostPath]?.takenOver ?? {}), ...globalScopes.map((s) => s.scope)])
+    overrides.push(...findOverrides(policy, {scopes: owned, ownsDefault: input.trust.default !== undefined}).map((o) => ({...o, policyPath: target.hostPath})))
 
     const change = policyChange(target, input, policy)
     if (change) policyChanges.push(change)
@@ -164,5 +179,9 @@ export async function plan(input: PlanInput): Promise<Plan> {
     notes.push('CRI-O re-reads its policy files and registries.d on every pull: no restart or reload is needed.')
   }
 
-  return {changes, warnings, shadowedBy: input.host.shadowing.map((f) => f.realPath), notes, state, capabilities: input.capabilities}
+  for (const o of overrides) {
+    warnings.push(`${o.policyPath}: ${describeOverride(o)}${o.effect === 'weaker' ? `; take it over with apply --take-over ${o.scope === '' ? '""' : JSON.stringify(o.scope)}, or remove it` : ''}`)
+  }
+
+  return {changes, warnings, shadowedBy: input.host.shadowing.map((f) => f.realPath), overrides, notes, state, capabilities: input.capabilities}
 }

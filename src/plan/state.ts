@@ -10,6 +10,12 @@ export interface PolicyOwnership {
   localTransports: string[]
   /** Scopes the host already had when the trust file took them over: put back when they leave the trust file. */
   replaced?: Record<string, unknown[]>
+  /**
+   * Foreign scopes that overrode an owned rule, taken over with apply --take-over:
+   * they carry the rule they hid (`hides`, null for the default) until it leaves
+   * the trust file, then get `original` back.
+   */
+  takenOver?: Record<string, {hides: string | null; original: unknown[]}>
 }
 
 /** What imagetrust owns on a host; everything else is left as found. */

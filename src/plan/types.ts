@@ -1,9 +1,10 @@
 import type {Capabilities} from '../host/capabilities.js'
+import type {Override} from '../policy/overrides.js'
 import type {OwnershipState} from './state.js'
 
 export type FileKind = 'policy' | 'registries.d' | 'key' | 'state'
 export type FileAction = 'create' | 'update' | 'delete'
-export type DriftReason = 'content' | 'missing' | 'missing key' | 'changed key' | 'mode' | 'extra' | 'expired' | 'revoked' | 'unusable key' | 'shadowed'
+export type DriftReason = 'content' | 'missing' | 'missing key' | 'changed key' | 'mode' | 'extra' | 'expired' | 'revoked' | 'unusable key' | 'shadowed' | 'overridden'
 
 /** One file the plan would write or delete, with its content before and after. */
 export interface FileChange {
@@ -25,6 +26,8 @@ export interface Plan {
   warnings: string[]
   /** Files that take precedence over the managed ones: pulls do not read what imagetrust manages. */
   shadowedBy: string[]
+  /** Foreign rules in the planned policy files that decide instead of the trust file's (see policy/overrides). */
+  overrides: Array<Override & {policyPath: string}>
   /** About this change rather than the host it leaves: a file created from the default, files carried over, what the engines need afterwards. */
   notes: string[]
   state: OwnershipState

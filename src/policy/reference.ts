@@ -86,10 +86,12 @@ export function parseImageReference(input: string): DockerReference | string {
     if (!DOMAIN_RE.test(domain)) return `invalid registry host "${domain}"`
   } else {
     domain = 'docker.io'
-    path = slash === -1 ? `library/${parts.name}` : parts.name
+    path = parts.name
   }
 
+  // distribution/reference: index.docker.io is docker.io, and its single-name repositories live under library/.
   if (domain === 'index.docker.io') domain = 'docker.io'
+  if (domain === 'docker.io' && !path.includes('/')) path = `library/${path}`
   const pathError = checkPath(path)
   if (pathError) return pathError
   if (domain.length + 1 + path.length > 255) return 'repository name longer than 255 characters'
@@ -135,4 +137,27 @@ export function parseDockerScope(scope: string): ScopeSyntax | string {
 /** Validates a repository or reference used inside a signedIdentity. */
 export function parseNamedReference(input: string): DockerReference | string {
   return parseImageReference(input)
+}
+
+/**
+ * How containers/image sees a docker scope written with docker.io shorthand.
+ * Scopes are compared as plain strings against normalised names
+ * (index.docker.io → docker.io, single names under library/), so:
+ * - `index.docker.io/...` and `docker.io/busybox:1` never match (`mismatch`);
+ * - `docker.io/busybox` matches only repositories below docker.io/busybox/,
+ *   never the official image docker.io/library/busybox (`namespace-only`).
+ */
+export type ScopeNormalization = {kind: 'mismatch'; normalized: string} | {kind: 'namespace-only'; official: string}
+
+export function dockerScopeNormalization(scope: string): ScopeNormalization | undefined {
+  const syntax = parseDockerScope(scope)
+  if (typeof syntax === 'string' || syntax.kind === 'wildcard') return undefined
+  if (syntax.kind === 'registry') return syntax.domain === 'index.docker.io' ? {kind: 'mismatch', normalized: 'docker.io'} : undefined
+  const ref = syntax.kind === 'reference' ? syntax.ref : {domain: syntax.domain, path: syntax.path}
+  const normalized = parseImageReference(referenceString(ref))
+  if (typeof normalized === 'string') return undefined
+  const text = referenceString(normalized)
+  if (text === scope) return undefined
+  if (syntax.kind === 'namespace' && ref.domain === 'docker.io') return {kind: 'namespace-only', official: text}
+  return {kind: 'mismatch', normalized: syntax.kind === 'namespace' && !ref.path.includes('/') ? `docker.io/${ref.path}` : text}
 }

@@ -1,7 +1,7 @@
 import path from 'node:path'
 
 import {ImagetrustError, type Location, formatLocation} from '../lib/errors.js'
-import {parseDockerScope, parseImageReference} from '../policy/reference.js'
+import {dockerScopeNormalization, parseDockerScope, parseImageReference} from '../policy/reference.js'
 import {newSignedIdentity, PolicyRuleError} from '../policy/requirements.js'
 import type {SignedIdentity} from '../policy/types.js'
 import type {KeySpec, ScopeSpec, TrustFile} from './types.js'
@@ -157,6 +157,10 @@ function validateScope(c: Collector, scope: string, raw: unknown, keyNames: Map<
   const at = ['scopes', scope]
   const syntax = parseDockerScope(scope)
   if (typeof syntax === 'string') c.add(at, syntax)
+  const normalization = dockerScopeNormalization(scope)
+  if (normalization?.kind === 'mismatch') {
+    c.add(at, `scope "${scope}" never matches: containers/image compares normalised names, so write "${normalization.normalized}"`)
+  }
   if (!isObject(raw)) {
     c.add(at, 'a scope must be a mapping with at least "policy"')
     return undefined

@@ -99,6 +99,80 @@ describe('check fast path never hides drift', () => {
     })
   }
 
+  /** A host after apply of `trust`, over `policy`; check with `env`. */
+  async function appliedWith(name: string, policy: string, trust: string, env: NodeJS.ProcessEnv = {...process.env, HOME: '/home/fast'}) {
+    const ws = path.join(dir, name)
+    const root = path.join(ws, 'root')
+    await mkdir(path.join(root, 'etc/containers'), {recursive: true})
+    await writeFile(path.join(root, 'etc/containers/policy.json'), policy)
+    await writeFile(path.join(ws, 'a.asc'), a.publicArmored)
+    await writeFile(path.join(ws, 'b.asc'), b.publicArmored)
+    const config = path.join(ws, 'trust.yaml')
+    await writeFile(config, trust)
+    const applied = await imagetrust(['apply', '--root', root, '-c', config], env)
+    assert.equal(applied.code, 0, applied.stderr)
+    const check = async (checkEnv = env) => {
+      const result = await imagetrust(['check', '--root', root, '-c', config, '--json'], checkEnv)
+      return {code: result.code, ...JSON.parse(result.stdout)}
+    }
+
+    const full = async (checkEnv = env) => {
+      await rm(path.join(root, 'var/lib/imagetrust/fingerprint.json'), {force: true})
+      return check(checkEnv)
+    }
+
+    return {root, config, check, full}
+  }
+
+  const ACCEPT_ALL = '{"default":[{"type":"insecureAcceptAnything"}]}\n'
+  const SIGNED_X = 'keys:\n  a: {file: a.asc}\nscopes:\n  "registry.example.com/x":\n    policy: signed\n    keys: [a]\n'
+
+  it('after an apply that leaves warnings, the fast path gives the full plan\'s warnings', async () => {
+    const host = await appliedWith('warnings', ACCEPT_ALL, `version: 1\n${SIGNED_X}    lookaside: https://sigs.example.com\n`)
+    // The lookaside leaves the trust file: that apply planned against a registries.d that still had it.
+    await writeFile(host.config, `version: 1\n${SIGNED_X}`)
+    assert.equal((await imagetrust(['apply', '--root', host.root, '-c', host.config], {...process.env, HOME: '/home/fast'})).code, 0)
+    const fast = await host.check()
+    assert.equal(fast.basis, 'unchanged since apply')
+    assert.ok(fast.warnings.some((w: string) => /has no lookaside/.test(w)), JSON.stringify(fast.warnings))
+    const full = await host.full()
+    assert.deepEqual({...fast, basis: ''}, {...full, basis: ''})
+  })
+
+  it('after an apply that leaves a foreign rule overriding ours, the fast path reports it as the full plan does', async () => {
+    const policy = JSON.stringify({default: [{type: 'insecureAcceptAnything'}], transports: {docker: {'registry.example.com/x/app': [{type: 'insecureAcceptAnything'}], '': [{type: 'insecureAcceptAnything'}]}}})
+    const host = await appliedWith('overridden', policy, `version: 1\ndefault: reject\n${SIGNED_X}    lookaside: https://sigs.example.com\n`)
+    const fast = await host.check()
+    assert.equal(fast.basis, 'unchanged since apply')
+    assert.equal(fast.code, 2)
+    assert.deepEqual(
+      fast.drift.map((d: {reasons: string[]; detail: string}) => [d.reasons, /overrides (scope "registry\.example\.com\/x"|the default)/.exec(d.detail)?.[1]]),
+      [
+        [['overridden'], 'scope "registry.example.com/x"'],
+        [['overridden'], 'the default'],
+      ],
+    )
+    const full = await host.full()
+    assert.deepEqual({...fast, basis: ''}, {...full, basis: ''})
+  })
+
+  it('an engine replaced after apply sends check down the full path, which sees what the new engine needs', async () => {
+    const trust = 'version: 1\nkeys:\n  a: {file: a.asc}\n  b: {file: b.asc}\nscopes:\n  "registry.example.com/x":\n    policy: signed\n    keys: [a, b]\n    lookaside: https://sigs.example.com\n'
+    const host = await appliedWith('engine-swap', ACCEPT_ALL, trust)
+    assert.equal((await host.check()).code, 0)
+    // podman 4.1 vendors containers/image 5.21: no signedBy keyPaths, so two keys need one combined keyring.
+    const bin = path.join(dir, 'old-podman-bin')
+    await mkdir(bin, {recursive: true})
+    await writeFile(path.join(bin, 'podman'), '#!/bin/sh\necho "podman version 4.1.0"\n', {mode: 0o755})
+    const oldEngine = {...process.env, HOME: '/home/fast', PATH: `${bin}:${process.env.PATH}`}
+    // The full path re-reads policy.json as that engine would, and that engine refuses keyPaths: never "in sync".
+    const fast = await host.check(oldEngine)
+    assert.equal(fast.code, 1, JSON.stringify(fast))
+    assert.match(fast.error.message, /policy\.json:\d+:\d+ .*Unknown key "keyPaths"/)
+    assert.deepEqual(fast, await host.full(oldEngine))
+    assert.equal((await host.check()).code, 0, 'with the engine apply saw, the host is in sync')
+  })
+
   it('a key remembered by the last apply expires with time alone', () => {
     const key = {name: 'k', hostPath: '/etc/pki/containers/k.gpg', keys: [{fingerprint: 'F'.repeat(40), algorithm: 'eddsa', userIds: [], expires: '2030-01-01T00:00:00.000Z'}]}
     assert.deepEqual(cachedKeys([key], new Date('2029-12-31T00:00:00Z'))[0].problems, [])

@@ -15,6 +15,8 @@ interface Row {
   scopes?: string[]
   registriesD?: string
   image: string
+  /** Pull docker.io names from the lab registry (a registries.conf mirror): the policy still sees docker.io. */
+  dockerHubMirror?: boolean
 }
 
 /** What the engine's debug log says it used. */
@@ -52,7 +54,9 @@ describe('explain matches the real engine', () => {
   before(async () => {
     lab = await Lab.started('ite-')
     await lab.buildImage('localhost/e:1', 'explain')
-    for (const repo of ['ns/app:1', 'ns/app:2', 'ns/app:latest', 'ns/sub/deep:1', 'other:1']) await lab.push('localhost/e:1', repo)
+    for (const repo of ['ns/app:1', 'ns/app:2', 'ns/app:latest', 'ns/sub/deep:1', 'other:1', 'library/busybox:1', 'library/alpine:1', 'busybox/tool:1']) {
+      await lab.push('localhost/e:1', repo)
+    }
     const head = await fetch(`http://${lab.registry}/v2/ns/app/manifests/1`, {
       method: 'HEAD',
       headers: {accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json'},
@@ -84,6 +88,17 @@ describe('explain matches the real engine', () => {
       {name: 'registries.d: a wildcard section', registriesD: `docker:\n  "*.0.0.1":\n    lookaside: ${U}/w\n`, image: `${R}/other:1`},
       {name: 'registries.d: nothing set, the built-in default', registriesD: '', image: `${R}/other:1`},
       {
+        name: 'a more specific foreign scope beats the registry scope (an override)',
+        scopes: [R, `${R}/ns/app`],
+        image: `${R}/ns/app:1`,
+      },
+      {name: 'a transport-wide "" beats the global default (an override of default: reject)', scopes: [''], image: `${R}/other:1`},
+      {name: 'docker.io/busybox is docker.io/library/busybox', scopes: ['docker.io/busybox', 'docker.io/library/busybox'], image: 'docker.io/busybox:1', dockerHubMirror: true},
+      {name: 'a docker.io/busybox scope never matches the official image', scopes: ['docker.io/busybox'], image: 'busybox:1', dockerHubMirror: true},
+      {name: 'a docker.io/busybox scope is a namespace', scopes: ['docker.io/busybox', 'docker.io'], image: 'docker.io/busybox/tool:1', dockerHubMirror: true},
+      {name: 'index.docker.io is docker.io', scopes: ['docker.io/library/alpine'], image: 'index.docker.io/alpine:1', dockerHubMirror: true},
+      {name: 'index.docker.io scopes never match', scopes: ['index.docker.io/library/alpine', 'index.docker.io'], image: 'index.docker.io/library/alpine:1', dockerHubMirror: true},
+      {
         name: 'registries.d: the attachments switch falls through to the registry section',
         registriesD: `docker:\n  "${R}":\n    use-sigstore-attachments: true\n  "${R}/ns":\n    lookaside: ${U}/n\n`,
         image: `${R}/ns/app:1`,
@@ -95,7 +110,7 @@ describe('explain matches the real engine', () => {
     await lab?.stop()
   })
 
-  it('agrees with skopeo on at least 10 table cases', async () => {
+  it('agrees with skopeo on every table case, docker.io normalisation and overrides included', async () => {
     assert.ok(rows.length >= 10)
     for (const row of rows) {
       const root = path.join(lab.dir, 'root')
@@ -105,6 +120,11 @@ describe('explain matches the real engine', () => {
       const docker = Object.fromEntries((row.scopes ?? []).map((s) => [s, accept]))
       await writeFile(path.join(root, 'etc/containers/policy.json'), JSON.stringify({default: accept, transports: {docker}}))
       if (row.registriesD !== undefined) await writeFile(path.join(root, 'etc/containers/registries.d/row.yaml'), row.registriesD)
+      if (row.dockerHubMirror) {
+        const mirror = `[[registry]]\nprefix = "docker.io"\nlocation = "docker.io"\n[[registry.mirror]]\nlocation = "${lab.registry}"\ninsecure = true\n`
+        await writeFile(path.join(root, 'etc/containers/registries.conf'), `unqualified-search-registries = ["docker.io"]\n${mirror}`)
+      }
+
       const pulled = await lab.inSandbox(root, ['skopeo', '--debug', 'copy', '--src-tls-verify=false', `docker://${row.image}`, `dir:${path.join(lab.dir, 'out')}`])
       await rm(path.join(lab.dir, 'out'), {recursive: true, force: true})
       assert.equal(pulled.code, 0, `${row.name}: ${pulled.stderr.split('\n').slice(-3).join('\n')}`)

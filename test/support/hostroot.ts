@@ -59,8 +59,15 @@ export class TestHost {
     return file
   }
 
-  apply(config: string, options: {capabilities?: typeof CIMAGE_5_23; replaceInvalid?: boolean; dryRun?: boolean} = {}) {
-    return applyTrust({root: this.root, config, capabilities: options.capabilities ?? CIMAGE_5_23, replaceInvalid: options.replaceInvalid, dryRun: options.dryRun})
+  apply(config: string, options: {capabilities?: typeof CIMAGE_5_23; replaceInvalid?: boolean; dryRun?: boolean; takeOver?: string[]} = {}) {
+    return applyTrust({
+      root: this.root,
+      config,
+      capabilities: options.capabilities ?? CIMAGE_5_23,
+      replaceInvalid: options.replaceInvalid,
+      dryRun: options.dryRun,
+      takeOver: options.takeOver,
+    })
   }
 
   plan(config: string, capabilities = CIMAGE_5_23) {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import {dockerScopeChain, resolveDockerScope} from '../../src/policy/match.ts'
+import {effectiveRule as resolveDockerScope} from '../../src/policy/effective.ts'
+import {dockerScopeChain} from '../../src/policy/match.ts'
 import {parseDockerScope, parseImageReference} from '../../src/policy/reference.ts'
 import type {Policy} from '../../src/policy/types.ts'
 
@@ -50,6 +51,14 @@ const TABLE: Array<[scopes: string[], image: string, expected: string | null, no
   [['registry.example.com:5000'], 'registry.example.com/x:1', null, 'a key with a port does not match the host without one'],
   [['docker.io'], 'docker.io/library/nginx:1.25', 'docker.io'],
   [['*.io'], 'quay.io/org/x:1', '*.io'],
+  // docker.io normalisation: scopes are compared as strings against normalised names
+  [['docker.io/busybox'], 'docker.io/busybox', null, 'docker.io/busybox is docker.io/library/busybox'],
+  [['docker.io/busybox'], 'docker.io/busybox/tool:1', 'docker.io/busybox', 'a user namespace named busybox'],
+  [['docker.io/library/busybox'], 'docker.io/busybox:1', 'docker.io/library/busybox'],
+  [['docker.io/library/alpine'], 'index.docker.io/library/alpine:3', 'docker.io/library/alpine', 'index.docker.io is docker.io'],
+  [['docker.io/library/alpine'], 'index.docker.io/alpine', 'docker.io/library/alpine'],
+  [['index.docker.io/library/alpine', 'index.docker.io'], 'alpine', null, 'index.docker.io keys never match'],
+  [['docker.io/bitnami'], 'bitnami/nginx:1', 'docker.io/bitnami'],
 ]
 
 describe('scope precedence (containers/image order)', () => {

@@ -1,0 +1,109 @@
+import {broaderScopes} from './effective.js'
+import {requirementValue} from './serialize.js'
+import type {Policy, PolicyRequirement} from './types.js'
+
+/**
+ * Foreign rules that change what an image under an owned rule gets. Only the
+ * most specific scope applies, so a foreign `reg/app` beats an owned `reg`
+ * for every image below reg/app, and a foreign transport-wide `""` (or any
+ * foreign scope) beats the global default.
+ */
+export interface Override {
+  /** The foreign docker scope that decides instead; "" is the transport default. */
+  scope: string
+  requirements: PolicyRequirement[]
+  /** The owned scope it hides, or null for the trust file's default. */
+  hides: string | null
+  ownRequirements: PolicyRequirement[]
+  /**
+   * weaker: it accepts images the owned rule refuses (unsigned, or signed by other keys);
+   * stronger: it refuses images the owned rule accepts (a reject): worth a warning, not drift.
+   */
+  effect: 'weaker' | 'stronger'
+}
+
+export interface OwnedRules {
+  /** docker scopes the trust file (or a take-over) owns in this policy. */
+  scopes: Set<string>
+  /** The trust file sets the global default. */
+  ownsDefault: boolean
+}
+
+type Strength = 1 | 2 | 3
+
+/** Requirements are ANDed: one reject refuses everything; any signature requirement refuses unsigned images. */
+function strength(requirements: PolicyRequirement[]): Strength {
+  if (requirements.some((r) => r.type === 'reject')) return 3
+  if (requirements.some((r) => r.type !== 'insecureAcceptAnything')) return 2
+  return 1
+}
+
+export function sameRequirements(a: PolicyRequirement[], b: PolicyRequirement[]): boolean {
+  return JSON.stringify(a.map((r) => requirementValue(r))) === JSON.stringify(b.map((r) => requirementValue(r)))
+}
+
+function compare(foreign: PolicyRequirement[], own: PolicyRequirement[]): Override['effect'] | undefined {
+  if (sameRequirements(foreign, own)) return undefined
+  const [f, o] = [strength(foreign), strength(own)]
+  if (f > o) return 'stronger'
+  if (f < o) return 'weaker'
+  // Both signed, by other keys or identities: other images pass. Two rejects, or two accepts, mean the same.
+  return f === 2 ? 'weaker' : undefined
+}
+
+/**
+ * Every foreign docker scope that decides for images the trust file meant to
+ * decide for. Against the default only unsigned acceptance counts: a host's
+ * own signed rule for an unrelated registry (RHEL's, say) is its trust
+ * decision, while an accept-anything rule is exactly what `default: reject`
+ * is meant to end.
+ */
+export function findOverrides(policy: Policy, owned: OwnedRules): Override[] {
+  const docker = policy.transports?.find((t) => t.name === 'docker')
+  if (!docker) return []
+  const present = new Map(docker.scopes.map((s) => [s.scope, s.requirements]))
+  const out: Override[] = []
+  for (const {scope, requirements} of docker.scopes) {
+    if (owned.scopes.has(scope)) continue
+    let hides: string | null = null
+    if (scope !== '') {
+      const broader = broaderScopes(scope)
+      if (!broader) continue // never matches anything
+      const beneath = [...broader, ''].find((s) => present.has(s))
+      if (beneath !== undefined) {
+        if (!owned.scopes.has(beneath)) continue // one foreign rule over another: not ours to judge
+        hides = beneath
+      }
+    }
+
+    if (hides !== null) {
+      const effect = compare(requirements, present.get(hides)!)
+      if (effect) out.push({scope, requirements, hides, ownRequirements: present.get(hides)!, effect})
+    } else if (owned.ownsDefault && strength(requirements) === 1 && strength(policy.default) > 1) {
+      out.push({scope, requirements, hides: null, ownRequirements: policy.default, effect: 'weaker'})
+    }
+  }
+
+  return out
+}
+
+/** In plain words, for warnings and drift details. */
+export function describeRequirements(requirements: PolicyRequirement[]): string {
+  return requirements
+    .map((r) => {
+      if (r.type === 'signedBy' || r.type === 'sigstoreSigned') {
+        const keys = [...(r.keyPath ? [r.keyPath] : []), ...(r.keyPaths ?? []), ...(r.keyData === undefined ? [] : ['inline keyData'])]
+        return `${r.type} ${keys.join(', ')}`
+      }
+
+      return r.type
+    })
+    .join(' + ')
+}
+
+export function describeOverride(o: Override): string {
+  const who = o.scope === '' ? 'the docker transport default ""' : `scope "${o.scope}"`
+  const what = o.hides === null ? 'the default' : `scope "${o.hides}"`
+  const verb = o.effect === 'weaker' ? 'so images there are accepted that the trust file refuses' : 'so images there are refused that the trust file accepts'
+  return `${who} (${describeRequirements(o.requirements)}) overrides ${what} (${describeRequirements(o.ownRequirements)}) for the images it covers, ${verb}`
+}
