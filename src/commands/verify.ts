@@ -56,7 +56,7 @@ Exit codes: 0 all confirmed, 3 anything not enforced or broken, 4 inconclusive a
     this.log(`${report.image}  ${report.digest}`)
     this.log(`  policy scope: ${report.scope ?? '(default)'}; trusted keys: ${report.trustedKeys.join(', ') || 'none'}`)
     this.log(`  lookaside: ${report.lookaside}`)
-    for (const s of report.signatures) this.log(`  signature-${s.index}: ${s.valid ? 'VALID' : 'invalid'} by ${s.signer}${s.trusted ? ' (trusted)' : ''}: ${s.reasons.join('; ')}`)
+    for (const s of report.signatures) this.log(`  signature-${s.index}: ${s.valid ? 'VALID' : s.inconclusive ? 'inconclusive' : 'invalid'} by ${s.signer}${s.trusted ? ' (trusted)' : ''}: ${s.reasons.join('; ')}`)
     this.log(`  ${report.summary}`)
     process.exitCode = report.exitCode
     return report

@@ -6,8 +6,9 @@ import {explainImage} from '../explain/explain.js'
 import type {HostRoot} from '../host/paths.js'
 import {readHostFile} from '../host/snapshot.js'
 import {ImagetrustError} from '../lib/errors.js'
-import {type DockerReference, parseImageReference, referenceName} from '../policy/reference.js'
+import {type DockerReference, referenceName} from '../policy/reference.js'
 import type {PolicyRequirement, SignedIdentity} from '../policy/types.js'
+import {type IdentityVerdict, matchSignedIdentity, pulledReference} from './identity.js'
 import {VERIFY_EXIT} from './verify.js'
 
 /**
@@ -15,7 +16,8 @@ import {VERIFY_EXIT} from './verify.js'
  * signatures. It reads the manifest digest from the registry, fetches
  * signature-1, -2, ... from the lookaside until the first 404, verifies each
  * with openpgp against the keys the policy names, and checks the signed
- * digest and docker-reference.
+ * digest and docker-reference (identity.ts). A signature whose identity
+ * cannot be evaluated makes the result inconclusive, never valid.
  */
 export interface NativeSignature {
   index: number
@@ -25,7 +27,11 @@ export interface NativeSignature {
   /** The policy names this key (or its primary key). */
   trusted: boolean
   valid: boolean
+  /** Everything else holds, but the signed identity could not be evaluated. */
+  inconclusive: boolean
   reasons: string[]
+  /** The signedIdentity check, once the signature itself verified. */
+  identity?: IdentityVerdict
   dockerReference?: string
   manifestDigest?: string
 }
@@ -122,43 +128,6 @@ async function fetchSignature(root: HostRoot, url: string): Promise<Uint8Array |
   return new Uint8Array(await response.arrayBuffer())
 }
 
-function identityMatches(identity: SignedIdentity | undefined, image: DockerReference, signed: string): {ok: boolean; why?: string} {
-  const signedRef = parseImageReference(signed)
-  if (typeof signedRef === 'string') return {ok: false, why: `the signed docker-reference "${signed}" does not parse`}
-  const sameRepo = referenceName(signedRef) === referenceName(image)
-  const type = identity?.type ?? 'matchRepoDigestOrExact'
-  const tagged = `${referenceName(image)}:${image.tag ?? 'latest'}`
-  const signedFull = `${referenceName(signedRef)}${signedRef.tag ? `:${signedRef.tag}` : ''}${signedRef.digest ? `@${signedRef.digest}` : ''}`
-  switch (type) {
-    case 'matchRepository': {
-      return sameRepo ? {ok: true} : {ok: false, why: `signed for repository ${referenceName(signedRef)}`}
-    }
-
-    case 'matchExact': {
-      return !image.digest && signedFull === tagged ? {ok: true} : {ok: false, why: `signed for ${signedFull}, matchExact needs ${image.digest ? 'a pull by tag' : tagged}`}
-    }
-
-    case 'matchRepoDigestOrExact': {
-      if (image.digest) return sameRepo ? {ok: true} : {ok: false, why: `signed for repository ${referenceName(signedRef)}`}
-      return signedFull === tagged ? {ok: true} : {ok: false, why: `signed for ${signedFull}, not ${tagged}`}
-    }
-
-    case 'exactReference': {
-      const want = (identity as {dockerReference: string}).dockerReference
-      return signed === want ? {ok: true} : {ok: false, why: `signed for ${signed}, the policy wants ${want}`}
-    }
-
-    case 'exactRepository': {
-      const want = parseImageReference((identity as {dockerRepository: string}).dockerRepository)
-      return typeof want !== 'string' && referenceName(want) === referenceName(signedRef) ? {ok: true} : {ok: false, why: `signed for ${signed}`}
-    }
-
-    default: {
-      return {ok: true, why: 'remapIdentity is not checked natively'}
-    }
-  }
-}
-
 async function trustedKeysOf(root: HostRoot, requirements: PolicyRequirement[]) {
   const openpgp = await import('openpgp')
   const keys = []
@@ -181,7 +150,8 @@ async function trustedKeysOf(root: HostRoot, requirements: PolicyRequirement[]) 
 
 export async function nativeVerify(root: HostRoot, image: string, options: {tlsVerify: boolean}): Promise<NativeReport> {
   const openpgp = await import('openpgp')
-  const ref = parseImageReference(image)
+  // As the docker transport sees it: normalised, :latest added. Signatures are matched against this.
+  const ref = pulledReference(image)
   if (typeof ref === 'string') throw new ImagetrustError(`invalid image reference "${image}": ${ref}`)
   const explained = await explainImage(root, image)
   const lookaside = String(explained.registriesD.lookaside.value)
@@ -211,12 +181,19 @@ export async function nativeVerify(root: HostRoot, image: string, options: {tlsV
   }
 
   const accepted = signatures.some((s) => s.valid)
+  const undecided = signatures.filter((s) => s.inconclusive)
   let summary: string
+  let exitCode: number = VERIFY_EXIT.failed
   if (!signedBy) summary = `the policy scope ${explained.policy.scope ?? '(default)'} does not require a GPG signature (${explained.policy.requirements.map((r) => r.type).join(', ')})`
   else if (signatures.length === 0) summary = `no signature found at ${lookaside}/${ref.path}@${digest.replace(':', '=')}/`
   else if (accepted) summary = `valid signature by ${signatures.find((s) => s.valid)!.signer}`
-  else summary = `no valid signature by a trusted key: ${signatures.map((s) => `#${s.index} ${s.reasons.join('; ')}`).join(' | ')}`
-  return {...base, digest, trustedKeys, signatures, accepted, summary, exitCode: accepted || !signedBy ? VERIFY_EXIT.confirmed : VERIFY_EXIT.failed}
+  else if (undecided.length > 0) {
+    // A signature that may satisfy the policy, unchecked: neither accepted nor refused.
+    summary = `inconclusive: ${undecided.map((s) => `#${s.index} ${s.reasons.join('; ')}`).join(' | ')}`
+    exitCode = VERIFY_EXIT.inconclusive
+  } else summary = `no valid signature by a trusted key: ${signatures.map((s) => `#${s.index} ${s.reasons.join('; ')}`).join(' | ')}`
+  if (accepted || !signedBy) exitCode = VERIFY_EXIT.confirmed
+  return {...base, digest, trustedKeys, signatures, accepted, summary, exitCode}
 }
 
 async function checkSignature(
@@ -231,7 +208,7 @@ async function checkSignature(
     identity?: SignedIdentity
   },
 ): Promise<NativeSignature> {
-  const out: NativeSignature = {index: input.index, url: input.url, signer: 'unknown', trusted: false, valid: false, reasons: []}
+  const out: NativeSignature = {index: input.index, url: input.url, signer: 'unknown', trusted: false, valid: false, inconclusive: false, reasons: []}
   let message
   try {
     message = await openpgp.readMessage({binaryMessage: input.bytes})
@@ -290,9 +267,12 @@ async function checkSignature(
   out.dockerReference = payload.critical?.identity?.['docker-reference']
   if (payload.critical?.type !== 'atomic container signature') out.reasons.push(`unexpected signature type ${JSON.stringify(payload.critical?.type)}`)
   if (out.manifestDigest !== input.digest) out.reasons.push(`signed manifest digest ${out.manifestDigest} is not the image's ${input.digest}`)
-  const identity = identityMatches(input.identity, input.ref, out.dockerReference ?? '')
-  if (!identity.ok) out.reasons.push(`identity mismatch: ${identity.why}`)
-  out.valid = out.reasons.length === 0 || (out.reasons.length === 1 && out.reasons[0].startsWith('made by subkey'))
+  const otherwiseValid = out.reasons.every((r) => r.startsWith('made by subkey'))
+  out.identity = matchSignedIdentity(input.identity, input.ref, out.dockerReference ?? '')
+  if (out.identity.verdict === 'mismatch') out.reasons.push(`identity mismatch: ${out.identity.reason}`)
+  if (out.identity.verdict === 'unknown') out.reasons.push(`identity not evaluated: ${out.identity.reason}`)
+  out.valid = otherwiseValid && out.identity.verdict === 'match'
+  out.inconclusive = otherwiseValid && out.identity.verdict === 'unknown'
   if (out.valid && out.reasons.length === 0) out.reasons.push('valid')
   return out
 }

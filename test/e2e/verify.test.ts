@@ -3,11 +3,12 @@
  * on 127.0.0.1, with real podman and skopeo pulls reading a --root sandbox.
  */
 import assert from 'node:assert/strict'
-import {copyFile, mkdir, readdir, rm, writeFile} from 'node:fs/promises'
+import {createHash} from 'node:crypto'
+import {cp, copyFile, mkdir, readdir, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {type GpgKey, Lab, imagetrust} from '../support/lab.ts'
+import {type GpgKey, Lab, imagetrust, runIsolated} from '../support/lab.ts'
 import {hashTree} from '../support/tree.ts'
 
 interface Report {
@@ -191,9 +192,7 @@ describe('verify with real pulls', () => {
       const {root, config} = await setup('native-identity', ['policy: signed', 'keys: [alpha]', `lookaside: ${lab.lookasideUrl}`], {})
       assert.equal((await imagetrust(['apply', '--root', root, '-c', config])).code, 0)
       // Serve alpha's signature for shop/app under shop/unsigned too: right key, wrong identity.
-      const {cp} = await import('node:fs/promises')
-      const {readdir: list} = await import('node:fs/promises')
-      const signed = (await list(path.join(lab.stagingDir, 'shop'))).find((n) => n.startsWith('app@'))!
+      const signed = (await readdir(path.join(lab.stagingDir, 'shop'))).find((n) => n.startsWith('app@'))!
       await cp(path.join(lab.stagingDir, 'shop', signed), path.join(lab.stagingDir, 'shop', signed.replace('app@', 'unsigned@')), {recursive: true})
       try {
         const {code, report} = await native(root, images.unsigned)
@@ -203,6 +202,77 @@ describe('verify with real pulls', () => {
       } finally {
         await rm(path.join(lab.stagingDir, 'shop', signed.replace('app@', 'unsigned@')), {recursive: true, force: true})
       }
+    })
+
+    /** The registry's manifest for repo:tag, and its digest. */
+    async function manifestOf(repoAndTag: string): Promise<{bytes: Buffer; digest: string}> {
+      const [repo, tag] = repoAndTag.split(':')
+      const accept = 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json'
+      const bytes = Buffer.from(await (await fetch(`http://${lab.registry}/v2/${repo}/manifests/${tag}`, {headers: {accept}})).arrayBuffer())
+      return {bytes, digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`}
+    }
+
+    /** Serves alpha's signature of shop/app:1 (identity <registry>/shop/app:1) for another repository too. */
+    async function copyAppSignature(repo: string): Promise<void> {
+      const signed = (await readdir(path.join(lab.stagingDir, 'shop'))).find((n) => n.startsWith('app@'))!
+      await mkdir(path.dirname(path.join(lab.stagingDir, repo)), {recursive: true})
+      await cp(path.join(lab.stagingDir, 'shop', signed), path.join(lab.stagingDir, `${repo}${signed.slice('app'.length)}`), {recursive: true})
+    }
+
+    const signedScope = () => ['policy: signed', 'keys: [alpha]', `lookaside: ${lab.lookasideUrl}`]
+
+    it('remapIdentity is evaluated: a mirror is valid with the signature of the repository it maps to, and only that one (skopeo agrees)', async () => {
+      const mirrorApp = await lab.push('localhost/v:1', 'shop/mirror/app:1')
+      const mirrorOther = await lab.push('localhost/v:1', 'shop/mirror/other:1')
+      await copyAppSignature('shop/mirror/app')
+      await copyAppSignature('shop/mirror/other')
+      const identity = `identity: {type: remapIdentity, prefix: "${lab.registry}/shop/mirror", signedPrefix: "${lab.registry}/shop"}`
+      const {root, config} = await setup('native-remap', [...signedScope(), identity], {})
+      assert.equal((await imagetrust(['apply', '--root', root, '-c', config])).code, 0)
+      const mapped = await native(root, mirrorApp)
+      assert.equal(mapped.code, 0, JSON.stringify(mapped.report))
+      assert.deepEqual(mapped.report.signatures[0].identity, {verdict: 'match'})
+      const other = await native(root, mirrorOther)
+      assert.equal(other.code, 3, JSON.stringify(other.report))
+      assert.match(other.report.signatures[0].reasons.join(), /identity mismatch: signed for .*shop\/app:1, not .*shop\/other:1/)
+      const engine = await verify(root, config, '--engine', 'skopeo', '--image', mirrorApp, '--expect', 'accept', '--image', mirrorOther, '--expect', 'reject')
+      assert.equal(engine.code, 0, JSON.stringify(engine.report))
+    })
+
+    it('matchExact: a pull by digest is valid with a signature for that digest, a pull by tag is refused (skopeo agrees)', async () => {
+      const exact = await lab.push('localhost/v:1', 'shop/exact:1')
+      const {bytes, digest} = await manifestOf('shop/exact:1')
+      const manifestFile = path.join(lab.dir, 'exact-manifest.json')
+      await writeFile(manifestFile, bytes)
+      const signatureDir = path.join(lab.stagingDir, `shop/exact@${digest.replace(':', '=')}`)
+      await mkdir(signatureDir, {recursive: true})
+      // A signature whose identity is the digest reference itself, as skopeo signs one.
+      const signing = await runIsolated('skopeo', ['standalone-sign', manifestFile, `${exact.split(':1')[0]}@${digest}`, alpha.fingerprint, '-o', path.join(signatureDir, 'signature-1')], {
+        env: {...process.env, GNUPGHOME: alpha.home},
+      })
+      assert.equal(signing.code, 0, signing.stderr)
+      const {root, config} = await setup('native-exact', [...signedScope(), 'identity: matchExact'], {})
+      assert.equal((await imagetrust(['apply', '--root', root, '-c', config])).code, 0)
+      const byDigest = `${lab.registry}/shop/exact@${digest}`
+      const accepted = await native(root, byDigest)
+      assert.equal(accepted.code, 0, JSON.stringify(accepted.report))
+      assert.deepEqual(accepted.report.signatures[0].identity, {verdict: 'match'})
+      const byTag = await native(root, exact)
+      assert.equal(byTag.code, 3, JSON.stringify(byTag.report))
+      assert.match(byTag.report.signatures[0].reasons.join(), /identity mismatch: signed for .*shop\/exact@sha256:[0-9a-f]{64}, not .*shop\/exact:1/)
+      const engine = await verify(root, config, '--engine', 'skopeo', '--image', byDigest, '--expect', 'accept', '--image', exact, '--expect', 'reject')
+      assert.equal(engine.code, 0, JSON.stringify(engine.report))
+    })
+
+    it('inconclusive, never valid, when the identity cannot be evaluated (a reference with both a tag and a digest)', async () => {
+      const {root, config} = await setup('native-undecided', signedScope(), {})
+      assert.equal((await imagetrust(['apply', '--root', root, '-c', config])).code, 0)
+      const {digest} = await manifestOf('shop/app:1')
+      const {code, report} = await native(root, `${images.byAlpha}@${digest}`)
+      assert.equal(code, 4, JSON.stringify(report))
+      assert.equal(report.signatures[0].valid, false)
+      assert.equal(report.signatures[0].inconclusive, true)
+      assert.match(report.summary, /^inconclusive: #1 identity not evaluated: .*both a tag and a digest/)
     })
 
     it('no signature at the lookaside', async () => {
