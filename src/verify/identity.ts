@@ -1,4 +1,4 @@
-import {type DockerReference, parseImageReference, referenceName, referenceString} from '../policy/reference.js'
+import {DOMAIN, type DockerReference, PATH_COMPONENT, parseImageReference, referenceName, referenceString} from '../policy/reference.js'
 import type {SignedIdentity} from '../policy/types.js'
 
 /**
@@ -18,10 +18,7 @@ const unknown = (reason: string): IdentityVerdict => ({verdict: 'unknown', reaso
 // go-digest knows these algorithms; their hex is lowercase and of a fixed length.
 const DIGEST_HEX_LENGTH: Record<string, number> = {sha256: 64, sha384: 96, sha512: 128}
 
-// The distribution/reference domain grammar (reference.ts keeps its own private).
-const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])'
-const DOMAIN = `${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*(?::[0-9]+)?`
-const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*'
+// The distribution/reference grammar for a remap prefix: a host, or a host and a path.
 const REMAP_DOMAIN_RE = new RegExp(`^${DOMAIN}$`)
 const REMAP_NAME_RE = new RegExp(`^${DOMAIN}/${PATH_COMPONENT}(?:/${PATH_COMPONENT})*$`)
 
