@@ -5,7 +5,8 @@ import type {LoadedKey} from '../keys/types.js'
 import {ImagetrustError} from '../lib/errors.js'
 import {describeOverride, findOverrides} from '../policy/overrides.js'
 import {parsePolicy} from '../policy/parse.js'
-import {dockerScopeNormalization} from '../policy/reference.js'
+import {dockerScopeChain} from '../policy/match.js'
+import {dockerScopeNormalization, parseImageReference} from '../policy/reference.js'
 import {detectIndent, samePolicy, serializePolicy} from '../policy/serialize.js'
 import type {Policy} from '../policy/types.js'
 import type {TrustFile} from '../trustfile/types.js'
@@ -101,6 +102,13 @@ export async function plan(input: PlanInput): Promise<Plan> {
   const overrides: Plan['overrides'] = []
   for (const spec of input.trust.scopes) {
     const normalization = dockerScopeNormalization(spec.scope)
+    for (const image of [spec.test?.signed, spec.test?.unsigned]) {
+      const ref = image === undefined ? undefined : parseImageReference(image)
+      if (ref && typeof ref !== 'string' && !dockerScopeChain(ref).includes(spec.scope)) {
+        warnings.push(`${input.trust.file}:${spec.line}: test image ${image} is not under scope "${spec.scope}": verify reports it as a misconfigured test`)
+      }
+    }
+
     if (normalization?.kind === 'namespace-only') {
       warnings.push(`${input.trust.file}:${spec.line}: scope "${spec.scope}" covers repositories below ${spec.scope}/, not the official image ${normalization.official} (containers/image's name for it); write "${normalization.official}" if that is what you meant`)
     }

@@ -3,7 +3,7 @@
  * Unreachable registries or lookasides and auth failures prove nothing either
  * way, so they are inconclusive, never confirmed.
  */
-export type Outcome = 'confirmed' | 'NOT ENFORCED' | 'broken' | 'inconclusive'
+export type Outcome = 'confirmed' | 'NOT ENFORCED' | 'broken' | 'inconclusive' | 'misconfigured'
 export type Expectation = 'accept' | 'reject'
 
 export interface PullOutcome {

@@ -156,7 +156,18 @@ export async function nativeVerify(root: HostRoot, image: string, options: {tlsV
   const explained = await explainImage(root, image)
   const lookaside = String(explained.registriesD.lookaside.value)
   const base = {image, scope: explained.policy.scope, lookaside}
-  const signedBy = explained.policy.requirements.find((r) => r.type === 'signedBy') as Extract<PolicyRequirement, {type: 'signedBy'}> | undefined
+  const requirements = explained.policy.requirements
+  const signedBy = requirements.find((r) => r.type === 'signedBy') as Extract<PolicyRequirement, {type: 'signedBy'}> | undefined
+  // Requirements are ANDed. This checks one GPG signedBy; anything else it cannot vouch for.
+  const unchecked = requirements.filter((r) => r !== signedBy && r.type !== 'insecureAcceptAnything')
+  if (unchecked.length > 0) {
+    const rejects = unchecked.some((r) => r.type === 'reject')
+    const summary = rejects
+      ? `the policy scope ${explained.policy.scope ?? '(default)'} rejects every image (reject)`
+      : `inconclusive: the policy scope ${explained.policy.scope ?? '(default)'} also requires ${unchecked.map((r) => r.type).join(', ')}, which --native does not check`
+    return {...base, digest: '', trustedKeys: [], signatures: [], accepted: false, summary, exitCode: rejects ? VERIFY_EXIT.failed : VERIFY_EXIT.inconclusive}
+  }
+
   const trusted = await trustedKeysOf(root, explained.policy.requirements)
   const trustedKeys = trusted.map((k) => k.getFingerprint().toUpperCase())
   let digest: string
@@ -184,7 +195,7 @@ export async function nativeVerify(root: HostRoot, image: string, options: {tlsV
   const undecided = signatures.filter((s) => s.inconclusive)
   let summary: string
   let exitCode: number = VERIFY_EXIT.failed
-  if (!signedBy) summary = `the policy scope ${explained.policy.scope ?? '(default)'} does not require a GPG signature (${explained.policy.requirements.map((r) => r.type).join(', ')})`
+  if (!signedBy) summary = `the policy scope ${explained.policy.scope ?? '(default)'} accepts any image, signed or not (insecureAcceptAnything)`
   else if (signatures.length === 0) summary = `no signature found at ${lookaside}/${ref.path}@${digest.replace(':', '=')}/`
   else if (accepted) summary = `valid signature by ${signatures.find((s) => s.valid)!.signer}`
   else if (undecided.length > 0) {

@@ -1,8 +1,12 @@
 import {findOnPath} from '../host/detect.js'
 import {HostRoot} from '../host/paths.js'
-import {readRegistriesDir} from '../host/snapshot.js'
+import {readHostFile, readRegistriesDir} from '../host/snapshot.js'
 import {ImagetrustError} from '../lib/errors.js'
+import {effectiveRule} from '../policy/effective.js'
+import {dockerScopeChain} from '../policy/match.js'
+import {parsePolicy} from '../policy/parse.js'
 import {parseImageReference} from '../policy/reference.js'
+import type {Policy} from '../policy/types.js'
 import {resolveLookaside} from '../registries-d/lookup.js'
 import type {TrustFile} from '../trustfile/types.js'
 import {type Expectation, type Outcome, classify} from './classify.js'
@@ -25,7 +29,7 @@ export interface VerifyResult extends VerifyCase {
 
 export interface VerifyReport {
   results: VerifyResult[]
-  summary: Record<'confirmed' | 'notEnforced' | 'broken' | 'inconclusive', number>
+  summary: Record<'confirmed' | 'notEnforced' | 'broken' | 'inconclusive' | 'misconfigured', number>
   exitCode: number
 }
 
@@ -62,15 +66,17 @@ export async function chooseEngines(requested: string): Promise<PullEngine[]> {
 }
 
 export function summarize(results: VerifyResult[]): VerifyReport {
-  const summary = {confirmed: 0, notEnforced: 0, broken: 0, inconclusive: 0}
+  const summary = {confirmed: 0, notEnforced: 0, broken: 0, inconclusive: 0, misconfigured: 0}
   for (const r of results) {
     if (r.outcome === 'confirmed') summary.confirmed++
     else if (r.outcome === 'NOT ENFORCED') summary.notEnforced++
     else if (r.outcome === 'broken') summary.broken++
+    else if (r.outcome === 'misconfigured') summary.misconfigured++
     else summary.inconclusive++
   }
 
-  const exitCode = summary.notEnforced + summary.broken > 0 ? VERIFY_EXIT.failed : summary.inconclusive > 0 ? VERIFY_EXIT.inconclusive : VERIFY_EXIT.confirmed
+  const undecided = summary.inconclusive + summary.misconfigured
+  const exitCode = summary.notEnforced + summary.broken > 0 ? VERIFY_EXIT.failed : undecided > 0 ? VERIFY_EXIT.inconclusive : VERIFY_EXIT.confirmed
   return {results, summary, exitCode}
 }
 
@@ -92,6 +98,14 @@ export async function runVerify(
   for (const testCase of cases) {
     const ref = parseImageReference(testCase.image)
     if (typeof ref === 'string') throw new ImagetrustError(`invalid image reference "${testCase.image}": ${ref}`)
+    if (testCase.scope !== undefined && !dockerScopeChain(ref).includes(testCase.scope)) {
+      const judge = effectiveRule(await policyInForce(context, options.root), ref)
+      const by = judge.scope === null ? 'the global default' : judge.scope === '' ? 'the docker transport default ""' : `scope "${judge.scope}"`
+      const reason = `misconfigured test: ${testCase.image} is not under scope "${testCase.scope}"; containers/image judges it by ${by}, so its pull proves nothing about "${testCase.scope}"`
+      results.push({...testCase, engine: engines[0], outcome: 'misconfigured', reason})
+      continue
+    }
+
     const lookaside = String(resolveLookaside(registries.files, ref).lookaside.value)
     if (testCase.namespace && !engines.includes('crictl')) {
       results.push({...testCase, engine: engines[0], outcome: 'inconclusive', reason: `a pull in Kubernetes namespace ${testCase.namespace} needs CRI-O: verify --engine crictl`})
@@ -107,9 +121,16 @@ export async function runVerify(
   return summarize(results)
 }
 
+/** The policy the engines read in this context. */
+async function policyInForce(context: VerifyContext, root: HostRoot): Promise<Policy> {
+  const file = context.policyPath ? await readHostFile(new HostRoot('/'), context.policyPath) : await readHostFile(root, root.layout.policy)
+  if (!file.content) return {default: [{type: 'reject'}]} // containers/image refuses every pull without a policy
+  return parsePolicy(file.content.toString('utf8'), file.realPath).policy
+}
+
 export function renderReport(report: VerifyReport): string {
   const lines = report.results.map((r) => `${r.outcome.padEnd(13)} ${r.engine.padEnd(7)} ${r.expect === 'accept' ? 'signed  ' : 'unsigned'} ${r.image}: ${r.reason}`)
   const s = report.summary
-  lines.push(`${s.confirmed} confirmed, ${s.notEnforced} not enforced, ${s.broken} broken, ${s.inconclusive} inconclusive`)
+  lines.push(`${s.confirmed} confirmed, ${s.notEnforced} not enforced, ${s.broken} broken, ${s.inconclusive} inconclusive${s.misconfigured ? `, ${s.misconfigured} misconfigured` : ''}`)
   return lines.join('\n')
 }
