@@ -127,7 +127,7 @@ export async function readRegistriesDir(root: HostRoot, dirHostPath: string): Pr
     const hostFile = await readHostFile(root, path.posix.join(dirHostPath, name))
     if (!hostFile.content) continue
     const parsed = await parseRegistriesFile(name, hostFile.hostPath, hostFile.content.toString('utf8'), hostFile.realPath)
-    files.push(parsed.file)
+    files.push({...parsed.file, mode: hostFile.mode, uid: hostFile.uid, gid: hostFile.gid})
     warnings.push(...parsed.warnings)
   }
 

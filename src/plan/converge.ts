@@ -81,8 +81,31 @@ export async function preparePlan(options: ConvergeOptions): Promise<PreparedPla
   }
 
   const host = await readHostSnapshot(root, {keyHostPaths: [...keyPaths], policyPaths: [...policyPaths], features: capabilities.policy})
-  const planned = await plan({trust, keys, host, capabilities, layout: root.layout, statePath: root.statePath, targets, replaceInvalid: options.replaceInvalid, takeOver: options.takeOver})
+  const planned = await plan({
+    trust,
+    keys,
+    host,
+    capabilities,
+    layout: root.layout,
+    statePath: root.statePath,
+    targets,
+    replaceInvalid: options.replaceInvalid,
+    takeOver: options.takeOver,
+    owner: expectedOwner(root),
+  })
   return {root, trust, keys, targets, plan: planned}
+}
+
+/**
+ * Who owns the managed files: root for the system's (when root runs us;
+ * otherwise we cannot set it, so it is not checked), the invoking user for --user.
+ */
+function expectedOwner(root: HostRoot): {uid: number; gid: number} | undefined {
+  const uid = process.getuid?.()
+  const gid = process.getgid?.()
+  if (uid === undefined || gid === undefined) return undefined
+  if (root.layout.kind === 'user') return {uid, gid}
+  return uid === 0 ? {uid: 0, gid: 0} : undefined
 }
 
 export interface ApplyResult {
@@ -169,10 +192,9 @@ async function writeChange(root: HostRoot, change: FileChange): Promise<void> {
     return
   }
 
-  // Mode and owner of an existing file are kept; key files are always 0644.
+  // The plan decided the mode (and, for files we own, the owner); otherwise the owner is kept.
   const current = await stat(realPath).catch(() => undefined)
-  const mode = change.kind === 'key' || !current ? change.mode : current.mode & 0o7777
-  await writeFileAtomic(realPath, change.after, {mode, uid: current?.uid, gid: current?.gid})
+  await writeFileAtomic(realPath, change.after, {mode: change.mode, uid: change.owner?.uid ?? current?.uid, gid: change.owner?.gid ?? current?.gid})
 }
 
 export {trustFilePath} from '../host/paths.js'

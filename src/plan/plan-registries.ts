@@ -7,6 +7,7 @@ import type {LoadedKey} from '../keys/types.js'
 import {type DesiredSection, mergeRegistriesD} from '../registries-d/merge.js'
 import {findConflicts, parseRegistriesFile, type RegistriesFile} from '../registries-d/read.js'
 import type {ScopeSpec, TrustFile} from '../trustfile/types.js'
+import {ownershipOf} from './ownership.js'
 import type {OwnershipState} from './state.js'
 import type {FileChange} from './types.js'
 
@@ -27,6 +28,8 @@ export interface RegistriesPlan {
   warnings: string[]
   notes: string[]
   state: OwnershipState['registriesD']
+  /** imagetrust.yaml as the plan leaves it, when it is ours. */
+  owned?: {hostPath: string; text: string}
 }
 
 /** Copies of the system files, placed in the user's registries.d (which replaces the system one). */
@@ -41,6 +44,15 @@ async function carryOver(systemFiles: RegistriesFile[], userDir: string): Promis
   return out
 }
 
+/** imagetrust.yaml: 0644 or stricter, never writable by group or others, owned as the other managed files. */
+function ownedAttributes(file: RegistriesFile | undefined, owner: {uid: number; gid: number} | undefined): {mode: number; reasons: FileChange['reasons']} {
+  const mode = file?.mode === undefined ? 0o644 : file.mode & ~0o022
+  const reasons: FileChange['reasons'] = []
+  if (file?.mode !== undefined && file.mode !== mode) reasons.push('mode')
+  if (file && owner && (file.uid !== owner.uid || file.gid !== owner.gid)) reasons.push('owner')
+  return {mode, reasons}
+}
+
 export async function planRegistries(input: {
   trust: TrustFile
   host: HostSnapshot
@@ -48,6 +60,7 @@ export async function planRegistries(input: {
   capabilities: Capabilities
   layout: Layout
   previous: OwnershipState
+  owner?: {uid: number; gid: number}
 }): Promise<RegistriesPlan> {
   const {host, layout} = input
   const warnings: string[] = [...host.registriesD.warnings]
@@ -72,20 +85,41 @@ export async function planRegistries(input: {
     for (const file of carried) notes.push(`carried ${file.name} over from the system registries.d: ${layout.registriesD} replaces it for this user`)
   }
 
+  const ownedHostPath = path.posix.join(layout.registriesD, OWNED_REGISTRIES_FILE)
+  const ownedFound = files.find((f) => f.hostPath === ownedHostPath)
   const merged = await mergeRegistriesD({
     dirHostPath: layout.registriesD,
     files,
     desired,
     previousEdits: input.previous.registriesD.foreignEdits,
     trustFile: input.trust.file,
+    ownedFile: ownershipOf(host.state.value, ownedHostPath, ownedFound?.text ?? null, input.previous.registriesD.ownedScopes.length > 0),
   })
+  warnings.push(...merged.warnings)
   const changes: FileChange[] = []
   const carriedPaths = new Set(carried.map((f) => f.hostPath))
   for (const change of merged.changes) {
     const before = carriedPaths.has(change.hostPath) ? null : change.before
     const action = before === null ? 'create' : change.after === null ? 'delete' : 'update'
-    changes.push({hostPath: change.hostPath, kind: 'registries.d', action, before, after: change.after, mode: 0o644, reasons: [action === 'create' ? 'missing' : action === 'delete' ? 'extra' : 'content']})
+    const reasons: FileChange['reasons'] = [action === 'create' ? 'missing' : action === 'delete' ? 'extra' : 'content']
+    if (change.hostPath === ownedHostPath) {
+      // Our own file: its mode and owner are ours to set too.
+      const attributes = ownedAttributes(ownedFound, input.owner)
+      if (action === 'update') reasons.push(...attributes.reasons)
+      changes.push({hostPath: change.hostPath, kind: 'registries.d', action, before, after: change.after, mode: attributes.mode, owner: input.owner, reasons})
+    } else {
+      // A foreign file we edit keeps its owner's mode.
+      const mode = files.find((f) => f.hostPath === change.hostPath)?.mode ?? 0o644
+      changes.push({hostPath: change.hostPath, kind: 'registries.d', action, before, after: change.after, mode, reasons})
+    }
+
     carriedPaths.delete(change.hostPath)
+  }
+
+  // Our file with the right content but a loose mode or another owner: repaired too.
+  const attributes = ownedAttributes(ownedFound, input.owner)
+  if (merged.owned && ownedFound && attributes.reasons.length > 0 && !changes.some((c) => c.hostPath === ownedHostPath)) {
+    changes.push({hostPath: ownedHostPath, kind: 'registries.d', action: 'update', before: ownedFound.text, after: ownedFound.text, mode: attributes.mode, owner: input.owner, reasons: attributes.reasons})
   }
 
   for (const file of carried.filter((f) => carriedPaths.has(f.hostPath))) {
@@ -106,6 +140,7 @@ export async function planRegistries(input: {
     changes,
     warnings,
     notes,
+    owned: merged.owned,
     state: {
       ownedScopes: merged.ownedScopes,
       foreignEdits: merged.foreignEdits,

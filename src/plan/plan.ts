@@ -12,6 +12,7 @@ import type {Policy} from '../policy/types.js'
 import type {TrustFile} from '../trustfile/types.js'
 import {basePolicy, buildScopeRequirements, mergePolicy, setDockerScopes} from './merge-policy.js'
 import {planRegistries} from './plan-registries.js'
+import {contentDigest, ownershipOf} from './ownership.js'
 import {type OwnershipState, emptyState, serializeState} from './state.js'
 import type {FileChange, Plan} from './types.js'
 
@@ -41,32 +42,106 @@ export interface PlanInput {
   replaceInvalid?: boolean
   /** Foreign scopes to take over (apply --take-over). */
   takeOver?: string[]
+  /** Who must own the managed files (root for the system's, the user for --user); undefined: not checked. */
+  owner?: Owner
 }
 
 const FILE_MODE = 0o644
 
-function fileChange(file: HostFile | undefined, hostPath: string, kind: FileChange['kind'], after: string | null, mode = FILE_MODE): FileChange | undefined {
-  const before = file?.content ? file.content.toString('utf8') : null
-  if (before === after) {
-    if (after !== null && kind === 'key' && file?.mode !== undefined && file.mode !== mode) {
-      return {hostPath, kind, action: 'update', before, after, mode, reasons: ['mode']}
-    }
+export interface Owner {
+  uid: number
+  gid: number
+}
 
+/**
+ * Mode and owner are part of a managed file's desired state: key files are
+ * 0644 exactly (rootless pulls read them); other files keep the host's mode
+ * without group and world write, 0644 when created. Anything writable by
+ * others could rewrite what the host trusts.
+ */
+function attributeDrift(file: HostFile | undefined, kind: FileChange['kind'], owner: Owner | undefined): {mode: number; reasons: FileChange['reasons']} {
+  const mode = kind === 'key' || file?.mode === undefined ? FILE_MODE : file.mode & ~0o022
+  const reasons: FileChange['reasons'] = []
+  if (file?.content && kind !== 'state') {
+    if (file.mode !== undefined && file.mode !== mode) reasons.push('mode')
+    if (owner && (file.uid !== owner.uid || file.gid !== owner.gid)) reasons.push('owner')
+  }
+
+  return {mode, reasons}
+}
+
+function fileChange(file: HostFile | undefined, hostPath: string, kind: FileChange['kind'], after: string | null, owner?: Owner): FileChange | undefined {
+  const before = file?.content ? file.content.toString('utf8') : null
+  if (after === null) return before === null ? undefined : {hostPath, kind, action: 'delete', before, after, mode: FILE_MODE, reasons: ['extra']}
+  const attributes = attributeDrift(file, kind, owner)
+  const reasons: FileChange['reasons'] = []
+  if (before !== after) reasons.push(kind === 'key' ? (before === null ? 'missing key' : 'changed key') : before === null ? 'missing' : 'content')
+  reasons.push(...attributes.reasons)
+  if (reasons.length === 0) return undefined
+  return {hostPath, kind, action: before === null ? 'create' : 'update', before, after, mode: attributes.mode, owner, reasons}
+}
+
+/**
+ * A file at a path we would write that is not ours (no state record) and
+ * holds something else: someone else's, perhaps used by other rules.
+ * Refused, never overwritten; identical content is simply adopted.
+ */
+function refuseForeign(input: PlanInput, hostPath: string, file: HostFile | undefined, after: string | null | undefined, what: string): void {
+  const current = file?.content?.toString('utf8') ?? null
+  if (current === null || after === undefined || after === null || current === after) return
+  if (ownershipOf(input.host.state.value, hostPath, current, legacyOwned(input, hostPath)) !== 'foreign') return
+  const users = keyUsers(input, hostPath)
+  throw new ImagetrustError(
+    `${file!.realPath} already exists and is not imagetrust's (no record in its state file)${users.length > 0 ? `; policy scopes use it: ${users.join(', ')}` : ''}: refusing to overwrite this ${what}`,
+    {hint: what === 'key file' ? 'rename the key in the trust file (its name is the file name), or move the file away if nothing needs it' : 'move the file away, or remove the namespace from the trust file'},
+  )
+}
+
+/** Paths a state file from before digests were kept lists as ours. */
+function legacyOwned(input: PlanInput, hostPath: string): boolean {
+  const state = input.host.state.value
+  return Boolean(state && (state.keyFiles.includes(hostPath) || state.generatedPolicies.includes(hostPath)))
+}
+
+/** Scopes of the planned policy files whose requirements name this key file. */
+function keyUsers(input: PlanInput, hostPath: string): string[] {
+  const users: string[] = []
+  for (const [policyPath, snapshot] of input.host.policies) {
+    for (const transport of snapshot.parsed?.policy.transports ?? []) {
+      for (const scope of transport.scopes) {
+        if (scope.requirements.some((r) => 'keyPath' in r && (r.keyPath === hostPath || (r as {keyPaths?: string[]}).keyPaths?.includes(hostPath)))) {
+          users.push(`${transport.name}:${scope.scope || '""'} in ${policyPath}`)
+        }
+      }
+    }
+  }
+
+  return users
+}
+
+/** A file we no longer need: deleted when it still holds what we wrote, otherwise left for whoever changed it. */
+function releaseOrDelete(input: PlanInput, hostPath: string, file: HostFile | undefined, kind: FileChange['kind'], warnings: string[]): FileChange | undefined {
+  const current = file?.content?.toString('utf8') ?? null
+  const ownership = ownershipOf(input.host.state.value, hostPath, current, legacyOwned(input, hostPath))
+  if (ownership === 'absent') return undefined
+  if (ownership !== 'ours') {
+    warnings.push(`${file!.realPath} is no longer needed, but it changed since imagetrust wrote it: left in place, and no longer managed`)
     return undefined
   }
 
-  if (after === null) return {hostPath, kind, action: 'delete', before, after, mode, reasons: ['extra']}
-  const action = before === null ? 'create' : 'update'
-  const reasons: FileChange['reasons'] = kind === 'key' ? [before === null ? 'missing key' : 'changed key'] : [before === null ? 'missing' : 'content']
-  if (kind === 'key' && file?.mode !== undefined && file.mode !== mode) reasons.push('mode')
-  return {hostPath, kind, action, before, after, mode, reasons}
+  return fileChange(file, hostPath, kind, null)
 }
 
 /** Writes a policy file only when its meaning changes; checks the result with the strict parser first. */
 function policyChange(target: PolicyTarget, input: PlanInput, policy: Policy): FileChange | undefined {
   const snapshot = input.host.policies.get(target.hostPath)!
-  if (snapshot.parsed && samePolicy(snapshot.parsed.policy, policy)) return undefined
+  const attributes = attributeDrift(snapshot.file, 'policy', input.owner)
   const before = snapshot.file.content?.toString('utf8') ?? null
+  if (snapshot.parsed && samePolicy(snapshot.parsed.policy, policy)) {
+    if (attributes.reasons.length === 0 || before === null) return undefined
+    return {hostPath: target.hostPath, kind: 'policy', action: 'update', before, after: before, mode: attributes.mode, owner: input.owner, reasons: attributes.reasons, replacesSymlink: snapshot.file.symlinkTarget !== undefined}
+  }
+
   const after = serializePolicy(policy, before ? detectIndent(before) : 4)
   try {
     parsePolicy(after, `${target.hostPath} (planned)`, {features: input.capabilities.policy})
@@ -80,8 +155,9 @@ function policyChange(target: PolicyTarget, input: PlanInput, policy: Policy): F
     action: before === null ? 'create' : 'update',
     before,
     after,
-    mode: snapshot.file.mode ?? FILE_MODE,
-    reasons: [before === null ? 'missing' : 'content'],
+    mode: attributes.mode,
+    owner: input.owner,
+    reasons: [before === null ? 'missing' : 'content', ...attributes.reasons],
     replacesSymlink: snapshot.file.symlinkTarget !== undefined,
   }
 }
@@ -152,8 +228,12 @@ export async function plan(input: PlanInput): Promise<Plan> {
   }
 
   const generatedPolicies = input.targets.filter((t) => t.role === 'crio-namespace').map((t) => t.hostPath)
+  for (const target of input.targets.filter((t) => t.role === 'crio-namespace')) {
+    refuseForeign(input, target.hostPath, input.host.policies.get(target.hostPath)?.file, policyChanges.find((c) => c.hostPath === target.hostPath)?.after, 'CRI-O namespace policy')
+  }
+
   for (const hostPath of previous.generatedPolicies.filter((p) => !generatedPolicies.includes(p))) {
-    const change = fileChange(input.host.policies.get(hostPath)?.file, hostPath, 'policy', null)
+    const change = releaseOrDelete(input, hostPath, input.host.policies.get(hostPath)?.file, 'policy', warnings)
     if (change) policyChanges.push(change)
   }
 
@@ -165,21 +245,33 @@ export async function plan(input: PlanInput): Promise<Plan> {
 
   const changes: FileChange[] = []
   for (const [hostPath, content] of keyContents) {
-    const change = fileChange(input.host.keyFiles.get(hostPath), hostPath, 'key', content)
+    refuseForeign(input, hostPath, input.host.keyFiles.get(hostPath), content, 'key file')
+    const change = fileChange(input.host.keyFiles.get(hostPath), hostPath, 'key', content, input.owner)
     if (change) changes.push(change)
   }
 
   for (const hostPath of previous.keyFiles.filter((p) => !keyContents.has(p))) {
-    const change = fileChange(input.host.keyFiles.get(hostPath), hostPath, 'key', null)
+    const change = releaseOrDelete(input, hostPath, input.host.keyFiles.get(hostPath), 'key', warnings)
     if (change) changes.push(change)
   }
 
-  const registries = await planRegistries({trust: input.trust, host: input.host, keysByName, capabilities: input.capabilities, layout: input.layout, previous})
+  const registries = await planRegistries({trust: input.trust, host: input.host, keysByName, capabilities: input.capabilities, layout: input.layout, previous, owner: input.owner})
   warnings.push(...registries.warnings)
   notes.push(...registries.notes)
   changes.push(...registries.changes, ...policyChanges)
 
-  const state: OwnershipState = {version: 1, policies, generatedPolicies, registriesD: registries.state, keyFiles: [...keyContents.keys()]}
+  // What each file we own whole holds after this apply: the proof of ownership next time.
+  const written = new Map(changes.map((c) => [c.hostPath, c.after]))
+  const files: Record<string, string> = {}
+  const own = (hostPath: string, current: Buffer | null | undefined) => {
+    const text = written.has(hostPath) ? written.get(hostPath) : current?.toString('utf8')
+    if (text !== null && text !== undefined) files[hostPath] = contentDigest(text)
+  }
+
+  for (const hostPath of keyContents.keys()) own(hostPath, input.host.keyFiles.get(hostPath)?.content)
+  for (const hostPath of generatedPolicies) own(hostPath, input.host.policies.get(hostPath)?.file.content)
+  if (registries.owned) files[registries.owned.hostPath] = contentDigest(registries.owned.text)
+  const state: OwnershipState = {version: 1, policies, generatedPolicies, registriesD: registries.state, keyFiles: [...keyContents.keys()], files}
   const stateChange = fileChange(input.host.state.file, input.statePath, 'state', serializeState(state))
   if (stateChange) changes.push(stateChange)
   const crioPaths = new Set(input.targets.filter((t) => t.role === 'crio' || t.role === 'crio-namespace').map((t) => t.hostPath))

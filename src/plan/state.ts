@@ -32,10 +32,12 @@ export interface OwnershipState {
     carriedOver: string[]
   }
   keyFiles: string[]
+  /** sha256 of what we last wrote to each file we own whole (keys, imagetrust.yaml, CRI-O namespace policies): ownership is proven, not assumed. */
+  files?: Record<string, string>
 }
 
 export function emptyState(): OwnershipState {
-  return {version: 1, policies: {}, generatedPolicies: [], registriesD: {ownedScopes: [], foreignEdits: [], carriedOver: []}, keyFiles: []}
+  return {version: 1, policies: {}, generatedPolicies: [], registriesD: {ownedScopes: [], foreignEdits: [], carriedOver: []}, keyFiles: [], files: {}}
 }
 
 export function serializeState(state: OwnershipState): string {

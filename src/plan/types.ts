@@ -4,7 +4,7 @@ import type {OwnershipState} from './state.js'
 
 export type FileKind = 'policy' | 'registries.d' | 'key' | 'state'
 export type FileAction = 'create' | 'update' | 'delete'
-export type DriftReason = 'content' | 'missing' | 'missing key' | 'changed key' | 'mode' | 'extra' | 'expired' | 'revoked' | 'unusable key' | 'shadowed' | 'overridden'
+export type DriftReason = 'content' | 'missing' | 'missing key' | 'changed key' | 'mode' | 'extra' | 'expired' | 'revoked' | 'unusable key' | 'shadowed' | 'overridden' | 'owner'
 
 /** One file the plan would write or delete, with its content before and after. */
 export interface FileChange {
@@ -16,6 +16,8 @@ export interface FileChange {
   after: string | null
   /** Mode for the written file. */
   mode: number
+  /** Owner for the written file; absent: kept as found. */
+  owner?: {uid: number; gid: number}
   reasons: DriftReason[]
   /** The current file is a symlink; it is replaced by a real file, never written through. */
   replacesSymlink?: boolean

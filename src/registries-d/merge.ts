@@ -35,6 +35,11 @@ export interface RegistriesMergeInput {
   desired: DesiredSection[]
   previousEdits: ForeignEdit[]
   trustFile: string
+  /**
+   * Whether imagetrust.yaml as found is ours (state.json recorded what we
+   * wrote), ours but changed by hand, or someone else's file of that name.
+   */
+  ownedFile: 'absent' | 'ours' | 'modified' | 'foreign'
 }
 
 export interface RegistriesFileChange {
@@ -47,6 +52,9 @@ export interface RegistriesMergeResult {
   changes: RegistriesFileChange[]
   ownedScopes: string[]
   foreignEdits: ForeignEdit[]
+  /** imagetrust.yaml as this merge leaves it, when it is ours. */
+  owned?: {hostPath: string; text: string}
+  warnings: string[]
 }
 
 const OWNED_HEADER = [
@@ -69,8 +77,18 @@ function sectionValues(doc: Document, scope: string): Record<string, unknown> {
 
 export async function mergeRegistriesD(input: RegistriesMergeInput): Promise<RegistriesMergeResult> {
   const {stringify} = await import('yaml')
-  const foreign = input.files.filter((f) => f.name !== OWNED_REGISTRIES_FILE)
-  const owned = input.files.find((f) => f.name === OWNED_REGISTRIES_FILE)
+  // Someone else's imagetrust.yaml is a foreign file like any other: its scopes are theirs.
+  const ownedFound = input.files.find((f) => f.name === OWNED_REGISTRIES_FILE)
+  if (input.ownedFile === 'foreign' && ownedFound) {
+    // Unless it is byte for byte what we would write: then it is adopted.
+    const asOurs = await mergeRegistriesD({...input, ownedFile: 'ours'})
+    if (asOurs.owned?.text === ownedFound.text && !asOurs.changes.some((c) => c.hostPath === ownedFound.hostPath)) return asOurs
+  }
+
+  const theirs = input.ownedFile === 'foreign'
+  const foreign = input.files.filter((f) => f.name !== OWNED_REGISTRIES_FILE || theirs)
+  const owned = theirs ? undefined : ownedFound
+  const warnings: string[] = []
   const edited = new Map<string, Document>()
   const docFor = (file: RegistriesFile): Document => {
     let doc = edited.get(file.hostPath)
@@ -141,7 +159,7 @@ export async function mergeRegistriesD(input: RegistriesMergeInput): Promise<Reg
     changes.push({hostPath: file.hostPath, before: file.text, after: doc.toString({indent: indentOf(file.text)})})
   }
 
-  const ownedPath = owned?.hostPath ?? `${input.dirHostPath}/${OWNED_REGISTRIES_FILE}`
+  const ownedPath = ownedFound?.hostPath ?? `${input.dirHostPath}/${OWNED_REGISTRIES_FILE}`
   let ownedText: string | null = null
   if (ownedEntries.length > 0) {
     const docker: Record<string, SectionValues> = {}
@@ -149,6 +167,19 @@ export async function mergeRegistriesD(input: RegistriesMergeInput): Promise<Reg
     ownedText = OWNED_HEADER + stringify({docker}, {indent: 2, lineWidth: 0})
   }
 
+  const result = {changes, ownedScopes: ownedEntries.map((e) => e.scope), foreignEdits, warnings}
+  if (theirs && ownedText !== null && ownedText !== ownedFound!.text) {
+    throw new ImagetrustError(`${ownedFound!.displayPath} exists and is not imagetrust's (no record in its state file): refusing to overwrite it`, {
+      hint: `imagetrust keeps its registries.d entries in ${OWNED_REGISTRIES_FILE}: rename that file (e.g. to local.yaml), then apply again`,
+    })
+  }
+
+  if (theirs) return result
+  if (ownedText === null && owned && input.ownedFile === 'modified') {
+    warnings.push(`${owned.displayPath} is no longer needed, but it changed since imagetrust wrote it: left in place, and no longer managed`)
+    return result
+  }
+
   if ((owned?.text ?? null) !== ownedText) changes.push({hostPath: ownedPath, before: owned?.text ?? null, after: ownedText})
-  return {changes, ownedScopes: ownedEntries.map((e) => e.scope), foreignEdits}
+  return ownedText === null ? result : {...result, owned: {hostPath: ownedPath, text: ownedText}}
 }

@@ -20,6 +20,10 @@ export interface RegistriesFile {
   scopes: Map<string, number>
   /** Line of a non-null default-docker, if any. */
   defaultDocker?: number
+  /** As found on disk (absent for files the plan makes up). */
+  mode?: number
+  uid?: number
+  gid?: number
 }
 
 const SECTION_KEYS = ['lookaside', 'lookaside-staging', 'sigstore', 'sigstore-staging', 'use-sigstore-attachments']

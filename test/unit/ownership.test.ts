@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict'
+import {chmod, chown, readFile, stat} from 'node:fs/promises'
+import {afterEach, before, beforeEach, describe, it} from 'node:test'
+
+import {planDrift} from '../../src/plan/drift.ts'
+import {makeKey, TestHost} from '../support/hostroot.ts'
+import {hashTree} from '../support/tree.ts'
+
+const POLICY = '/etc/containers/policy.json'
+const OWNED_YAML = '/etc/containers/registries.d/imagetrust.yaml'
+const KEY = '/etc/pki/containers/acme.gpg'
+
+describe('ownership is proven, not assumed', () => {
+  let host: TestHost
+  let acme: Awaited<ReturnType<typeof makeKey>>
+  let other: Awaited<ReturnType<typeof makeKey>>
+
+  before(async () => {
+    ;[acme, other] = await Promise.all([makeKey('acme'), makeKey('other')])
+  })
+
+  beforeEach(async () => {
+    host = await TestHost.create()
+    await host.local('acme.asc', acme.publicKey)
+    await host.write(POLICY, '{"default":[{"type":"insecureAcceptAnything"}]}\n')
+  })
+
+  afterEach(async () => {
+    await host?.remove()
+  })
+
+  const trust = (scopes = '  "registry.example.com":\n    policy: signed\n    keys: [acme]\n    lookaside: https://sigs.example.com') =>
+    host.local('trust.yaml', `version: 1\nkeys:\n  acme: {file: acme.asc}\nscopes:\n${scopes}\n`)
+  const noKeys = () => host.local('trust.yaml', 'version: 1\nscopes:\n  "registry.example.com":\n    policy: reject\n')
+
+  async function drift(config: string) {
+    const prepared = await host.plan(config)
+    return planDrift(prepared.plan, (p) => prepared.root.resolve(p))
+  }
+
+  it('a foreign key file of the same name holding another key is refused, naming who uses it; nothing is written', async () => {
+    await host.write(KEY, other.publicKey)
+    await host.write(POLICY, JSON.stringify({default: [{type: 'insecureAcceptAnything'}], transports: {docker: {'quay.io/theirs': [{type: 'signedBy', keyType: 'GPGKeys', keyPath: KEY}]}}}))
+    const before = await hashTree(host.root)
+    await assert.rejects(host.apply(await trust()), (error: Error & {hint?: string}) => {
+      assert.match(error.message, /acme\.gpg already exists and is not imagetrust's .*policy scopes use it: docker:quay\.io\/theirs in \/etc\/containers\/policy\.json: refusing to overwrite this key file/)
+      assert.match(error.hint ?? '', /rename the key in the trust file/)
+      return true
+    })
+    assert.deepEqual(await hashTree(host.root), before)
+  })
+
+  it('a foreign key file identical to ours is adopted', async () => {
+    const applied = await host.apply(await trust())
+    assert.ok(applied.changed)
+    // Same bytes as imagetrust writes: a fresh host with that file adopts it.
+    const written = await host.read(KEY)
+    const second = await TestHost.create()
+    try {
+      await second.local('acme.asc', acme.publicKey)
+      await second.write(POLICY, '{"default":[{"type":"insecureAcceptAnything"}]}\n')
+      await second.write(KEY, written)
+      const config = await second.local('trust.yaml', `version: 1\nkeys:\n  acme: {file: acme.asc}\nscopes:\n  "registry.example.com":\n    policy: signed\n    keys: [acme]\n`)
+      const result = await second.apply(config)
+      assert.ok(!result.files.some((f) => f.path.endsWith('acme.gpg')))
+    } finally {
+      await second.remove()
+    }
+  })
+
+  it('a key file we wrote and someone changed since is left in place when the key goes', async () => {
+    await host.apply(await trust())
+    await host.write(KEY, other.publicKey)
+    const result = await host.apply(await noKeys())
+    assert.equal(await host.read(KEY), other.publicKey)
+    assert.ok(result.warnings.some((w) => /acme\.gpg is no longer needed, but it changed since imagetrust wrote it: left in place/.test(w)), JSON.stringify(result.warnings))
+    assert.equal((await host.apply(await noKeys())).changed, false)
+  })
+
+  it('a key file we wrote is deleted when the key goes', async () => {
+    await host.apply(await trust())
+    await host.apply(await noKeys())
+    await assert.rejects(readFile(host.path(KEY)))
+  })
+
+  it('a foreign imagetrust.yaml is kept when we need no entries, refused when ours would differ, adopted when identical', async () => {
+    const theirs = 'docker:\n  quay.io:\n    lookaside: https://theirs.example.com\n'
+    await host.write(OWNED_YAML, theirs)
+    await host.apply(await noKeys())
+    assert.equal(await host.read(OWNED_YAML), theirs, 'not deleted on the first apply')
+
+    const before = await hashTree(host.root)
+    await assert.rejects(host.apply(await trust()), (error: Error & {hint?: string}) => {
+      assert.match(error.message, /imagetrust\.yaml exists and is not imagetrust's \(no record in its state file\): refusing to overwrite it/)
+      assert.match(error.hint ?? '', /rename that file \(e\.g\. to local\.yaml\)/)
+      return true
+    })
+    assert.deepEqual(await hashTree(host.root), before)
+  })
+
+  it('an identical foreign imagetrust.yaml is adopted, and removed with our last entry', async () => {
+    const first = await TestHost.create()
+    let ours: string
+    try {
+      await first.local('acme.asc', acme.publicKey)
+      await first.apply(await first.local('trust.yaml', `version: 1\nkeys:\n  acme: {file: acme.asc}\nscopes:\n  "registry.example.com":\n    policy: signed\n    keys: [acme]\n    lookaside: https://sigs.example.com\n`))
+      ours = await first.read(OWNED_YAML)
+    } finally {
+      await first.remove()
+    }
+
+    await host.write(OWNED_YAML, ours)
+    const result = await host.apply(await trust())
+    assert.ok(!result.files.some((f) => f.path.endsWith('imagetrust.yaml')))
+    await host.apply(await noKeys())
+    await assert.rejects(readFile(host.path(OWNED_YAML)))
+  })
+})
+
+describe('modes and owners of managed files are desired state', () => {
+  let host: TestHost
+  beforeEach(async () => {
+    host = await TestHost.create()
+    await host.write(POLICY, '{"default":[{"type":"insecureAcceptAnything"}]}\n')
+  })
+  afterEach(async () => {
+    await host?.remove()
+  })
+
+  const config = () => host.local('trust.yaml', 'version: 1\nscopes:\n  "registry.example.com":\n    policy: reject\n    lookaside: https://sigs.example.com\n')
+
+  async function drift(trust: string) {
+    const prepared = await host.plan(trust)
+    return planDrift(prepared.plan, (p) => prepared.root.resolve(p))
+  }
+
+  const mode = async (hostPath: string) => (await stat(host.path(hostPath))).mode & 0o7777
+
+  for (const [file, hostPath] of [
+    ['policy.json', POLICY],
+    ['registries.d/imagetrust.yaml', OWNED_YAML],
+  ]) {
+    it(`${file} writable by group or world is drift (mode); apply repairs it; a second apply changes nothing`, async () => {
+      const trust = await config()
+      await host.apply(trust)
+      await chmod(host.path(hostPath), 0o666)
+      assert.deepEqual(
+        (await drift(trust)).map((d) => [d.path, d.reasons]),
+        [[host.path(hostPath), ['mode']]],
+      )
+      const before = await host.read(hostPath)
+      await host.apply(trust)
+      assert.equal(await mode(hostPath), 0o644)
+      assert.equal(await host.read(hostPath), before)
+      assert.deepEqual(await drift(trust), [])
+      assert.equal((await host.apply(trust)).changed, false)
+    })
+  }
+
+  it('a stricter mode is kept', async () => {
+    const trust = await config()
+    await host.apply(trust)
+    await chmod(host.path(POLICY), 0o600)
+    assert.deepEqual(await drift(trust), [])
+  })
+
+  it('another owner is drift (owner); apply gives it back to root', async () => {
+    const trust = await config()
+    await host.apply(trust)
+    await chown(host.path(POLICY), 1234, 1234)
+    assert.deepEqual((await drift(trust)).map((d) => d.reasons), [['owner']])
+    await host.apply(trust)
+    const info = await stat(host.path(POLICY))
+    assert.deepEqual([info.uid, info.gid], [0, 0])
+  })
+})
