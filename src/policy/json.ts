@@ -30,8 +30,16 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | {[key: 
 
 const WHITESPACE = new Set([' ', '\t', '\n', '\r'])
 
+/**
+ * The deepest nesting of objects and arrays accepted. A valid policy.json is
+ * at most 7 levels deep; the cap keeps a hostile file from exhausting the
+ * stack (containers/image itself stops at 10,000).
+ */
+export const MAX_JSON_DEPTH = 64
+
 class Reader {
   private index = 0
+  private depth = 0
   private line = 1
   private lineStart = 0
 
@@ -94,14 +102,22 @@ class Reader {
     this.fail(`invalid character ${quoteChar(ch)} looking for beginning of value`, pos, path)
   }
 
+  /** Enters an object or array; fails, located, past MAX_JSON_DEPTH levels. */
+  private enter(pos: Position, path: string): void {
+    this.depth++
+    if (this.depth > MAX_JSON_DEPTH) this.fail(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`, pos, path)
+  }
+
   private parseObject(path: string): JsonNode {
     const pos = this.position()
+    this.enter(pos, path)
     this.index++ // {
     const entries: JsonEntry[] = []
     const seen = new Map<string, Position>()
     this.skipWhitespace()
     if (this.peek() === '}') {
       this.index++
+      this.depth--
       return {kind: 'object', pos, entries}
     }
 
@@ -126,7 +142,11 @@ class Reader {
       this.skipWhitespace()
       const next = this.peek()
       this.index++
-      if (next === '}') return {kind: 'object', pos, entries}
+      if (next === '}') {
+        this.depth--
+        return {kind: 'object', pos, entries}
+      }
+
       if (next !== ',') {
         this.index--
         if (next === '') this.fail('unexpected end of JSON input', this.position(), path)
@@ -137,11 +157,13 @@ class Reader {
 
   private parseArray(path: string): JsonNode {
     const pos = this.position()
+    this.enter(pos, path)
     this.index++ // [
     const items: JsonNode[] = []
     this.skipWhitespace()
     if (this.peek() === ']') {
       this.index++
+      this.depth--
       return {kind: 'array', pos, items}
     }
 
@@ -151,7 +173,11 @@ class Reader {
       this.skipWhitespace()
       const next = this.peek()
       this.index++
-      if (next === ']') return {kind: 'array', pos, items}
+      if (next === ']') {
+        this.depth--
+        return {kind: 'array', pos, items}
+      }
+
       if (next !== ',') {
         this.index--
         if (next === '') this.fail('unexpected end of JSON input', this.position(), path)
@@ -185,8 +211,8 @@ class Reader {
         if (esc === 'u') {
           const hex = this.text.slice(this.index + 2, this.index + 6)
           if (!/^[0-9a-fA-F]{4}$/.test(hex)) this.fail('invalid \\u escape in string literal')
-          out += String.fromCharCode(Number.parseInt(hex, 16))
           this.index += 6
+          out += this.surrogate(Number.parseInt(hex, 16))
           continue
         }
 
@@ -197,6 +223,24 @@ class Reader {
       this.index++
       if (this.index - start > 50_000_000) this.fail('string too long')
     }
+  }
+
+  /**
+   * A `\u` escape as Go decodes it: a high surrogate joins a following `\u` low
+   * surrogate; a lone surrogate becomes U+FFFD (so keys compare as in Go).
+   */
+  private surrogate(code: number): string {
+    if (code < 0xd8_00 || code > 0xdf_ff) return String.fromCharCode(code)
+    if (code < 0xdc_00 && this.text.startsWith('\\u', this.index)) {
+      const hex = this.text.slice(this.index + 2, this.index + 6)
+      const low = /^[0-9a-fA-F]{4}$/.test(hex) ? Number.parseInt(hex, 16) : 0
+      if (low >= 0xdc_00 && low <= 0xdf_ff) {
+        this.index += 6
+        return String.fromCharCode(code, low)
+      }
+    }
+
+    return '\ufffd'
   }
 
   private parseNumber(): JsonNode {
