@@ -261,6 +261,48 @@ export function childPath(path: string, key: string): string {
   return /^[A-Za-z_][A-Za-z0-9_-]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`
 }
 
+/**
+ * File bytes as Go reads them: valid UTF-8 as is, and every byte of an
+ * invalid sequence as its own U+FFFD (Node's decoder folds a truncated
+ * sequence into one, so two keys Go keeps apart could collide). A BOM is
+ * kept, for the reader to refuse.
+ */
+export function decodeJsonBytes(bytes: Uint8Array): string {
+  try {
+    return new TextDecoder('utf-8', {fatal: true, ignoreBOM: true}).decode(bytes)
+  } catch {}
+
+  let out = ''
+  let i = 0
+  while (i < bytes.length) {
+    const first = bytes[i]
+    if (first < 0x80) {
+      out += String.fromCharCode(first)
+      i++
+      continue
+    }
+
+    const [need, min, bits] = first >= 0xc2 && first <= 0xdf ? [1, 0x80, first & 0x1f] : first >= 0xe0 && first <= 0xef ? [2, 0x8_00, first & 0x0f] : first >= 0xf0 && first <= 0xf4 ? [3, 0x1_00_00, first & 0x07] : [0, 0, 0]
+    let code = bits
+    let ok = need > 0
+    for (let k = 1; ok && k <= need; k++) {
+      const next = bytes[i + k]
+      if (next === undefined || (next & 0xc0) !== 0x80) ok = false
+      else code = (code << 6) | (next & 0x3f)
+    }
+
+    if (ok && code >= min && code <= 0x10_ff_ff && (code < 0xd8_00 || code > 0xdf_ff)) {
+      out += String.fromCodePoint(code)
+      i += need + 1
+    } else {
+      out += '\ufffd'
+      i++
+    }
+  }
+
+  return out
+}
+
 export function parseStrictJson(text: string, file: string): JsonNode {
   return new Reader(text, file).parseDocument()
 }

@@ -1,5 +1,5 @@
 import {ParseError} from '../lib/errors.js'
-import {childPath, type JsonEntry, type JsonNode, parseStrictJson} from './json.js'
+import {childPath, decodeJsonBytes, type JsonEntry, type JsonNode, parseStrictJson} from './json.js'
 import {
   newAcceptAnything,
   newReject,
@@ -301,9 +301,10 @@ export interface ParseOptions {
   features?: PolicyFeatures
 }
 
-export function parsePolicy(text: string, file: string, options: ParseOptions = {}): ParsedPolicy {
+/** Takes the file's bytes (decoded as Go does) or text already decoded. */
+export function parsePolicy(input: string | Uint8Array, file: string, options: ParseOptions = {}): ParsedPolicy {
   const ctx: Context = {file, features: options.features ?? ALL_FEATURES, warnings: []}
-  const root = parseStrictJson(text, file)
+  const root = parseStrictJson(typeof input === 'string' ? input : decodeJsonBytes(input), file)
   const fields = readFields(ctx, root, '$', ['default', 'transports'])
   const defaultEntry = fields.get('default')
   if (!defaultEntry) fail(ctx, root, '$', 'Default policy is missing')

@@ -110,10 +110,10 @@ async function askEngine(work: string, image: string, registriesD: string, files
   return answers
 }
 
-/** Our parser's answer, reading the bytes the way imagetrust reads a host file. */
+/** Our parser's answer, given the file's bytes (decoded as Go decodes them). */
 function ours(bytes: Buffer, file: string): OurAnswer & {serialized?: string} {
   try {
-    const {policy} = parsePolicy(bytes.toString('utf8'), file, {features: FEATURES})
+    const {policy} = parsePolicy(bytes, file, {features: FEATURES})
     return {verdict: 'loads', message: '', serialized: serializePolicy(policy)}
   } catch (error) {
     if (error instanceof ParseError) return {verdict: 'refuses', message: error.message}

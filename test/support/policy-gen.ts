@@ -559,7 +559,7 @@ export class PolicyGenerator {
   private mutateText(text: string): [string, Buffer] {
     const b = (s: string) => Buffer.from(s, 'utf8')
     const insertAt = (s: string) => this.int(s.length + 1)
-    switch (this.pick(['bom', 'trailing', 'trailing-ws', 'comment', 'trailing-comma', 'truncate', 'nonutf8-string', 'nonutf8-outside', 'odd-ws', 'crlf', 'deep', 'single-quote', 'nul-byte', 'empty', 'escape-key', 'surrogates', 'huge-number'])) {
+    switch (this.pick(['bom', 'trailing', 'trailing-ws', 'comment', 'trailing-comma', 'truncate', 'nonutf8-string', 'nonutf8-keys', 'nonutf8-outside', 'odd-ws', 'crlf', 'deep', 'single-quote', 'nul-byte', 'empty', 'escape-key', 'surrogates', 'huge-number'])) {
       case 'bom': {
         return ['bom', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), b(text)])]
       }
@@ -588,6 +588,14 @@ export class PolicyGenerator {
         // Inside a docker scope name: Go reads it as U+FFFD and loads the file.
         const i = text.indexOf('"a.example.com"') + 1
         return ['non-utf8-in-string', Buffer.concat([b(text.slice(0, i)), Buffer.from([this.pick([0xff, 0xc3, 0x80])]), b(text.slice(i))])]
+      }
+
+      case 'nonutf8-keys': {
+        // Two scope keys that differ only in how many bytes of a broken sequence they hold.
+        const [one, two] = this.pick([[[0xe2, 0x82], [0xe2]], [[0xf0, 0x9f, 0x98], [0xf0, 0x9f]], [[0xc3], [0xc3, 0xc3]], [[0xff], [0xfe]], [[0xed, 0xa0, 0x80], [0xef, 0xbf, 0xbd]]])
+        const i = text.indexOf('"a.example.com"')
+        const scope = (bytes: number[]) => Buffer.concat([b('"a'), Buffer.from(bytes), b('":[{"type":"reject"}],')])
+        return [`non-utf8-keys-${one.length}-${two.length}`, Buffer.concat([b(text.slice(0, i)), scope(one), scope(two), b(text.slice(i))])]
       }
 
       case 'nonutf8-outside': {

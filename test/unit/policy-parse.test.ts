@@ -4,7 +4,7 @@ import path from 'node:path'
 import {describe, it} from 'node:test'
 
 import {ParseError} from '../../src/lib/errors.ts'
-import {parseStrictJson, toValue} from '../../src/policy/json.ts'
+import {decodeJsonBytes, parseStrictJson, toValue} from '../../src/policy/json.ts'
 import {parsePolicy} from '../../src/policy/parse.ts'
 import {newSignedBy, PolicyRuleError} from '../../src/policy/requirements.ts'
 import {serializePolicy} from '../../src/policy/serialize.ts'
@@ -157,6 +157,21 @@ describe('strict policy.json parser', () => {
   it('reads lone surrogates as U+FFFD, as Go does', () => {
     assert.throws(() => parsePolicy(`{"default":[${ACCEPT}],"\\ud800":1,"\\udc00":2}`, 'p'), /Duplicate key/)
     assert.deepEqual(toValue(parseStrictJson('"\\ud83d\\ude00"', 'p')), '\u{1F600}')
+  })
+
+  it('decodes invalid UTF-8 byte by byte, as Go does', () => {
+    // Go reads "a\xe2\x82" as a + two U+FFFD and "a\xe2" as a + one: two keys, and the file loads.
+    const bytes = Buffer.concat([
+      Buffer.from(`{"default":[${ACCEPT}],"transports":{"docker":{"a`),
+      Buffer.from([0xe2, 0x82]),
+      Buffer.from(`":[${ACCEPT}],"a`),
+      Buffer.from([0xe2]),
+      Buffer.from(`":[${ACCEPT}]}}}`),
+    ])
+    const {policy} = parsePolicy(bytes, 'p')
+    assert.deepEqual(policy.transports?.[0].scopes.map((s) => s.scope), ['a\ufffd\ufffd', 'a\ufffd'])
+    assert.equal(decodeJsonBytes(Buffer.from([0xef, 0xbb, 0xbf, 0x7b])), '\ufeff{')
+    assert.equal(decodeJsonBytes(Buffer.from([0xed, 0xa0, 0x80, 0xf0, 0x9f, 0x98, 0x80, 0xc0, 0xaf])), '\ufffd\ufffd\ufffd\u{1F600}\ufffd\ufffd')
   })
 
   it('warns, and keeps going, where containers/image loads a suspicious file', () => {
