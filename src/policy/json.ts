@@ -30,8 +30,16 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | {[key: 
 
 const WHITESPACE = new Set([' ', '\t', '\n', '\r'])
 
+/**
+ * The deepest nesting of objects and arrays accepted. A valid policy.json is
+ * at most 7 levels deep; the cap keeps a hostile file from exhausting the
+ * stack (containers/image itself stops at 10,000).
+ */
+export const MAX_JSON_DEPTH = 64
+
 class Reader {
   private index = 0
+  private depth = 0
   private line = 1
   private lineStart = 0
 
@@ -94,14 +102,22 @@ class Reader {
     this.fail(`invalid character ${quoteChar(ch)} looking for beginning of value`, pos, path)
   }
 
+  /** Enters an object or array; fails, located, past MAX_JSON_DEPTH levels. */
+  private enter(pos: Position, path: string): void {
+    this.depth++
+    if (this.depth > MAX_JSON_DEPTH) this.fail(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`, pos, path)
+  }
+
   private parseObject(path: string): JsonNode {
     const pos = this.position()
+    this.enter(pos, path)
     this.index++ // {
     const entries: JsonEntry[] = []
     const seen = new Map<string, Position>()
     this.skipWhitespace()
     if (this.peek() === '}') {
       this.index++
+      this.depth--
       return {kind: 'object', pos, entries}
     }
 
@@ -126,7 +142,11 @@ class Reader {
       this.skipWhitespace()
       const next = this.peek()
       this.index++
-      if (next === '}') return {kind: 'object', pos, entries}
+      if (next === '}') {
+        this.depth--
+        return {kind: 'object', pos, entries}
+      }
+
       if (next !== ',') {
         this.index--
         if (next === '') this.fail('unexpected end of JSON input', this.position(), path)
@@ -137,11 +157,13 @@ class Reader {
 
   private parseArray(path: string): JsonNode {
     const pos = this.position()
+    this.enter(pos, path)
     this.index++ // [
     const items: JsonNode[] = []
     this.skipWhitespace()
     if (this.peek() === ']') {
       this.index++
+      this.depth--
       return {kind: 'array', pos, items}
     }
 
@@ -151,7 +173,11 @@ class Reader {
       this.skipWhitespace()
       const next = this.peek()
       this.index++
-      if (next === ']') return {kind: 'array', pos, items}
+      if (next === ']') {
+        this.depth--
+        return {kind: 'array', pos, items}
+      }
+
       if (next !== ',') {
         this.index--
         if (next === '') this.fail('unexpected end of JSON input', this.position(), path)
@@ -185,8 +211,8 @@ class Reader {
         if (esc === 'u') {
           const hex = this.text.slice(this.index + 2, this.index + 6)
           if (!/^[0-9a-fA-F]{4}$/.test(hex)) this.fail('invalid \\u escape in string literal')
-          out += String.fromCharCode(Number.parseInt(hex, 16))
           this.index += 6
+          out += this.surrogate(Number.parseInt(hex, 16))
           continue
         }
 
@@ -197,6 +223,24 @@ class Reader {
       this.index++
       if (this.index - start > 50_000_000) this.fail('string too long')
     }
+  }
+
+  /**
+   * A `\u` escape as Go decodes it: a high surrogate joins a following `\u` low
+   * surrogate; a lone surrogate becomes U+FFFD (so keys compare as in Go).
+   */
+  private surrogate(code: number): string {
+    if (code < 0xd8_00 || code > 0xdf_ff) return String.fromCharCode(code)
+    if (code < 0xdc_00 && this.text.startsWith('\\u', this.index)) {
+      const hex = this.text.slice(this.index + 2, this.index + 6)
+      const low = /^[0-9a-fA-F]{4}$/.test(hex) ? Number.parseInt(hex, 16) : 0
+      if (low >= 0xdc_00 && low <= 0xdf_ff) {
+        this.index += 6
+        return String.fromCharCode(code, low)
+      }
+    }
+
+    return '\ufffd'
   }
 
   private parseNumber(): JsonNode {
@@ -215,6 +259,48 @@ function quoteChar(ch: string): string {
 /** `$.a.b` for identifier-like keys, `$["a.example.com"]` otherwise. */
 export function childPath(path: string, key: string): string {
   return /^[A-Za-z_][A-Za-z0-9_-]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`
+}
+
+/**
+ * File bytes as Go reads them: valid UTF-8 as is, and every byte of an
+ * invalid sequence as its own U+FFFD (Node's decoder folds a truncated
+ * sequence into one, so two keys Go keeps apart could collide). A BOM is
+ * kept, for the reader to refuse.
+ */
+export function decodeJsonBytes(bytes: Uint8Array): string {
+  try {
+    return new TextDecoder('utf-8', {fatal: true, ignoreBOM: true}).decode(bytes)
+  } catch {}
+
+  let out = ''
+  let i = 0
+  while (i < bytes.length) {
+    const first = bytes[i]
+    if (first < 0x80) {
+      out += String.fromCharCode(first)
+      i++
+      continue
+    }
+
+    const [need, min, bits] = first >= 0xc2 && first <= 0xdf ? [1, 0x80, first & 0x1f] : first >= 0xe0 && first <= 0xef ? [2, 0x8_00, first & 0x0f] : first >= 0xf0 && first <= 0xf4 ? [3, 0x1_00_00, first & 0x07] : [0, 0, 0]
+    let code = bits
+    let ok = need > 0
+    for (let k = 1; ok && k <= need; k++) {
+      const next = bytes[i + k]
+      if (next === undefined || (next & 0xc0) !== 0x80) ok = false
+      else code = (code << 6) | (next & 0x3f)
+    }
+
+    if (ok && code >= min && code <= 0x10_ff_ff && (code < 0xd8_00 || code > 0xdf_ff)) {
+      out += String.fromCodePoint(code)
+      i += need + 1
+    } else {
+      out += '\ufffd'
+      i++
+    }
+  }
+
+  return out
 }
 
 export function parseStrictJson(text: string, file: string): JsonNode {

@@ -1,5 +1,5 @@
 import {ParseError} from '../lib/errors.js'
-import {childPath, type JsonEntry, type JsonNode, parseStrictJson} from './json.js'
+import {childPath, decodeJsonBytes, type JsonEntry, type JsonNode, parseStrictJson} from './json.js'
 import {
   newAcceptAnything,
   newReject,
@@ -42,6 +42,10 @@ function fail(ctx: Context, node: {pos: {line: number; column: number}}, path: s
   throw new ParseError(message, {file: ctx.file, line: node.pos.line, column: node.pos.column, path})
 }
 
+function warn(ctx: Context, node: {pos: {line: number; column: number}}, path: string, message: string): void {
+  ctx.warnings.push(`${ctx.file}:${node.pos.line}:${node.pos.column} (${path}): ${message}`)
+}
+
 function describe(node: JsonNode): string {
   return node.kind === 'null' ? 'null' : node.kind
 }
@@ -79,14 +83,46 @@ function readString(ctx: Context, entry: JsonEntry | undefined, path: string): s
   return entry.value.value
 }
 
-function readStringList(ctx: Context, entry: JsonEntry | undefined, path: string): string[] | undefined {
+/**
+ * A list of strings. With nullItems, a null item is read as "" as Go's
+ * []string does, with a warning: "" names no key.
+ */
+function readStringList(ctx: Context, entry: JsonEntry | undefined, path: string, nullItems = false): string[] | undefined {
   if (!entry) return undefined
   const here = childPath(path, entry.key)
   if (entry.value.kind !== 'array') fail(ctx, entry.value, here, `expected an array of strings, got ${describe(entry.value)}`)
   return entry.value.items.map((item, i) => {
+    if (item.kind === 'null' && nullItems) {
+      warn(ctx, item, `${here}[${i}]`, 'null is read as an empty path by containers/image, which names no key')
+      return ''
+    }
+
     if (item.kind !== 'string') fail(ctx, item, `${here}[${i}]`, `expected a string, got ${describe(item)}`)
     return item.value
   })
+}
+
+/**
+ * Key bytes as Go's []byte reads them: a base64 string (the constructor
+ * checks it), or an array of byte values 0-255 (null items read as 0), kept
+ * as the same bytes in base64, with a warning.
+ */
+function readKeyData(ctx: Context, entry: JsonEntry, path: string): string {
+  const here = childPath(path, entry.key)
+  const node = entry.value
+  if (node.kind === 'string') return node.value
+  if (node.kind !== 'array') fail(ctx, node, here, `expected a base64 string, got ${describe(node)} (json: cannot unmarshal ${describe(node)} into Go value of type []uint8)`)
+  const bytes = node.items.map((item, i) => {
+    if (item.kind === 'null') return 0
+    if (item.kind !== 'number' || !/^(?:0|[1-9]\d*)$/.test(item.raw) || item.value > 255) {
+      const shown = item.kind === 'number' ? `number ${item.raw}` : describe(item)
+      fail(ctx, item, `${here}[${i}]`, `expected a byte value 0-255, got ${shown} (json: cannot unmarshal ${shown} into Go value of type uint8)`)
+    }
+
+    return item.value
+  })
+  warn(ctx, node, here, 'key data written as an array of byte values: containers/image reads it as those bytes; imagetrust writes it back in base64')
+  return Buffer.from(bytes).toString('base64')
 }
 
 function readStringMap(ctx: Context, entry: JsonEntry | undefined, path: string, allowed: readonly string[]): Record<string, string> | undefined {
@@ -131,6 +167,8 @@ function parseIdentity(ctx: Context, node: JsonNode, path: string): SignedIdenti
   return build(ctx, node, path, () => newSignedIdentity(values as unknown as SignedIdentity, ctx.features))
 }
 
+const SIGNED_BY_SOURCES = ['keyPath', 'keyPaths', 'keyData'] as const
+
 const SIGSTORE_FIELDS = [
   'type',
   'keyPath',
@@ -164,19 +202,27 @@ export function parseRequirement(ctx: Context, node: JsonNode, path: string): Po
 
     case 'signedBy': {
       const fields = readFields(ctx, node, path, ['type', 'keyType', 'keyPath', 'keyPaths', 'keyData', 'signedIdentity'])
-      for (const key of ['keyPath', 'keyData', 'keyPaths']) {
-        const entry = fields.get(key)
-        if (entry?.value.kind === 'null') fail(ctx, entry.value, childPath(path, key), `${key} must not be null`)
+      const present = SIGNED_BY_SOURCES.filter((key) => fields.has(key))
+      const only = present.length === 1 ? fields.get(present[0])! : undefined
+      if (only?.value.kind === 'null') {
+        fail(ctx, only.value, childPath(path, only.key), `exactly one of keyPath, keyPaths and keyData must be specified (${only.key} is null, which containers/image reads as no key)`)
       }
 
+      // A null beside another key source still counts as present: the constructor refuses the pair.
+      const given = (key: string): JsonEntry | undefined => {
+        const entry = fields.get(key)
+        return entry?.value.kind === 'null' ? undefined : entry
+      }
+
+      const keyData = given('keyData')
       const identity = fields.get('signedIdentity')
       return build(ctx, node, path, () =>
         newSignedBy(
           {
             keyType: (readString(ctx, fields.get('keyType'), path) ?? '') as GpgKeyType,
-            keyPath: readString(ctx, fields.get('keyPath'), path),
-            keyPaths: readStringList(ctx, fields.get('keyPaths'), path),
-            keyData: readString(ctx, fields.get('keyData'), path),
+            keyPath: fields.has('keyPath') ? (readString(ctx, given('keyPath'), path) ?? '') : undefined,
+            keyPaths: fields.has('keyPaths') ? (readStringList(ctx, given('keyPaths'), path, true) ?? []) : undefined,
+            keyData: fields.has('keyData') ? (keyData ? readKeyData(ctx, keyData, path) : '') : undefined,
             signedIdentity: identity ? parseIdentity(ctx, identity.value, childPath(path, 'signedIdentity')) : undefined,
           },
           ctx.features,
@@ -188,12 +234,26 @@ export function parseRequirement(ctx: Context, node: JsonNode, path: string): Po
       if (!ctx.features.sigstoreSigned) fail(ctx, typeEntry.value, path, 'Unknown policy requirement type "sigstoreSigned" (needs containers/image 5.22)')
       const fields = readFields(ctx, node, path, SIGSTORE_FIELDS)
       const identity = fields.get('signedIdentity')
+      // containers/image loads a null or empty keyPath or keyData here (it
+      // only counts which keys are present), then rejects every image.
+      const singleKey = (key: 'keyPath' | 'keyData'): string | undefined => {
+        const entry = fields.get(key)
+        if (!entry) return undefined
+        const value = entry.value.kind === 'null' ? '' : key === 'keyData' ? readKeyData(ctx, entry, path) : readString(ctx, entry, path)!
+        if (value === '') {
+          const what = entry.value.kind === 'null' ? 'null' : 'empty'
+          warn(ctx, entry.value, childPath(path, key), `${key} is ${what}: containers/image loads this requirement, but no key can verify a signature, so it rejects every image`)
+        }
+
+        return value
+      }
+
       return build(ctx, node, path, () =>
         newSigstoreSigned(
           {
-            keyPath: readString(ctx, fields.get('keyPath'), path),
+            keyPath: singleKey('keyPath'),
             keyPaths: readStringList(ctx, fields.get('keyPaths'), path),
-            keyData: readString(ctx, fields.get('keyData'), path),
+            keyData: singleKey('keyData'),
             keyDatas: readStringList(ctx, fields.get('keyDatas'), path),
             fulcio: readStringMap(ctx, fields.get('fulcio'), path, ['caPath', 'caData', 'oidcIssuer', 'subjectEmail']),
             pki: readStringMap(ctx, fields.get('pki'), path, [
@@ -241,9 +301,10 @@ export interface ParseOptions {
   features?: PolicyFeatures
 }
 
-export function parsePolicy(text: string, file: string, options: ParseOptions = {}): ParsedPolicy {
+/** Takes the file's bytes (decoded as Go does) or text already decoded. */
+export function parsePolicy(input: string | Uint8Array, file: string, options: ParseOptions = {}): ParsedPolicy {
   const ctx: Context = {file, features: options.features ?? ALL_FEATURES, warnings: []}
-  const root = parseStrictJson(text, file)
+  const root = parseStrictJson(typeof input === 'string' ? input : decodeJsonBytes(input), file)
   const fields = readFields(ctx, root, '$', ['default', 'transports'])
   const defaultEntry = fields.get('default')
   if (!defaultEntry) fail(ctx, root, '$', 'Default policy is missing')

@@ -1,4 +1,4 @@
-import {parseDockerScope, parseNamedReference} from './reference.js'
+import {type DockerReference, parseNamedReference} from './reference.js'
 import {
   ALL_FEATURES,
   GPG_KEY_TYPES,
@@ -39,15 +39,15 @@ export function newSignedIdentity(identity: SignedIdentity, features: PolicyFeat
     }
 
     case 'exactReference': {
-      const ref = parseNamedReference(identity.dockerReference)
-      if (typeof ref === 'string') fail(`dockerReference ${identity.dockerReference}: ${ref}`)
+      const ref = parseIdentityReference(identity.dockerReference)
+      if (typeof ref === 'string') fail(`Invalid format of dockerReference ${identity.dockerReference}: ${ref}`)
       if (!ref.tag && !ref.digest) fail(`dockerReference ${identity.dockerReference} contains neither a tag nor digest`)
       return {type: 'exactReference', dockerReference: identity.dockerReference}
     }
 
     case 'exactRepository': {
-      const ref = parseNamedReference(identity.dockerRepository)
-      if (typeof ref === 'string') fail(`dockerRepository ${identity.dockerRepository}: ${ref}`)
+      const ref = parseIdentityReference(identity.dockerRepository)
+      if (typeof ref === 'string') fail(`Invalid format of dockerRepository ${identity.dockerRepository}: ${ref}`)
       return {type: 'exactRepository', dockerRepository: identity.dockerRepository}
     }
 
@@ -69,18 +69,53 @@ export function newSignedIdentity(identity: SignedIdentity, features: PolicyFeat
   }
 }
 
-/** A remap prefix is `host[:port]` or `host[:port]/path`, without tag or digest. */
+const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])'
+const DOMAIN = `${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*(?::[0-9]+)?`
+const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*'
+/** host[:port], then optionally repository path components: the first component is always a host. */
+const PREFIX_RE = new RegExp(`^${DOMAIN}(?:/${PATH_COMPONENT})*$`)
+
+/**
+ * A remap prefix is a host[:port] with an optional repository path, without
+ * scheme, tag, digest or trailing /. A single label ("a", "busybox") is a
+ * host here, so containers/image accepts it; "a_b" is not.
+ */
 function isValidPrefix(prefix: string): boolean {
-  if (prefix.includes('@') || prefix === '') return false
-  const parsed = parseDockerScope(prefix)
-  if (typeof parsed !== 'string') return parsed.kind === 'registry' || parsed.kind === 'namespace'
-  // A single label such as "busybox" is accepted by containers/image as a host.
-  return /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/.test(prefix)
+  return PREFIX_RE.test(prefix)
+}
+
+/** The digest algorithms containers/image knows, with their hex lengths (lowercase hex only). */
+const DIGEST_LENGTHS: Record<string, number> = {sha256: 64, sha384: 96, sha512: 128}
+
+/**
+ * A dockerReference or dockerRepository as containers/image parses it: no
+ * transport prefix (`docker://` is a format error there), no 64-hex name, and
+ * a digest of a known algorithm and length.
+ */
+function parseIdentityReference(input: string): DockerReference | string {
+  if (input.includes('://')) return 'invalid reference format (no transport prefix such as docker:// here)'
+  let ref = parseNamedReference(input)
+  // A first component with a dot but not a valid host ("a_b.example.com/x")
+  // is read by containers/image as a repository path component instead.
+  if (typeof ref === 'string' && ref.startsWith('invalid registry host')) {
+    const asPath = parseNamedReference(`docker.io/${input}`)
+    if (typeof asPath !== 'string') ref = asPath
+  }
+
+  if (typeof ref === 'string') return `invalid reference format: ${ref}`
+  if (/^[a-f0-9]{64}$/.test(input)) return `invalid repository name (${input}), cannot specify 64-byte hexadecimal strings`
+  if (ref.digest) {
+    const [algorithm, hex] = ref.digest.split(':')
+    if (!(algorithm in DIGEST_LENGTHS)) return `unsupported digest algorithm in ${ref.digest}`
+    if (!new RegExp(`^[a-f0-9]{${DIGEST_LENGTHS[algorithm]}}$`).test(hex)) return `invalid checksum digest format in ${ref.digest}`
+  }
+
+  return ref
 }
 
 function checkBase64(name: string, value: string): void {
   // Go decodes []byte from padded standard base64; embedded newlines are allowed.
-  const compact = value.replaceAll(/\r?\n/g, '')
+  const compact = value.replaceAll(/[\r\n]/g, '')
   if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(compact)) {
     const bad = [...compact].findIndex((ch) => !/[A-Za-z0-9+/=]/.test(ch))
     fail(`${name}: illegal base64 data at input byte ${bad === -1 ? compact.length : bad}`)
@@ -91,17 +126,12 @@ export function newSignedBy(fields: Omit<SignedByRequirement, 'type'>, features:
   if ((fields.keyType as string) === '' || fields.keyType === undefined) fail('invalid keyType ""')
   if (!(GPG_KEY_TYPES as readonly string[]).includes(fields.keyType)) fail(`Unrecognized keyType value "${fields.keyType}"`)
   if (fields.keyPaths !== undefined && !features.signedByKeyPaths) fail('Unknown key "keyPaths" (signedBy.keyPaths needs containers/image 5.22)')
-  // keyPath "" counts as absent, as in containers/image.
-  const present = [fields.keyPath !== undefined && fields.keyPath !== '', fields.keyPaths !== undefined, fields.keyData !== undefined].filter(Boolean).length
-  if (present === 0) {
-    fail(
-      fields.keyPath === ''
-        ? 'exactly one of keyPath, keyPaths and keyData must be specified'
-        : 'Exactly one of keyPath, keyPaths and keyData must be specified, none of them present',
-    )
-  }
-
+  // As in containers/image: exactly one of the three keys is present, and the
+  // one present holds a key source (keyPath "" does not; keyPaths [] does).
+  const present = [fields.keyPath, fields.keyPaths, fields.keyData].filter((value) => value !== undefined).length
+  if (present === 0) fail('Exactly one of keyPath, keyPaths and keyData must be specified, none of them present')
   if (present > 1) fail('Exactly one of keyPath, keyPaths and keyData must be specified, more than one present')
+  if (fields.keyPath === '') fail('exactly one of keyPath, keyPaths and keyData must be specified (keyPath is empty)')
   if (fields.keyData !== undefined) checkBase64('keyData', fields.keyData)
   const out: SignedByRequirement = {type: 'signedBy', keyType: fields.keyType as GpgKeyType}
   if (fields.keyPath !== undefined) out.keyPath = fields.keyPath

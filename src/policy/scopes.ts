@@ -16,7 +16,34 @@ function checkPathScope(scope: string): ScopeCheck {
   return {ok: true}
 }
 
-const STORE_SPEC = /^\[(?:([^@\]]+)@)?([^\]]+)\](.*)$/
+/** A digest go-digest parses (known algorithm, lowercase hex of its length): an image ID, not a name. */
+const DAEMON_IMAGE_ID = /^(?:sha256:[0-9a-f]{64}|sha384:[0-9a-f]{96}|sha512:[0-9a-f]{128})$/
+/** A containers-storage image ID after "@": 64 lowercase hex digits, optionally "sha256:"-prefixed. */
+const STORAGE_IMAGE_ID = /^(?:sha256:)?[0-9a-f]{64}$/
+
+/**
+ * `[driver@/graph/root+/run/root:options]name@id` as containers/image
+ * checks it at load time: the store spec must close, a driver named before
+ * the first @ must not be empty, the graph root after it must be absolute, and an @ after it must introduce a valid
+ * image ID. The name itself is not checked.
+ */
+function checkStorageScope(scope: string): ScopeCheck {
+  if (!scope.startsWith('[')) return {ok: false, reason: 'a containers-storage scope starts with [driver@/graph/root] or [/graph/root]'}
+  const close = scope.indexOf(']')
+  if (close === -1) return {ok: false, reason: 'the store specification has no closing ]'}
+  const spec = scope.slice(1, close)
+  const at = spec.indexOf('@')
+  if (at === 0) return {ok: false, reason: 'the storage driver before @ is empty'}
+  const root = at === -1 ? spec : spec.slice(at + 1)
+  if (!root.startsWith('/')) return {ok: false, reason: `graph root "${root}" must be an absolute path`}
+  const rest = scope.slice(close + 1)
+  const idAt = rest.indexOf('@')
+  if (idAt !== -1 && !STORAGE_IMAGE_ID.test(rest.slice(idAt + 1))) {
+    return {ok: false, reason: `"${rest.slice(idAt + 1)}" after @ is not an image ID (64 lowercase hex digits, optionally sha256:)`}
+  }
+
+  return {ok: true}
+}
 
 export function checkScope(transport: string, scope: string): ScopeCheck {
   if (scope === '') return {ok: true}
@@ -28,16 +55,13 @@ export function checkScope(transport: string, scope: string): ScopeCheck {
     }
 
     case 'docker-daemon': {
-      if (/^[A-Za-z][A-Za-z0-9]*:[0-9a-fA-F]+$/.test(scope)) return {ok: false, reason: 'an image ID cannot be a scope; it only matches ""'}
+      if (DAEMON_IMAGE_ID.test(scope)) return {ok: false, reason: 'an image ID cannot be a scope; it only matches ""'}
       const parsed = parseDockerScope(scope)
       return typeof parsed === 'string' ? {ok: true, warning: parsed} : {ok: true}
     }
 
     case 'containers-storage': {
-      const match = STORE_SPEC.exec(scope)
-      if (!match) return {ok: false, reason: 'a containers-storage scope starts with [driver@/graph/root] or [/graph/root]'}
-      if (!path.isAbsolute(match[2])) return {ok: false, reason: `graph root "${match[2]}" must be an absolute path`}
-      return {ok: true}
+      return checkStorageScope(scope)
     }
 
     case 'dir':

@@ -4,6 +4,7 @@ import path from 'node:path'
 import {describe, it} from 'node:test'
 
 import {ParseError} from '../../src/lib/errors.ts'
+import {decodeJsonBytes, parseStrictJson, toValue} from '../../src/policy/json.ts'
 import {parsePolicy} from '../../src/policy/parse.ts'
 import {newSignedBy, PolicyRuleError} from '../../src/policy/requirements.ts'
 import {serializePolicy} from '../../src/policy/serialize.ts'
@@ -57,7 +58,15 @@ const CASES: Array<[name: string, input: string, error: string | null, line?: nu
   ['signedBy keyPath+keyData', scoped('[{"type":"signedBy","keyType":"GPGKeys","keyPath":"/a","keyData":"YQ=="}]'), 'more than one present'],
   ['signedBy no key', scoped('[{"type":"signedBy","keyType":"GPGKeys"}]'), 'none of them present'],
   ['signedBy empty keyPath', scoped('[{"type":"signedBy","keyType":"GPGKeys","keyPath":""}]'), 'exactly one of keyPath, keyPaths and keyData must be specified'],
-  ['signedBy null keyPath', scoped('[{"type":"signedBy","keyType":"GPGKeys","keyPath":null}]'), 'keyPath must not be null'],
+  ['signedBy null keyPath', scoped('[{"type":"signedBy","keyType":"GPGKeys","keyPath":null}]'), 'keyPath is null, which containers/image reads as no key'],
+  ['signedBy empty keyData beside keyPath', scoped('[{"type":"signedBy","keyType":"GPGKeys","keyPath":"/a","keyData":""}]'), 'more than one present'],
+  ['signedBy null keyData beside keyPath', scoped('[{"type":"signedBy","keyType":"GPGKeys","keyPath":"/a","keyData":null}]'), 'more than one present'],
+  ['signedBy empty keyPath beside keyData', scoped('[{"type":"signedBy","keyType":"GPGKeys","keyPath":"","keyData":"YQ=="}]'), 'more than one present'],
+  ['signedBy null in keyPaths loads', scoped('[{"type":"signedBy","keyType":"GPGKeys","keyPaths":["/a",null]}]'), null],
+  ['signedBy keyData as bytes loads', scoped('[{"type":"signedBy","keyType":"GPGKeys","keyData":[104,105,null]}]'), null],
+  ['signedBy keyData byte 256', scoped('[{"type":"signedBy","keyType":"GPGKeys","keyData":[256]}]'), 'expected a byte value 0-255, got number 256'],
+  ['signedBy keyData number', scoped('[{"type":"signedBy","keyType":"GPGKeys","keyData":5}]'), 'cannot unmarshal number into Go value of type []uint8'],
+  ['sigstore null keyPath loads', scoped('[{"type":"sigstoreSigned","keyPath":null}]'), null],
   ['signedBy no keyType', scoped('[{"type":"signedBy","keyPath":"/a"}]'), 'invalid keyType ""'],
   ['signedBy bad keyType', scoped('[{"type":"signedBy","keyType":"PGP","keyPath":"/a"}]'), 'Unrecognized keyType value "PGP"'],
   ['signedBy X509 keyType loads', scoped('[{"type":"signedBy","keyType":"X509Certificates","keyPath":"/a"}]'), null],
@@ -69,6 +78,11 @@ const CASES: Array<[name: string, input: string, error: string | null, line?: nu
   ['identity matchExact extra key', scoped(`[{"type":"signedBy",${KEY},"signedIdentity":{"type":"matchExact","dockerReference":"x:1"}}]`), 'Unknown key "dockerReference"'],
   ['identity remap missing key', scoped(`[{"type":"signedBy",${KEY},"signedIdentity":{"type":"remapIdentity","prefix":"a.example.com"}}]`), 'Key "signedPrefix" missing in a JSON object'],
   ['identity remap with tag', scoped(`[{"type":"signedBy",${KEY},"signedIdentity":{"type":"remapIdentity","prefix":"127.0.0.1:5001/x:latest","signedPrefix":"a.b/c"}}]`), 'prefix "127.0.0.1:5001/x:latest" is not valid'],
+  ['identity exactReference with transport', scoped(`[{"type":"signedBy",${KEY},"signedIdentity":{"type":"exactReference","dockerReference":"docker://a.b/c:1"}}]`), 'Invalid format of dockerReference docker://a.b/c:1'],
+  ['identity exactReference short digest', scoped(`[{"type":"signedBy",${KEY},"signedIdentity":{"type":"exactReference","dockerReference":"a.b/c@sha256:${'0'.repeat(32)}"}}]`), 'invalid checksum digest format'],
+  ['identity exactRepository host-like path loads', scoped(`[{"type":"signedBy",${KEY},"signedIdentity":{"type":"exactRepository","dockerRepository":"a_b.example.com/c"}}]`), null],
+  ['identity remap short prefix', scoped(`[{"type":"signedBy",${KEY},"signedIdentity":{"type":"remapIdentity","prefix":"a/b","signedPrefix":"c"}}]`), null],
+  ['identity remap underscore host', scoped(`[{"type":"signedBy",${KEY},"signedIdentity":{"type":"remapIdentity","prefix":"a_b/c","signedPrefix":"c"}}]`), 'prefix "a_b/c" is not valid'],
   ['identity remap single label', scoped(`[{"type":"signedBy",${KEY},"signedIdentity":{"type":"remapIdentity","prefix":"a.example.com/m","signedPrefix":"busybox"}}]`), null],
   ['identity unknown type', scoped(`[{"type":"signedBy",${KEY},"signedIdentity":{"type":"matchAnything"}}]`), 'Unknown policy reference match type "matchAnything"'],
   ['identity null', scoped(`[{"type":"signedBy",${KEY},"signedIdentity":null}]`), 'signedIdentity must be an object, not null'],
@@ -89,9 +103,14 @@ const CASES: Array<[name: string, input: string, error: string | null, line?: nu
   ['docker-archive non-empty', transport('docker-archive', '/tmp/a.tar'), 'only accepts the "" scope'],
   ['tarball non-empty', transport('tarball', '/tmp/a.tar'), 'only accepts the "" scope'],
   ['docker-daemon image ID', transport('docker-daemon', `sha256:${'0'.repeat(64)}`), 'an image ID cannot be a scope'],
+  ['docker-daemon digest-like loads', transport('docker-daemon', `sha256:${'0'.repeat(32)}`), null],
+  ['docker-daemon uppercase ID loads', transport('docker-daemon', `sha256:${'A'.repeat(64)}`), null],
   ['docker-daemon named', transport('docker-daemon', 'docker.io/library/busybox:latest'), null],
   ['containers-storage with store', transport('containers-storage', '[overlay@/var/lib/containers/storage]docker.io/library/busybox:latest'), null],
   ['containers-storage without store', transport('containers-storage', 'docker.io/library/busybox'), 'Unknown key "docker.io/library/busybox"'],
+  ['containers-storage bad image ID', transport('containers-storage', '[overlay@/var/lib/x]@abc'), 'is not an image ID'],
+  ['containers-storage named with ID', transport('containers-storage', `[overlay@/var/lib/x]a.b/c@sha256:${'a'.repeat(64)}`), null],
+  ['containers-storage empty driver', transport('containers-storage', '[@/var/lib/x]'), 'driver before @ is empty'],
   ['containers-storage relative root', transport('containers-storage', '[overlay@var/lib]x'), 'must be an absolute path'],
 ]
 
@@ -122,6 +141,48 @@ describe('strict policy.json parser', () => {
     assert.throws(() => parsePolicy(input, '/etc/containers/policy.json'), {
       message: /^\/etc\/containers\/policy\.json:6:9 \(\$\.transports\.docker\["a\.example\.com"\]\[0\]\): Exactly one of keyPath/,
     })
+  })
+
+  it('refuses deep nesting with a located error, not a RangeError', () => {
+    const deep = `{"default":[${ACCEPT}],\n"x":${'['.repeat(20_000)}${']'.repeat(20_000)}}`
+    assert.throws(() => parsePolicy(deep, 'policy.json'), (thrown: unknown) => {
+      assert.ok(thrown instanceof ParseError, `not a ParseError: ${thrown}`)
+      assert.match(thrown.message, /^policy\.json:2:68 \(\$\.x(\[0\])+\): JSON nested deeper than 64 levels/)
+      return true
+    })
+    assert.doesNotThrow(() => parseStrictJson('['.repeat(64) + ']'.repeat(64), 'p'))
+    assert.throws(() => parseStrictJson('['.repeat(65) + ']'.repeat(65), 'p'), /p:1:65 .*deeper than 64/)
+  })
+
+  it('reads lone surrogates as U+FFFD, as Go does', () => {
+    assert.throws(() => parsePolicy(`{"default":[${ACCEPT}],"\\ud800":1,"\\udc00":2}`, 'p'), /Duplicate key/)
+    assert.deepEqual(toValue(parseStrictJson('"\\ud83d\\ude00"', 'p')), '\u{1F600}')
+  })
+
+  it('decodes invalid UTF-8 byte by byte, as Go does', () => {
+    // Go reads "a\xe2\x82" as a + two U+FFFD and "a\xe2" as a + one: two keys, and the file loads.
+    const bytes = Buffer.concat([
+      Buffer.from(`{"default":[${ACCEPT}],"transports":{"docker":{"a`),
+      Buffer.from([0xe2, 0x82]),
+      Buffer.from(`":[${ACCEPT}],"a`),
+      Buffer.from([0xe2]),
+      Buffer.from(`":[${ACCEPT}]}}}`),
+    ])
+    const {policy} = parsePolicy(bytes, 'p')
+    assert.deepEqual(policy.transports?.[0].scopes.map((s) => s.scope), ['a\ufffd\ufffd', 'a\ufffd'])
+    assert.equal(decodeJsonBytes(Buffer.from([0xef, 0xbb, 0xbf, 0x7b])), '\ufeff{')
+    assert.equal(decodeJsonBytes(Buffer.from([0xed, 0xa0, 0x80, 0xf0, 0x9f, 0x98, 0x80, 0xc0, 0xaf])), '\ufffd\ufffd\ufffd\u{1F600}\ufffd\ufffd')
+  })
+
+  it('warns, and keeps going, where containers/image loads a suspicious file', () => {
+    const {policy, warnings} = parsePolicy(scoped('[{"type":"signedBy","keyType":"GPGKeys","keyData":[104,105]},{"type":"signedBy","keyType":"GPGKeys","keyPaths":[null]}]'), 'p')
+    assert.deepEqual(policy.transports?.[0].scopes[0].requirements, [
+      {type: 'signedBy', keyType: 'GPGKeys', keyData: 'aGk='},
+      {type: 'signedBy', keyType: 'GPGKeys', keyPaths: ['']},
+    ])
+    assert.equal(warnings.length, 2)
+    assert.match(warnings[0], /^p:1:\d+ \(\$\.transports\.docker\["a\.example\.com"\]\[0\]\.keyData\): key data written as an array of byte values/)
+    assert.match(warnings[1], /keyPaths\[0\]\): null is read as an empty path/)
   })
 
   it('gates fields on the containers/image version', () => {
