@@ -2,6 +2,8 @@
 // Like @oclif/core's execute(), but an error that escapes a command (an unknown
 // command, a command that fails to load) is reported the documented way
 // (docs/json-output.md): exit 64 for usage errors, the small JSON object with --json.
+import {readFile} from 'node:fs/promises'
+
 import {flush} from '@oclif/core/flush'
 import {run} from '@oclif/core/run'
 
@@ -14,7 +16,11 @@ try {
     process.exitCode = error.oclif.exit
   } else {
     const errors = await import('../dist/lib/errors.js').catch(() => undefined)
-    if (errors) errors.reportError(error, {json: errors.wantsJson(argv)})
+    // The command IDs, for a "did you mean" when one is mistyped.
+    const commands = await readFile(new URL('../oclif.manifest.json', import.meta.url), 'utf8')
+      .then((text) => Object.keys(JSON.parse(text).commands ?? {}))
+      .catch(() => [])
+    if (errors) errors.reportError(error, {json: errors.wantsJson(argv), commands})
     else {
       process.stderr.write(`imagetrust: error: ${error?.message ?? error}\n`)
       process.exitCode = 1

@@ -139,6 +139,25 @@ function isUsageError(error: Thrown): boolean {
   return error.parse !== undefined || /^Parsing --\S+/.test(error.message) || error.oclif?.exit === 2
 }
 
+/** The command a typo most likely meant: edit distance at most 2, or a unique prefix. */
+function closestCommand(id: string, commands: readonly string[]): string | undefined {
+  const distance = (a: string, b: string): number => {
+    let row = Array.from({length: b.length + 1}, (_, i) => i)
+    for (let i = 1; i <= a.length; i++) {
+      const next = [i]
+      for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1))
+      row = next
+    }
+
+    return row[b.length]
+  }
+
+  const ranked = commands.map((c) => ({c, d: distance(id, c)})).sort((x, y) => x.d - y.d)
+  if (ranked.length > 0 && ranked[0].d <= 2 && ranked[0].d < id.length) return ranked[0].c
+  const prefixed = commands.filter((c) => c.startsWith(id))
+  return prefixed.length === 1 ? prefixed[0] : undefined
+}
+
 /** oclif's multi-line usage message, on one line. */
 function usageMessage(error: Thrown): string {
   const lines = error.message
@@ -160,15 +179,25 @@ function usageMessage(error: Thrown): string {
  * with exit 64, system errors (EACCES, EROFS, ...) as a plain message naming
  * the path, anything else with its message and exit 1.
  */
-export function toImagetrustError(error: unknown, context: {commandId?: string} = {}): ImagetrustError {
-  if (error instanceof ImagetrustError) return error
+export function toImagetrustError(error: unknown, context: {commandId?: string; commands?: readonly string[]} = {}): ImagetrustError {
+  if (error instanceof ImagetrustError) {
+    // Ours, wrapping a system error ("cannot write X: EROFS"), gets that error's advice.
+    const code = (error.cause as Thrown | undefined)?.code
+    const hint = !error.hint && typeof code === 'string' ? SYSTEM_ERRORS[code]?.hint : undefined
+    return hint ? new ImagetrustError(error.reason, {location: error.location, exitCode: error.exitCode, hint, cause: error.cause}) : error
+  }
+
   if (!(error instanceof Error)) return new ImagetrustError(String(error), {cause: error})
   const thrown = error as Thrown
   if (isUsageError(thrown)) {
     const command = context.commandId ? `imagetrust ${context.commandId.replaceAll(':', ' ')} --help` : 'imagetrust --help'
+    const unknown = /^command (\S+) not found$/.exec(thrown.message)
+    const closest = unknown && context.commands ? closestCommand(unknown[1], context.commands) : undefined
     const hint = thrown.suggestions?.length
       ? thrown.suggestions.join('; ')
-      : context.commandId
+      : closest
+        ? `did you mean 'imagetrust ${closest.replaceAll(':', ' ')}'? See 'imagetrust --help' for the commands`
+        : context.commandId
         ? `see '${command}'`
         : `see '${command}' for the commands`
     return new ImagetrustError(usageMessage(thrown), {exitCode: EXIT.usage, hint, cause: error})
@@ -182,8 +211,8 @@ export function toImagetrustError(error: unknown, context: {commandId?: string} 
  * stdout, otherwise `imagetrust: error:` and `hint:` on stderr; a stack trace
  * only when DEBUG is set. Sets and returns the exit code.
  */
-export function reportError(error: unknown, options: {json: boolean; commandId?: string}): number {
-  const reported = toImagetrustError(error, {commandId: options.commandId})
+export function reportError(error: unknown, options: {json: boolean; commandId?: string; commands?: readonly string[]}): number {
+  const reported = toImagetrustError(error, options)
   process.exitCode = reported.exitCode
   if (options.json) process.stdout.write(`${JSON.stringify(errorJson(reported), null, 2)}\n`)
   else process.stderr.write(`imagetrust: error: ${reported.message}\n${reported.hint ? `hint: ${reported.hint}\n` : ''}`)

@@ -98,6 +98,7 @@ describe('exit codes and error output (docs/json-output.md)', () => {
     {name: 'missing required argument', args: () => ['explain', '--root', root], code: 64, message: /^Missing 1 required arg: image$/, hint: /imagetrust explain --help/},
     {name: 'bad flag value', args: () => ['apply', '--lock-timeout', 'abc', '--root', root, '-c', config], code: 64, message: /--lock-timeout.*Expected an integer but received: abc/},
     {name: 'unknown command', args: () => ['nosuchcommand'], code: 64, message: /^command nosuchcommand not found$/, hint: /imagetrust --help/},
+    {name: 'mistyped command', args: () => ['chek', '--root', root], code: 64, message: /^command chek not found$/, hint: /^did you mean 'imagetrust check'\?/},
     {name: 'unknown subcommand', args: () => ['key', 'nosuch'], code: 64, message: /^command key nosuch not found$/},
     {name: 'missing trust file', args: () => ['check', '--root', root], code: 1, message: /trust file .*\/etc\/imagetrust\/trust\.yaml does not exist/, hint: /--config/},
     {name: 'broken policy.json', args: () => ['check', '--root', broken, '-c', config], code: 1, message: /policy\.json:2:\d+.*unexpected end of JSON input/, location: true},
