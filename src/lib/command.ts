@@ -1,7 +1,7 @@
 import {Command} from '@oclif/core/command'
 import * as Flags from '@oclif/core/flags'
 
-import {ImagetrustError, formatLocation} from './errors.js'
+import {isExitRequest, reportError} from './errors.js'
 
 /** Shared flags and error handling: every error becomes one clear message and a reliable exit code. */
 export abstract class ImagetrustCommand extends Command {
@@ -27,22 +27,14 @@ export abstract class ImagetrustCommand extends Command {
     for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`)
   }
 
+  /**
+   * Every error leaves the same way (docs/json-output.md): ours, oclif's usage
+   * errors (exit 64, never 2, which means drift) and raw system errors alike.
+   * Only oclif's this.exit() passes through, to end the process with its code.
+   */
   override async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
-    if (!(error instanceof ImagetrustError)) return super.catch(error)
-    process.exitCode = error.exitCode
-    if (this.jsonEnabled()) {
-      this.logJson({
-        error: {
-          message: error.message,
-          location: error.location ? {...error.location, text: formatLocation(error.location)} : undefined,
-          hint: error.hint,
-          exitCode: error.exitCode,
-        },
-      })
-    } else {
-      process.stderr.write(`imagetrust: error: ${error.message}\n${error.hint ? `hint: ${error.hint}\n` : ''}`)
-    }
-
+    if (isExitRequest(error)) return super.catch(error)
+    reportError(error, {json: this.jsonEnabled(), commandId: this.id})
     return undefined
   }
 }
