@@ -71,7 +71,7 @@ export async function explainImage(root: HostRoot, image: string, options: {name
   const policyHostPath = options.namespace === undefined ? root.layout.policy : crioPolicyFor(crio!, options.namespace)
   const policyFile = await readHostFile(root, policyHostPath)
   if (!policyFile.content) throw new ImagetrustError(`${policyFile.realPath} does not exist: containers/image refuses every pull without a policy`)
-  const {policy, warnings} = parsePolicy(policyFile.content.toString('utf8'), policyFile.realPath)
+  const {policy, warnings} = parsePolicy(policyFile.content, policyFile.realPath)
   const resolution = effectiveRule(policy, ref)
   const registries = await readRegistriesDir(root, root.layout.registriesD)
   warnings.push(...registries.warnings)

@@ -65,7 +65,7 @@ export async function readPolicy(root: HostRoot, hostPath: string, features: Pol
   const snapshot: PolicySnapshot = {file}
   if (file.content) {
     try {
-      snapshot.parsed = parsePolicy(file.content.toString('utf8'), file.realPath, {features})
+      snapshot.parsed = parsePolicy(file.content, file.realPath, {features})
     } catch (error) {
       if (!(error instanceof ImagetrustError)) throw error
       snapshot.error = error

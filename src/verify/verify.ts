@@ -125,7 +125,7 @@ export async function runVerify(
 async function policyInForce(context: VerifyContext, root: HostRoot): Promise<Policy> {
   const file = context.policyPath ? await readHostFile(new HostRoot('/'), context.policyPath) : await readHostFile(root, root.layout.policy)
   if (!file.content) return {default: [{type: 'reject'}]} // containers/image refuses every pull without a policy
-  return parsePolicy(file.content.toString('utf8'), file.realPath).policy
+  return parsePolicy(file.content, file.realPath).policy
 }
 
 export function renderReport(report: VerifyReport): string {
