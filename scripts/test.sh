@@ -3,6 +3,9 @@
 # docker-registry and gpg. e2e tests need root (private mount namespaces).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The code's shape first: a linter, and the layers (no upward imports, no cycles).
+npx eslint src test scripts bin
+echo "lint: ok"
 files=(test/unit/*.test.ts)
 if [ "$(id -u)" -eq 0 ]; then
   files+=(test/e2e/*.test.ts)

@@ -14,8 +14,7 @@ export const HOST_PATHS = {
   crioPolicyDir: '/etc/crio/policies',
 } as const
 
-/** The file imagetrust owns in registries.d. */
-export const OWNED_REGISTRIES_FILE = 'imagetrust.yaml'
+export {OWNED_REGISTRIES_FILE} from '../registries-d/names.js'
 
 /**
  * Which files a run manages: the system's, or (--user) the invoking user's,

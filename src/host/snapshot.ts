@@ -4,7 +4,7 @@ import path from 'node:path'
 import {ImagetrustError} from '../lib/errors.js'
 import {parsePolicy, type ParsedPolicy} from '../policy/parse.js'
 import type {PolicyFeatures} from '../policy/types.js'
-import {parseState, type OwnershipState} from '../plan/state.js'
+import {parseState, type OwnershipState} from './state.js'
 import {parseRegistriesFile, type RegistriesFile} from '../registries-d/read.js'
 import {HOST_PATHS, type HostRoot} from './paths.js'
 

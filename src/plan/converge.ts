@@ -8,16 +8,15 @@ import {planInputs, recordFingerprint} from './fingerprint-inputs.js'
 import {ImagetrustError} from '../lib/errors.js'
 import {readHostSnapshot} from '../host/snapshot.js'
 import {loadKeys} from '../keys/load.js'
-import type {LoadedKey} from '../keys/types.js'
 import {loadTrustFile} from '../trustfile/load.js'
 import type {TrustFile} from '../trustfile/types.js'
 import {removeFile, removeStaleTempFiles, writeFileAtomic} from './atomic.js'
 import {markRolledBack, removeIncompleteBackups, restoreBackup} from './backup.js'
 import {createBackup} from './backup.js'
 import {acquireLock} from './lock.js'
-import {combinedKeyringPath, plan, type PolicyTarget} from './plan.js'
-import {parseState} from './state.js'
-import type {FileAction, FileChange, Plan} from './types.js'
+import {combinedKeyringPath, plan} from './plan.js'
+import {parseState} from '../host/state.js'
+import type {FileAction, FileChange, PolicyTarget, PreparedPlan} from './types.js'
 
 /** The shared front half of every command: trust file + host → plan. */
 export interface ConvergeOptions {
@@ -33,13 +32,7 @@ export interface ConvergeOptions {
   takeOver?: string[]
 }
 
-export interface PreparedPlan {
-  root: HostRoot
-  trust: TrustFile
-  keys: LoadedKey[]
-  targets: PolicyTarget[]
-  plan: Plan
-}
+export type {PreparedPlan} from './types.js'
 
 /**
  * The policy files to write: the managed one (system or user); CRI-O's

@@ -4,7 +4,7 @@ import path from 'node:path'
 
 import {ENGINES, findOnPath} from '../host/detect.js'
 import {HOST_PATHS, type HostRoot} from '../host/paths.js'
-import type {PreparedPlan} from './converge.js'
+import type {PreparedPlan} from './types.js'
 import {planDrift} from './drift.js'
 import {digestInputs, type InputSet, writeFingerprint} from './fingerprint.js'
 

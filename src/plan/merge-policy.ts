@@ -10,7 +10,7 @@ import {findOverrides, type Override} from '../policy/overrides.js'
 import {requirementValue} from '../policy/serialize.js'
 import {LOCAL_TRANSPORTS, type Policy, type PolicyRequirement, type PolicyTransport} from '../policy/types.js'
 import type {ScopeSpec, TrustFile} from '../trustfile/types.js'
-import type {PolicyOwnership} from './state.js'
+import type {PolicyOwnership} from '../host/state.js'
 
 /**
  * Merging the trust file's scopes into one policy file: only owned scopes

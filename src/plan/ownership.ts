@@ -1,6 +1,6 @@
 import {createHash} from 'node:crypto'
 
-import type {OwnershipState} from './state.js'
+import type {OwnershipState} from '../host/state.js'
 
 /**
  * Whether a file is imagetrust's: state.json says we wrote it, and it still

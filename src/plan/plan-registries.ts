@@ -8,7 +8,7 @@ import {type DesiredSection, mergeRegistriesD} from '../registries-d/merge.js'
 import {findConflicts, parseRegistriesFile, type RegistriesFile} from '../registries-d/read.js'
 import type {ScopeSpec, TrustFile} from '../trustfile/types.js'
 import {ownershipOf} from './ownership.js'
-import type {OwnershipState} from './state.js'
+import type {OwnershipState} from '../host/state.js'
 import type {FileChange} from './types.js'
 
 /** The registries.d settings a scope needs, with the key names the installed containers/image reads. */

@@ -13,18 +13,13 @@ import type {TrustFile} from '../trustfile/types.js'
 import {basePolicy, buildScopeRequirements, mergePolicy, setDockerScopes} from './merge-policy.js'
 import {planRegistries} from './plan-registries.js'
 import {contentDigest, ownershipOf} from './ownership.js'
-import {type OwnershipState, emptyState, serializeState} from './state.js'
-import type {FileChange, Plan} from './types.js'
+import {type OwnershipState, emptyState, serializeState} from '../host/state.js'
+import type {FileChange, Plan, PolicyTarget} from './types.js'
+
+export type {PolicyTarget} from './types.js'
 
 export {combinedKeyringPath} from './merge-policy.js'
 
-/** A policy file the plan writes. */
-export interface PolicyTarget {
-  hostPath: string
-  /** system: /etc/containers/policy.json; user: ~/.config/containers/policy.json; crio: CRI-O's signature_policy; crio-namespace: generated whole. */
-  role: 'system' | 'user' | 'crio' | 'crio-namespace'
-  namespace?: string
-}
 
 /**
  * plan(desired, host) → the file changes that bring the host to the trust

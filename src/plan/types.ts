@@ -1,6 +1,9 @@
 import type {Capabilities} from '../host/capabilities.js'
+import type {HostRoot} from '../host/paths.js'
+import type {LoadedKey} from '../keys/types.js'
+import type {TrustFile} from '../trustfile/types.js'
 import type {Override} from '../policy/overrides.js'
-import type {OwnershipState} from './state.js'
+import type {OwnershipState} from '../host/state.js'
 
 export type FileKind = 'policy' | 'registries.d' | 'key' | 'state'
 export type FileAction = 'create' | 'update' | 'delete'
@@ -34,4 +37,21 @@ export interface Plan {
   notes: string[]
   state: OwnershipState
   capabilities: Capabilities
+}
+
+/** A policy file the plan writes. */
+export interface PolicyTarget {
+  hostPath: string
+  /** system: /etc/containers/policy.json; user: ~/.config/containers/policy.json; crio: CRI-O's signature_policy; crio-namespace: generated whole. */
+  role: 'system' | 'user' | 'crio' | 'crio-namespace'
+  namespace?: string
+}
+
+/** The shared front half of every command: trust file + host → plan. */
+export interface PreparedPlan {
+  root: HostRoot
+  trust: TrustFile
+  keys: LoadedKey[]
+  targets: PolicyTarget[]
+  plan: Plan
 }

@@ -2,7 +2,7 @@ import {isDeepStrictEqual} from 'node:util'
 
 import type {Document} from 'yaml'
 
-import {OWNED_REGISTRIES_FILE} from '../host/paths.js'
+import {OWNED_REGISTRIES_FILE} from './names.js'
 import {ImagetrustError} from '../lib/errors.js'
 import type {RegistriesFile} from './read.js'
 

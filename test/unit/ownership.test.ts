@@ -33,11 +33,6 @@ describe('ownership is proven, not assumed', () => {
     host.local('trust.yaml', `version: 1\nkeys:\n  acme: {file: acme.asc}\nscopes:\n${scopes}\n`)
   const noKeys = () => host.local('trust.yaml', 'version: 1\nscopes:\n  "registry.example.com":\n    policy: reject\n')
 
-  async function drift(config: string) {
-    const prepared = await host.plan(config)
-    return planDrift(prepared.plan, (p) => prepared.root.resolve(p))
-  }
-
   it('a foreign key file of the same name holding another key is refused, naming who uses it; nothing is written', async () => {
     await host.write(KEY, other.publicKey)
     await host.write(POLICY, JSON.stringify({default: [{type: 'insecureAcceptAnything'}], transports: {docker: {'quay.io/theirs': [{type: 'signedBy', keyType: 'GPGKeys', keyPath: KEY}]}}}))

@@ -3,7 +3,7 @@ import * as Flags from '@oclif/core/flags'
 
 import {capabilitiesOf, detectEngines} from '../../host/detect.js'
 import {ImagetrustCommand} from '../../lib/command.js'
-import {applyAfterEdit} from '../../lib/apply-after-edit.js'
+import {applyAfterEdit} from '../../plan/apply-after-edit.js'
 import {applyFlag} from '../../lib/flags.js'
 import {readStdin} from '../../lib/stdin.js'
 import {type AddKeyResult, addKey, readKeyArgument} from '../../keys/manage.js'

@@ -2,7 +2,7 @@ import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 
 import {ImagetrustCommand} from '../../lib/command.js'
-import {applyAfterEdit} from '../../lib/apply-after-edit.js'
+import {applyAfterEdit} from '../../plan/apply-after-edit.js'
 import {applyFlag} from '../../lib/flags.js'
 import {type RemoveKeyResult, removeKey} from '../../keys/manage.js'
 import {type ApplyResult, trustFilePath} from '../../plan/converge.js'

@@ -1,5 +1,5 @@
 import type {Capabilities} from '../host/capabilities.js'
-import {type ApplyResult, applyTrust} from '../plan/converge.js'
+import {type ApplyResult, applyTrust} from './converge.js'
 
 /** The `--apply` step after a trust file edit: converge, report, and return the apply result for --json. */
 export async function applyAfterEdit(
