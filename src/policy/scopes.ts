@@ -1,6 +1,6 @@
 import path from 'node:path'
 
-import {parseDockerScope} from './reference.js'
+import {dockerScopeNormalization, parseDockerScope} from './reference.js'
 
 /**
  * Scope validation per transport, as containers/image does it at load time.
@@ -51,7 +51,10 @@ export function checkScope(transport: string, scope: string): ScopeCheck {
     case 'docker':
     case 'atomic': {
       const parsed = parseDockerScope(scope)
-      return typeof parsed === 'string' ? {ok: true, warning: `${parsed}; containers/image loads it but it never matches`} : {ok: true}
+      if (typeof parsed === 'string') return {ok: true, warning: `${parsed}; containers/image loads it but it never matches`}
+      const normalization = dockerScopeNormalization(scope)
+      if (normalization?.kind === 'mismatch') return {ok: true, warning: `scope "${scope}" never matches: containers/image compares normalised names ("${normalization.normalized}")`}
+      return {ok: true}
     }
 
     case 'docker-daemon': {

@@ -197,6 +197,9 @@ describe('strict policy.json parser', () => {
     assert.equal(warnings.length, 2)
     assert.match(warnings[0], /short name, which never matches/)
     assert.match(warnings[1], /transport "Docker" is unknown/)
+    const normalised = parsePolicy(`{"default":[${ACCEPT}],"transports":{"docker":{"index.docker.io/library/alpine":[${ACCEPT}],"docker.io/busybox":[${ACCEPT}]}}}`, 'p').warnings
+    assert.equal(normalised.length, 1, 'docker.io/busybox is a namespace; index.docker.io never matches')
+    assert.match(normalised[0], /scope "index\.docker\.io\/library\/alpine" never matches: containers\/image compares normalised names \("docker\.io\/library\/alpine"\)/)
   })
 
   it('hand-built requirements go through the same constructor checks', () => {
