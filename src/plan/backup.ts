@@ -6,7 +6,7 @@ import type {HostRoot} from '../host/paths.js'
 import {readHostFile} from '../host/snapshot.js'
 import {ImagetrustError} from '../lib/errors.js'
 import {parseStrictJson, toValue} from '../policy/json.js'
-import {removeFile, restoreSymlink, writeFileAtomic} from './atomic.js'
+import {removeFile, restoreSymlink, writeFileAtomic} from '../fs/atomic.js'
 import {removeFingerprint} from './fingerprint.js'
 import type {FileChange} from './types.js'
 

@@ -4,8 +4,8 @@ import os from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {removeStaleTempFiles} from '../../src/plan/atomic.ts'
-import {acquireLock} from '../../src/plan/lock.ts'
+import {removeStaleTempFiles} from '../../src/fs/atomic.ts'
+import {acquireLock} from '../../src/fs/lock.ts'
 
 describe('the apply lock', () => {
   let dir: string

@@ -3,7 +3,7 @@ import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 import {ImagetrustError} from '../lib/errors.js'
-import {processAlive} from '../lib/process.js'
+import {processAlive} from './process.js'
 
 /** An exclusive lock file holding the owner's PID; a lock left by a dead process is taken over. */
 export interface Lock {
