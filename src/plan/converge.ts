@@ -1,4 +1,4 @@
-import {readFile, stat} from 'node:fs/promises'
+import {stat} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {Capabilities} from '../host/capabilities.js'
@@ -6,7 +6,8 @@ import {capabilitiesOf, detectEngines, readCrioConfig} from '../host/detect.js'
 import {HOST_PATHS, type HostRoot, hostRoot, trustFilePath} from '../host/paths.js'
 import {recordFingerprint} from './fingerprint-inputs.js'
 import {ImagetrustError} from '../lib/errors.js'
-import {readHostSnapshot} from '../host/snapshot.js'
+import {managedPaths} from '../host/managed-paths.js'
+import {readHostFile, readHostSnapshot} from '../host/snapshot.js'
 import {loadKeys} from '../keys/load.js'
 import type {LoadedKey} from '../keys/types.js'
 import {loadTrustFile} from '../trustfile/load.js'
@@ -71,9 +72,9 @@ export async function preparePlan(options: ConvergeOptions): Promise<PreparedPla
 
   const targets = await policyTargets(root, trust)
   const policyPaths = new Set(targets.map((t) => t.hostPath))
-  const stateText = await readFile(root.resolve(root.statePath), 'utf8').catch(() => null)
-  if (stateText) {
-    const previous = parseState(stateText, root.resolve(root.statePath))
+  const stateFile = await readHostFile(root, root.statePath)
+  if (stateFile.content) {
+    const previous = parseState(stateFile.content.toString('utf8'), stateFile.realPath, await managedPaths(root))
     for (const p of previous.keyFiles) keyPaths.add(p)
     for (const p of previous.generatedPolicies) policyPaths.add(p)
   }
