@@ -94,7 +94,7 @@ export class HostRoot {
 /** The trust file a command uses: --config, or the layout's default under --root. */
 export function trustFilePath(options: {root: string; user?: boolean; config?: string}): string {
   const root = hostRoot(options)
-  return options.config ?? root.resolve(root.layout.trustFile)
+  return options.config ?? root.resolveFull(root.layout.trustFile)
 }
 
 /** The HostRoot for a command's --root and --user flags. */
