@@ -5,11 +5,26 @@
  * rootless podman pulls.
  */
 import assert from 'node:assert/strict'
-import {chmod, mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {chmod, cp, mkdir, mkdtemp, readFile, realpath, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {type GpgKey, Lab, REPO_ROOT, imagetrust, run} from '../support/lab.ts'
+
+/**
+ * The built CLI, copied where the test's real user can read it: the checkout
+ * may sit under a directory only root can enter (a clone in `mktemp -d`).
+ * Returns the path of bin/run.js in the copy.
+ */
+async function readableCopyOfCli(shared: string): Promise<string> {
+  const app = path.join(shared, 'app')
+  await mkdir(app)
+  for (const name of ['bin', 'dist', 'schema', 'templates', 'package.json', 'oclif.manifest.json']) await cp(path.join(REPO_ROOT, name), path.join(app, name), {recursive: true})
+  // node_modules may be a symlink (a worktree's): copy what it points to.
+  await cp(await realpath(path.join(REPO_ROOT, 'node_modules')), path.join(app, 'node_modules'), {recursive: true, verbatimSymlinks: true})
+  await run('chmod', ['-R', 'a+rX', app])
+  return path.join(app, 'bin/run.js')
+}
 
 describe('rootless users', () => {
   let lab: Lab
@@ -43,7 +58,7 @@ describe('rootless users', () => {
     await chmod(path.join(shared, 'home'), 0o755)
     await chmod(path.join(shared, 'out'), 0o777)
     const home = path.join(shared, 'home/itrootless')
-    const cli = `${process.execPath} ${path.join(REPO_ROOT, 'bin/run.js')}`
+    const cli = `${process.execPath} ${await readableCopyOfCli(shared)}`
     // Its own runtime and temp directories: rootless podman would otherwise leave /tmp/podman-run-UID behind.
     const asUser = (cmd: string, out: string) =>
       `runuser -u itrootless -- env -i PATH="$PATH" HOME=${home} XDG_RUNTIME_DIR=${home}/run TMPDIR=${home}/tmp sh -c 'cd; ${cmd}' > ${shared}/out/${out}.out 2> ${shared}/out/${out}.err; echo $? > ${shared}/out/${out}.code`
