@@ -70,7 +70,9 @@ describe('confinement under --root', () => {
   ] as const) {
     it(`${what} symlinked out of the root: apply writes inside the root (the link re-rooted), nothing outside`, async () => {
       const {root, config} = await sandbox(`link-${hostDir.replaceAll('/', '-')}`)
-      const target = path.join(outside, 'dir')
+      // It exists outside: followed naively, the link would take the writes there.
+      const target = path.join(outside, hostDir.replaceAll('/', '-'))
+      await mkdir(target)
       await mkdir(path.dirname(path.join(root, hostDir)), {recursive: true})
       await symlink(target, path.join(root, hostDir))
       const before = await hashTree(outside)
