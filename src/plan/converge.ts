@@ -151,7 +151,7 @@ async function writeChange(root: HostRoot, change: FileChange): Promise<void> {
   }
 
   // Mode and owner of an existing file are kept; key files are always 0644.
-  const current = await stat(realPath).catch(() => undefined)
+  const current = await stat(root.resolveFull(change.hostPath)).catch(() => undefined) // a final symlink's target, in the root
   const mode = change.kind === 'key' || !current ? change.mode : current.mode & 0o7777
   await writeFileAtomic(realPath, change.after, {mode, uid: current?.uid, gid: current?.gid})
 }
