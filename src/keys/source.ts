@@ -48,7 +48,7 @@ export async function fetchKey(url: string, name: string, location?: {file: stri
 }
 
 /** The body, read only up to the key size limit: a server streaming without end cannot fill the memory. */
-async function readCappedBody(response: Response, url: string, name: string, location?: {file: string; line?: number}): Promise<Uint8Array> {
+export async function readCappedBody(response: Response, url: string, name: string, location?: {file: string; line?: number}): Promise<Uint8Array> {
   const chunks: Uint8Array[] = []
   let length = 0
   const reader = response.body?.getReader()
