@@ -115,7 +115,7 @@ async function exists(p: string): Promise<boolean> {
 }
 
 export async function readRegistriesDir(root: HostRoot, dirHostPath: string): Promise<HostSnapshot['registriesD']> {
-  const realDir = root.resolve(dirHostPath)
+  const realDir = root.resolveFull(dirHostPath) // listed where a symlinked directory really is, in the root
   let names: string[]
   try {
     names = await readdir(realDir)

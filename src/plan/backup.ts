@@ -70,7 +70,7 @@ export async function createBackup(root: HostRoot, changes: FileChange[]): Promi
 const BACKUP_FILE_LIMIT = 16 * MiB
 
 export async function listBackups(root: HostRoot): Promise<BackupManifest[]> {
-  const dir = root.resolve(root.backupDir)
+  const dir = root.resolveFull(root.backupDir)
   const ids = await readdir(dir).catch(() => [] as string[])
   const managed = await managedPaths(root)
   const manifests: BackupManifest[] = []
@@ -162,7 +162,8 @@ export async function restoreBackup(root: HostRoot, manifest: BackupManifest): P
 
 /** Backup directories without a manifest were left by a run killed while backing up; nothing refers to them. */
 export async function removeIncompleteBackups(root: HostRoot): Promise<void> {
-  const dir = root.resolve(root.backupDir)
+  // A directory is listed where it really is in the root: a symlinked one must not lead the sweep outside.
+  const dir = root.resolveFull(root.backupDir)
   const {rm} = await import('node:fs/promises')
   for (const id of await readdir(dir).catch(() => [] as string[])) {
     const hasManifest = await readFile(path.join(dir, id, 'manifest.json')).then(

@@ -109,7 +109,7 @@ export async function applyTrust(options: ApplyOptions): Promise<ApplyResult & {
   try {
     if (!options.dryRun) {
       // Under the lock, leftovers of a killed run are garbage: its temp files and an unfinished backup.
-      const dirs = [root.layout.registriesD, root.layout.keyDir, path.posix.dirname(root.layout.policy), root.layout.stateDir].map((d) => root.resolve(d))
+      const dirs = [root.layout.registriesD, root.layout.keyDir, path.posix.dirname(root.layout.policy), root.layout.stateDir].map((d) => root.resolveFull(d))
       await removeStaleTempFiles(dirs)
       await removeIncompleteBackups(root)
     }

@@ -63,24 +63,27 @@ describe('confinement under --root', () => {
     assert.deepEqual(await hashTree(outside), before, `something was written, changed or removed in ${outside}`)
   }
 
-  for (const [what, hostDir, file] of [
-    ['the key directory', 'etc/pki/containers', 'acme.gpg'],
-    ['registries.d', 'etc/containers/registries.d', 'imagetrust.yaml'],
-    ['the state directory', 'var/lib/imagetrust', 'state.json'],
+  // Each target exists outside, holding bait: what a naive follow would write beside, or sweep away as a dead run's leftover.
+  for (const [what, hostDir, bait, written] of [
+    ['the key directory', 'etc/pki/containers', '.acme.gpg.imagetrust-999999999-0a1b2c3d', 'acme.gpg'],
+    ['registries.d', 'etc/containers/registries.d', '.imagetrust.yaml.imagetrust-999999999-0a1b2c3d', 'imagetrust.yaml'],
+    ['the state directory', 'var/lib/imagetrust', 'lock.999999999', 'state.json'],
+    ['the backups directory', 'var/lib/imagetrust/backups', 'precious/data', undefined],
   ] as const) {
-    it(`${what} symlinked out of the root: apply writes inside the root (the link re-rooted), nothing outside`, async () => {
+    it(`${what} symlinked out of the root: apply writes inside the root (the link re-rooted), touches nothing outside`, async () => {
       const {root, config} = await sandbox(`link-${hostDir.replaceAll('/', '-')}`)
-      // It exists outside: followed naively, the link would take the writes there.
       const target = path.join(outside, hostDir.replaceAll('/', '-'))
-      await mkdir(target)
+      await mkdir(path.dirname(path.join(target, bait)), {recursive: true})
+      await writeFile(path.join(target, bait), 'bait\n')
       await mkdir(path.dirname(path.join(root, hostDir)), {recursive: true})
       await symlink(target, path.join(root, hostDir))
       const before = await hashTree(outside)
       const result = await imagetrust(['apply', '--root', root, '-c', config])
       assert.equal(result.code, 0, result.stderr)
       await assertOutsideUntouched(before)
-      // The absolute link is read as the host would read it from the root: /outside/dir, under the root.
-      assert.ok((await readdir(path.join(root, target))).includes(file), `${file} not in ${path.join(root, target)}`)
+      // The absolute link is read as the host would read it from the root: /outside/..., under the root.
+      const inRoot = await readdir(path.join(root, target))
+      assert.ok(written ? inRoot.includes(written) : inRoot.length === 1, `${written ?? 'a backup'} not in ${path.join(root, target)}: ${inRoot.join(', ')}`)
     })
   }
 
