@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 # The code's shape first: a linter, and the layers (no upward imports, no cycles).
 npx eslint src test scripts bin
 echo "lint: ok"
+npx depcruise src --config .dependency-cruiser.cjs --output-type err
 files=(test/unit/*.test.ts)
 if [ "$(id -u)" -eq 0 ]; then
   files+=(test/e2e/*.test.ts)

@@ -2,7 +2,7 @@ import * as Flags from '@oclif/core/flags'
 
 import {hostRoot} from '../host/paths.js'
 import {rollbackLatest, type RollbackResult} from '../plan/backup.js'
-import {acquireLock} from '../plan/lock.js'
+import {acquireLock} from '../fs/lock.js'
 import {ImagetrustCommand} from '../lib/command.js'
 
 export default class Rollback extends ImagetrustCommand {

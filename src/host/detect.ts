@@ -1,8 +1,10 @@
-import {access, constants, readdir, readFile} from 'node:fs/promises'
+import {access, constants, readdir} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
 import {runTool} from '../exec/run-tool.js'
+import {MiB, readRegularFile} from '../fs/read-bounded.js'
+import {ImagetrustError} from '../lib/errors.js'
 import {type Capabilities, commonCapabilities, containersImageFor, parseVersion} from './capabilities.js'
 import {HOST_PATHS, type HostRoot} from './paths.js'
 
@@ -117,23 +119,26 @@ export async function crioUnitState(): Promise<string> {
   return word && /^[a-z-]+$/.test(word) ? word : 'unknown'
 }
 
+const CRIO_CONF_LIMIT = 4 * MiB
+
 /** CRI-O's [crio.image] signature_policy(_dir), from crio.conf then crio.conf.d/*.conf in name order, last wins. */
 export async function readCrioConfig(root: HostRoot): Promise<CrioConfig | undefined> {
   const {parse} = await import('smol-toml')
   const files: string[] = []
-  const main = root.resolve(HOST_PATHS.crioConf)
+  // Read in the root: a symlinked crio.conf or drop-in is followed inside it, never out.
+  const main = root.resolveFull(HOST_PATHS.crioConf)
   if (await exists(main)) files.push(main)
-  const dropDir = root.resolve(HOST_PATHS.crioConfD)
-  const dropIns = (await readdir(dropDir).catch(() => [] as string[])).filter((n) => n.endsWith('.conf')).sort()
-  files.push(...dropIns.map((n) => path.join(dropDir, n)))
+  const dropIns = (await readdir(root.resolveFull(HOST_PATHS.crioConfD)).catch(() => [] as string[])).filter((n) => n.endsWith('.conf')).sort()
+  files.push(...dropIns.map((n) => root.resolveFull(path.posix.join(HOST_PATHS.crioConfD, n))))
   if (files.length === 0) return undefined
   const config: CrioConfig = {files, effectivePolicy: HOST_PATHS.policy, namespaces: []}
   for (const file of files) {
     let doc: Record<string, unknown>
     try {
-      doc = parse(await readFile(file, 'utf8')) as Record<string, unknown>
+      doc = parse((await readRegularFile(file, CRIO_CONF_LIMIT)).content.toString('utf8')) as Record<string, unknown>
     } catch (error) {
-      const {ImagetrustError} = await import('../lib/errors.js')
+      if (error instanceof ImagetrustError) throw error
+      if ((error as NodeJS.ErrnoException).code) throw new ImagetrustError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code}`)
       const e = error as {line?: number; column?: number; message: string}
       throw new ImagetrustError(e.message.split('\n')[0], {location: {file, line: e.line, column: e.column}})
     }
@@ -145,7 +150,8 @@ export async function readCrioConfig(root: HostRoot): Promise<CrioConfig | undef
 
   if (config.signaturePolicy) config.effectivePolicy = config.signaturePolicy
   const dir = config.signaturePolicyDir ?? HOST_PATHS.crioPolicyDir
-  const present = (await readdir(root.resolve(dir)).catch(() => [] as string[])).filter((n) => n.endsWith('.json')).sort()
+  // The paths stay host paths (CRI-O reads them from its root); under --root they resolve in it, `..` included.
+  const present = (await readdir(root.resolveFull(dir)).catch(() => [] as string[])).filter((n) => n.endsWith('.json')).sort()
   config.namespaces = present.map((n) => ({namespace: n.slice(0, -5), file: path.posix.join(dir, n)}))
   return config
 }

@@ -1,6 +1,8 @@
 import os from 'node:os'
 import path from 'node:path'
 
+import {resolveInRoot} from '../fs/resolve-in-root.js'
+
 /** System paths imagetrust reads and writes; under --root they resolve below it. */
 export const HOST_PATHS = {
   policy: '/etc/containers/policy.json',
@@ -49,7 +51,8 @@ export function userLayout(home = process.env.HOME ?? os.homedir()): Layout {
 
 /**
  * Maps host paths (as written inside config files) to the files this run
- * touches, like `rpm --root`: /etc/x under --root /srv/r is /srv/r/etc/x.
+ * touches, like `rpm --root`: /etc/x under --root /srv/r is /srv/r/etc/x,
+ * resolved in the root (`..` and symlinks never lead out of it).
  */
 export class HostRoot {
   readonly root: string
@@ -60,8 +63,14 @@ export class HostRoot {
     this.layout = layout
   }
 
+  /** The real path to write (or lstat): directories resolved in the root, a final symlink left as it is. */
   resolve(hostPath: string): string {
-    return this.root === '/' ? hostPath : path.join(this.root, hostPath)
+    return this.root === '/' ? hostPath : resolveInRoot(this.root, hostPath, {final: 'keep'})
+  }
+
+  /** The real path to read: a final symlink followed too, in the root. */
+  resolveFull(hostPath: string): string {
+    return this.root === '/' ? hostPath : resolveInRoot(this.root, hostPath, {final: 'follow'})
   }
 
   get isSandbox(): boolean {
@@ -84,7 +93,7 @@ export class HostRoot {
 /** The trust file a command uses: --config, or the layout's default under --root. */
 export function trustFilePath(options: {root: string; user?: boolean; config?: string}): string {
   const root = hostRoot(options)
-  return options.config ?? root.resolve(root.layout.trustFile)
+  return options.config ?? root.resolveFull(root.layout.trustFile)
 }
 
 /** The HostRoot for a command's --root and --user flags. */

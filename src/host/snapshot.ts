@@ -1,11 +1,13 @@
-import {lstat, readdir, readFile, readlink, stat} from 'node:fs/promises'
+import {lstat, readdir, readlink} from 'node:fs/promises'
 import path from 'node:path'
 
+import {MiB, readRegularFile} from '../fs/read-bounded.js'
 import {ImagetrustError} from '../lib/errors.js'
 import {parsePolicy, type ParsedPolicy} from '../policy/parse.js'
 import type {PolicyFeatures} from '../policy/types.js'
 import {parseState, type OwnershipState} from './state.js'
 import {parseRegistriesFile, type RegistriesFile} from '../registries-d/read.js'
+import {managedPaths} from './managed-paths.js'
 import {HOST_PATHS, type HostRoot} from './paths.js'
 
 /** A file on the host as found: content, mode, owner, and whether it is a link. */
@@ -38,18 +40,21 @@ export interface HostSnapshot {
   state: {file: HostFile; value: OwnershipState | null}
 }
 
+/** No policy, registries.d, key or state file is this large; a bigger one is refused rather than read. */
+const HOST_FILE_LIMIT = 16 * MiB
+
 export async function readHostFile(root: HostRoot, hostPath: string): Promise<HostFile> {
   const realPath = root.resolve(hostPath)
   const file: HostFile = {hostPath, realPath, content: null}
   try {
     const link = await lstat(realPath)
     if (link.isSymbolicLink()) file.symlinkTarget = await readlink(realPath)
-    const info = await stat(realPath)
-    if (!info.isFile()) throw new ImagetrustError(`${realPath} is not a regular file`)
-    file.content = await readFile(realPath)
-    file.mode = info.mode & 0o7777
-    file.uid = info.uid
-    file.gid = info.gid
+    // A symlink is read where it points inside the root, never outside it.
+    const {content, stats} = await readRegularFile(root.resolveFull(hostPath), HOST_FILE_LIMIT)
+    file.content = content
+    file.mode = stats.mode & 0o7777
+    file.uid = stats.uid
+    file.gid = stats.gid
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
     if (code === 'ENOENT') return file
@@ -87,7 +92,7 @@ export async function readHostSnapshot(
   const keyFiles = new Map<string, HostFile>()
   await Promise.all(options.keyHostPaths.map(async (p) => keyFiles.set(p, await readHostFile(root, p))))
   const stateFile = await readHostFile(root, root.statePath)
-  const stateValue = stateFile.content ? parseState(stateFile.content.toString('utf8'), stateFile.realPath) : null
+  const stateValue = stateFile.content ? parseState(stateFile.content.toString('utf8'), stateFile.realPath, await managedPaths(root)) : null
   const shadowing: HostFile[] = []
   let systemRegistriesD
   if (layout.kind === 'system') {
@@ -110,7 +115,7 @@ async function exists(p: string): Promise<boolean> {
 }
 
 export async function readRegistriesDir(root: HostRoot, dirHostPath: string): Promise<HostSnapshot['registriesD']> {
-  const realDir = root.resolve(dirHostPath)
+  const realDir = root.resolveFull(dirHostPath) // listed where a symlinked directory really is, in the root
   let names: string[]
   try {
     names = await readdir(realDir)

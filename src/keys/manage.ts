@@ -1,4 +1,4 @@
-import {readFile, rm} from 'node:fs/promises'
+import {rm} from 'node:fs/promises'
 import path from 'node:path'
 
 import {isMap, isSeq, type Document} from 'yaml'
@@ -7,13 +7,13 @@ import type {Capabilities} from '../host/capabilities.js'
 import {type HostRoot} from '../host/paths.js'
 import {readHostFile} from '../host/snapshot.js'
 import {ImagetrustError} from '../lib/errors.js'
-import {writeFileAtomic} from '../plan/atomic.js'
+import {writeFileAtomic} from '../fs/atomic.js'
 import {editTrustFile, ensureMap} from '../trustfile/edit.js'
 import type {KeyKind, TrustFile} from '../trustfile/types.js'
 import {KEY_NAME} from '../trustfile/validate.js'
 import {isOpenPgp} from './gpg.js'
 import {describeKeyBytes, keyHostPath, loadKeys} from './load.js'
-import {fetchKey} from './source.js'
+import {fetchKey, readKeyFile} from './source.js'
 import type {KeyInfo, LoadedKey} from './types.js'
 
 /** Where key add keeps a copy of each key, relative to the trust file. */
@@ -41,9 +41,10 @@ export async function readKeyArgument(source: string, options: KeySourceOptions)
 
   if (source.trimStart().startsWith('-----BEGIN')) return {bytes: Buffer.from(source, 'utf8'), origin: 'inline data'}
   try {
-    return {bytes: await readFile(source), origin: path.resolve(source)}
+    return {bytes: await readKeyFile(path.resolve(source)), origin: path.resolve(source)}
   } catch (error) {
-    throw new ImagetrustError(`cannot read key file ${path.resolve(source)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
+    const message = (error as Error).message
+    throw new ImagetrustError(message.startsWith('cannot read ') ? message.replace('cannot read ', 'cannot read key file ') : `key file ${message}`)
   }
 }
 

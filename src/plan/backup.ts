@@ -2,33 +2,18 @@ import {createHash, randomBytes} from 'node:crypto'
 import {mkdir, readdir, readFile} from 'node:fs/promises'
 import path from 'node:path'
 
+import {managedPaths} from '../host/managed-paths.js'
 import type {HostRoot} from '../host/paths.js'
 import {readHostFile} from '../host/snapshot.js'
+import {MiB, readRegularFile} from '../fs/read-bounded.js'
 import {ImagetrustError} from '../lib/errors.js'
-import {parseStrictJson, toValue} from '../policy/json.js'
-import {removeFile, restoreSymlink, writeFileAtomic} from './atomic.js'
+import {type BackupEntry, type BackupManifest, parseManifest} from './backup-manifest.js'
+
+export type {BackupEntry, BackupManifest} from './backup-manifest.js'
+import {removeFile, restoreSymlink, writeFileAtomic} from '../fs/atomic.js'
 import {removeFingerprint} from './fingerprint.js'
 import type {FileChange} from './types.js'
 
-/** What a file was before an apply, and what the apply made it (to detect later edits). */
-export interface BackupEntry {
-  hostPath: string
-  existed: boolean
-  mode?: number
-  uid?: number
-  gid?: number
-  symlinkTarget?: string
-  /** File name of the saved content inside the backup directory. */
-  blob?: string
-  afterSha256: string | null
-}
-
-export interface BackupManifest {
-  id: string
-  createdAt: string
-  rolledBack: boolean
-  files: BackupEntry[]
-}
 
 export function sha256(content: string | Uint8Array): string {
   return createHash('sha256').update(content).digest('hex')
@@ -64,18 +49,35 @@ export async function createBackup(root: HostRoot, changes: FileChange[]): Promi
   return manifest
 }
 
+/** Manifests and blobs are read in the root and bounded like any input. */
+const BACKUP_FILE_LIMIT = 16 * MiB
+
 export async function listBackups(root: HostRoot): Promise<BackupManifest[]> {
-  const dir = root.resolve(root.backupDir)
+  const dir = root.resolveFull(root.backupDir)
   const ids = await readdir(dir).catch(() => [] as string[])
+  const managed = await managedPaths(root)
   const manifests: BackupManifest[] = []
   for (const id of ids.sort()) {
-    const file = path.join(dir, id, 'manifest.json')
-    const text = await readFile(file, 'utf8').catch(() => null)
+    const file = root.resolveFull(path.posix.join(root.backupDir, id, 'manifest.json'))
+    const text = await readBackupFile(file, {missingOk: true})
     if (text === null) continue // an apply killed before its manifest landed wrote nothing else
-    manifests.push(toValue(parseStrictJson(text, file)) as unknown as BackupManifest)
+    manifests.push(parseManifest(text.toString('utf8'), file, id, managed))
   }
 
   return manifests
+}
+
+async function readBackupFile(file: string, options: {missingOk: true}): Promise<Buffer | null>
+async function readBackupFile(file: string): Promise<Buffer>
+async function readBackupFile(file: string, options: {missingOk?: boolean} = {}): Promise<Buffer | null> {
+  try {
+    return (await readRegularFile(file, BACKUP_FILE_LIMIT)).content
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (options.missingOk && (code === 'ENOENT' || code === 'ENOTDIR')) return null
+    if (error instanceof ImagetrustError) throw error
+    throw new ImagetrustError(`cannot read ${file}: ${code ?? (error as Error).message}`)
+  }
 }
 
 export interface RollbackResult {
@@ -118,7 +120,6 @@ export async function markRolledBack(root: HostRoot, manifest: BackupManifest): 
 
 /** Puts every file of a backup back as it was; returns how many files differed and were restored. */
 export async function restoreBackup(root: HostRoot, manifest: BackupManifest): Promise<number> {
-  const dir = root.resolve(path.posix.join(root.backupDir, manifest.id))
   let restored = 0
   for (const entry of manifest.files) {
     const realPath = root.resolve(entry.hostPath)
@@ -131,7 +132,7 @@ export async function restoreBackup(root: HostRoot, manifest: BackupManifest): P
       if (current.symlinkTarget === entry.symlinkTarget) continue
       await restoreSymlink(realPath, entry.symlinkTarget)
     } else {
-      const content = await readFile(path.join(dir, entry.blob!))
+      const content = await readBackupFile(root.resolveFull(path.posix.join(root.backupDir, manifest.id, entry.blob!)))
       if (current.symlinkTarget === undefined && current.content?.equals(content) && current.mode === entry.mode) continue
       await writeFileAtomic(realPath, content, {mode: entry.mode ?? 0o644, uid: entry.uid, gid: entry.gid})
     }
@@ -144,7 +145,8 @@ export async function restoreBackup(root: HostRoot, manifest: BackupManifest): P
 
 /** Backup directories without a manifest were left by a run killed while backing up; nothing refers to them. */
 export async function removeIncompleteBackups(root: HostRoot): Promise<void> {
-  const dir = root.resolve(root.backupDir)
+  // A directory is listed where it really is in the root: a symlinked one must not lead the sweep outside.
+  const dir = root.resolveFull(root.backupDir)
   const {rm} = await import('node:fs/promises')
   for (const id of await readdir(dir).catch(() => [] as string[])) {
     const hasManifest = await readFile(path.join(dir, id, 'manifest.json')).then(

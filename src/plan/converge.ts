@@ -1,4 +1,4 @@
-import {readFile, stat} from 'node:fs/promises'
+import {stat} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {Capabilities} from '../host/capabilities.js'
@@ -6,14 +6,15 @@ import {capabilitiesOf, detectEngines, readCrioConfig} from '../host/detect.js'
 import {HOST_PATHS, type HostRoot, hostRoot, trustFilePath} from '../host/paths.js'
 import {planInputs, recordFingerprint} from './fingerprint-inputs.js'
 import {ImagetrustError} from '../lib/errors.js'
-import {readHostSnapshot} from '../host/snapshot.js'
+import {managedPaths} from '../host/managed-paths.js'
+import {readHostFile, readHostSnapshot} from '../host/snapshot.js'
 import {loadKeys} from '../keys/load.js'
 import {loadTrustFile} from '../trustfile/load.js'
 import type {TrustFile} from '../trustfile/types.js'
-import {removeFile, removeStaleTempFiles, writeFileAtomic} from './atomic.js'
+import {removeFile, removeStaleTempFiles, writeFileAtomic} from '../fs/atomic.js'
 import {markRolledBack, removeIncompleteBackups, restoreBackup} from './backup.js'
 import {createBackup} from './backup.js'
-import {acquireLock} from './lock.js'
+import {acquireLock} from '../fs/lock.js'
 import {combinedKeyringPath, plan} from './plan.js'
 import {parseState} from '../host/state.js'
 import type {FileAction, FileChange, PolicyTarget, PreparedPlan} from './types.js'
@@ -66,9 +67,9 @@ export async function preparePlan(options: ConvergeOptions): Promise<PreparedPla
 
   const targets = await policyTargets(root, trust)
   const policyPaths = new Set(targets.map((t) => t.hostPath))
-  const stateText = await readFile(root.resolve(root.statePath), 'utf8').catch(() => null)
-  if (stateText) {
-    const previous = parseState(stateText, root.resolve(root.statePath))
+  const stateFile = await readHostFile(root, root.statePath)
+  if (stateFile.content) {
+    const previous = parseState(stateFile.content.toString('utf8'), stateFile.realPath, await managedPaths(root))
     for (const p of previous.keyFiles) keyPaths.add(p)
     for (const p of previous.generatedPolicies) policyPaths.add(p)
   }
@@ -126,7 +127,7 @@ export async function applyTrust(options: ApplyOptions): Promise<ApplyResult & {
   try {
     if (!options.dryRun) {
       // Under the lock, leftovers of a killed run are garbage: its temp files and an unfinished backup.
-      const dirs = [root.layout.registriesD, root.layout.keyDir, path.posix.dirname(root.layout.policy), root.layout.stateDir].map((d) => root.resolve(d))
+      const dirs = [root.layout.registriesD, root.layout.keyDir, path.posix.dirname(root.layout.policy), root.layout.stateDir].map((d) => root.resolveFull(d))
       await removeStaleTempFiles(dirs)
       await removeIncompleteBackups(root)
     }
@@ -186,7 +187,7 @@ async function writeChange(root: HostRoot, change: FileChange): Promise<void> {
   }
 
   // The plan decided the mode (and, for files we own, the owner); otherwise the owner is kept.
-  const current = await stat(realPath).catch(() => undefined)
+  const current = await stat(root.resolveFull(change.hostPath)).catch(() => undefined) // a final symlink's target, in the root
   await writeFileAtomic(realPath, change.after, {mode: change.mode, uid: change.owner?.uid ?? current?.uid, gid: change.owner?.gid ?? current?.gid})
 }
 

@@ -5,7 +5,7 @@ import path from 'node:path'
 import type {HostRoot} from '../host/paths.js'
 import type {KeyInfo} from '../keys/types.js'
 import type {DriftEntry} from './drift.js'
-import {writeFileAtomic} from './atomic.js'
+import {writeFileAtomic} from '../fs/atomic.js'
 
 /**
  * The inputs of the last apply, hashed, so that `check` can answer "in sync"

@@ -3,7 +3,7 @@ import {readFile, stat} from 'node:fs/promises'
 import type {Document} from 'yaml'
 
 import {ImagetrustError, ParseError} from '../lib/errors.js'
-import {writeFileAtomic} from '../plan/atomic.js'
+import {writeFileAtomic} from '../fs/atomic.js'
 import type {TrustFile} from './types.js'
 import {validateTrustFile} from './validate.js'
 import {loadYamlSource} from './yaml-source.js'

@@ -1,7 +1,7 @@
 import {type HostRoot, hostRoot} from '../host/paths.js'
 import {rollbackLatest, type RollbackResult} from '../plan/backup.js'
 import {type ApplyOptions, type ApplyResult, applyTrust} from '../plan/converge.js'
-import {acquireLock} from '../plan/lock.js'
+import {acquireLock} from '../fs/lock.js'
 import {liveContext, sandboxContext, type VerifyContext} from './context.js'
 import type {PullEngine} from './pull.js'
 import {casesFromTrust, runVerify, type VerifyCase, type VerifyReport} from './verify.js'

@@ -47,6 +47,13 @@ async function install(input: string, ws: string, root: string): Promise<{config
       return {config: await simpleTrust(), names: path.join(root, 'etc/containers/registries.d', name)}
     }
 
+    case 'state': {
+      // imagetrust's own state file is input too: wrong types and paths it does not manage are refused.
+      await mkdir(path.join(root, 'var/lib/imagetrust'), {recursive: true})
+      await copyFile(source, path.join(root, 'var/lib/imagetrust/state.json'))
+      return {config: await simpleTrust(), names: path.join(root, 'var/lib/imagetrust/state.json')}
+    }
+
     case 'keys': {
       const config = path.join(ws, 'trust.yaml')
       await writeFile(config, `version: 1\nkeys:\n  k: {type: ${name.endsWith('.pub') ? 'sigstore' : 'gpg'}, file: ${source}}\n`)
@@ -76,9 +83,9 @@ describe('bad-input corpus', () => {
     await rm(dir, {recursive: true, force: true})
   })
 
-  it('has at least 60 broken inputs across trust files, policy.json, registries.d, keys and image references', () => {
-    assert.ok(cases.length >= 60, `${cases.length} inputs`)
-    assert.deepEqual([...new Set(cases.map((c) => c.input.split('/')[0]))].sort(), ['keys', 'policy', 'refs', 'registries.d', 'trust'])
+  it('has at least 70 broken inputs across trust files, policy.json, registries.d, keys, image references and state.json', () => {
+    assert.ok(cases.length >= 70, `${cases.length} inputs`)
+    assert.deepEqual([...new Set(cases.map((c) => c.input.split('/')[0]))].sort(), ['keys', 'policy', 'refs', 'registries.d', 'state', 'trust'])
   })
 
   it('each one: exit 1, the file and line named, the host byte-identical', async () => {

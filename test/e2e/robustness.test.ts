@@ -10,6 +10,7 @@ import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {setTimeout as sleep} from 'node:timers/promises'
 
+import {acquireLock} from '../../src/fs/lock.ts'
 import {REPO_ROOT, imagetrust, run} from '../support/lab.ts'
 import {hashTree} from '../support/tree.ts'
 
@@ -120,7 +121,7 @@ describe('robustness', () => {
     const root = await newRoot('locked')
     await mkdir(path.join(root, 'var/lib/imagetrust'), {recursive: true})
     // Held by a live process: this test runner.
-    await writeFile(path.join(root, 'var/lib/imagetrust/lock'), `${process.pid}\n`)
+    const held = await acquireLock(path.join(root, 'var/lib/imagetrust/lock'), 1000)
     const config = path.join(dir, 'locked.yaml')
     await writeFile(config, trust('l', 3))
     const before = await hashTree(root)
@@ -128,6 +129,7 @@ describe('robustness', () => {
     assert.equal(result.code, 1)
     assert.match(result.stderr, new RegExp(`another imagetrust run \\(pid ${process.pid}\\) holds the lock ${root}/var/lib/imagetrust/lock; gave up after 1 s`))
     assert.deepEqual(await hashTree(root), before)
+    await held.release()
   })
 
   /** Runs apply in a private mount namespace where `setup` mounted something odd over the root's files. */

@@ -5,11 +5,26 @@
  * rootless podman pulls.
  */
 import assert from 'node:assert/strict'
-import {chmod, mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {chmod, cp, mkdir, mkdtemp, readFile, realpath, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {type GpgKey, Lab, REPO_ROOT, imagetrust, run} from '../support/lab.ts'
+
+/**
+ * The built CLI, copied where the test's real user can read it: the checkout
+ * may sit under a directory only root can enter (a clone in `mktemp -d`).
+ * Returns the path of bin/run.js in the copy.
+ */
+async function readableCopyOfCli(shared: string): Promise<string> {
+  const app = path.join(shared, 'app')
+  await mkdir(app)
+  for (const name of ['bin', 'dist', 'schema', 'templates', 'package.json', 'oclif.manifest.json']) await cp(path.join(REPO_ROOT, name), path.join(app, name), {recursive: true})
+  // node_modules may be a symlink (a worktree's): copy what it points to.
+  await cp(await realpath(path.join(REPO_ROOT, 'node_modules')), path.join(app, 'node_modules'), {recursive: true, verbatimSymlinks: true})
+  await run('chmod', ['-R', 'a+rX', app])
+  return path.join(app, 'bin/run.js')
+}
 
 describe('rootless users', () => {
   let lab: Lab
@@ -43,7 +58,7 @@ describe('rootless users', () => {
     await chmod(path.join(shared, 'home'), 0o755)
     await chmod(path.join(shared, 'out'), 0o777)
     const home = path.join(shared, 'home/itrootless')
-    const cli = `${process.execPath} ${path.join(REPO_ROOT, 'bin/run.js')}`
+    const cli = `${process.execPath} ${await readableCopyOfCli(shared)}`
     // Its own runtime and temp directories: rootless podman would otherwise leave /tmp/podman-run-UID behind.
     const asUser = (cmd: string, out: string) =>
       `runuser -u itrootless -- env -i PATH="$PATH" HOME=${home} XDG_RUNTIME_DIR=${home}/run TMPDIR=${home}/tmp sh -c 'cd; ${cmd}' > ${shared}/out/${out}.out 2> ${shared}/out/${out}.err; echo $? > ${shared}/out/${out}.code`
@@ -66,6 +81,10 @@ describe('rootless users', () => {
       // Root reads the system policy (Debian's accept-anything) and is unaffected.
       `env HOME=${shared}/out skopeo copy --quiet --src-tls-verify=false docker://${images.unsigned} dir:${shared}/out/root-pull > ${shared}/out/root.out 2>&1; echo $? > ${shared}/out/root.code`,
       `id -u itrootless > ${shared}/out/uid`,
+      // Rootless podman leaves its pause process behind: stop every process the user started.
+      'pkill -KILL -U "$(id -u itrootless)"',
+      'for i in 1 2 3 4 5 6 7 8 9 10; do pgrep -U "$(id -u itrootless)" >/dev/null || break; sleep 0.2; done',
+      `pgrep -U "$(id -u itrootless)" > ${shared}/out/left-running; true`,
     ].join('\n')
     const {readdir} = await import('node:fs/promises')
     const podmanLeftovers = async () => (await readdir('/tmp')).filter((n) => /^(podman-run|containers-user|storage-run)-/.test(n)).sort()
@@ -76,6 +95,7 @@ describe('rootless users', () => {
     const out = async (name: string) => (await readFile(path.join(shared, 'out', name), 'utf8')).trim()
     const code = async (name: string) => Number(await out(`${name}.code`))
 
+    assert.equal(await out('left-running'), '', 'every process the rootless user started is stopped')
     assert.equal(await code('apply'), 0, await out('apply.err'))
     const applied = JSON.parse(await out('apply.out'))
     const written = applied.files.map((f: {path: string}) => f.path)

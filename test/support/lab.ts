@@ -27,10 +27,15 @@ export interface RunResult {
   stderr: string
 }
 
-export function run(cmd: string, args: string[], options: {env?: NodeJS.ProcessEnv; input?: string; cwd?: string} = {}): Promise<RunResult> {
+/** Exit code reported for a command killed at its timeout (as timeout(1) does). */
+export const TIMED_OUT = 124
+
+export function run(cmd: string, args: string[], options: {env?: NodeJS.ProcessEnv; input?: string; cwd?: string; timeoutMs?: number} = {}): Promise<RunResult> {
   return new Promise((resolve) => {
-    const child = execFile(cmd, args, {env: options.env ?? process.env, cwd: options.cwd, maxBuffer: 64 * 1024 * 1024}, (error, stdout, stderr) => {
-      const code = error ? (typeof (error as {code?: unknown}).code === 'number' ? ((error as {code: number}).code) : 127) : 0
+    const limits = options.timeoutMs ? {timeout: options.timeoutMs, killSignal: 'SIGKILL' as const} : {}
+    const child = execFile(cmd, args, {env: options.env ?? process.env, cwd: options.cwd, maxBuffer: 64 * 1024 * 1024, ...limits}, (error, stdout, stderr) => {
+      const killed = Boolean(options.timeoutMs && (error as {killed?: boolean} | null)?.killed)
+      const code = error ? (killed ? TIMED_OUT : typeof (error as {code?: unknown}).code === 'number' ? ((error as {code: number}).code) : 127) : 0
       resolve({code, stdout: String(stdout), stderr: String(stderr)})
     })
     if (options.input !== undefined) child.stdin?.end(options.input)
@@ -54,7 +59,7 @@ export async function mustRun(cmd: string, args: string[], options: Parameters<t
  * it writes there (rootful podman creates /etc/containers/networks, for one)
  * lands in a throw-away layer, never in this machine's /etc.
  */
-export async function runIsolated(cmd: string, args: string[], options: {env?: NodeJS.ProcessEnv; input?: string} = {}): Promise<RunResult> {
+export async function runIsolated(cmd: string, args: string[], options: {env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number} = {}): Promise<RunResult> {
   if (process.getuid?.() !== 0) return run(cmd, args, options)
   const layer = await mkdtemp('/tmp/itl-')
   try {
@@ -73,8 +78,8 @@ export async function runIsolated(cmd: string, args: string[], options: {env?: N
 }
 
 /** The built CLI, as a user runs it (isolated from this machine's /etc: it may run podman). */
-export function imagetrust(args: string[], env?: NodeJS.ProcessEnv): Promise<RunResult> {
-  return runIsolated(process.execPath, [path.join(REPO_ROOT, 'bin/run.js'), ...args], {env})
+export function imagetrust(args: string[], env?: NodeJS.ProcessEnv, options: {timeoutMs?: number} = {}): Promise<RunResult> {
+  return runIsolated(process.execPath, [path.join(REPO_ROOT, 'bin/run.js'), ...args], {env, timeoutMs: options.timeoutMs})
 }
 
 /** A fingerprint of this machine's /etc/containers, to prove the tests leave it alone. */

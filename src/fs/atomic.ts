@@ -3,7 +3,7 @@ import {chmod, chown, mkdir, open, rename, rm, symlink, unlink} from 'node:fs/pr
 import path from 'node:path'
 
 import {ImagetrustError} from '../lib/errors.js'
-import {processAlive} from '../lib/process.js'
+import {processAlive} from './process.js'
 
 /** Writes a file so a reader sees the old or the new content, never a mix: temp file, fsync, rename, fsync dir. */
 export async function writeFileAtomic(realPath: string, content: string | Uint8Array, options: {mode: number; uid?: number; gid?: number}): Promise<void> {
