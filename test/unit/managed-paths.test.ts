@@ -3,7 +3,7 @@ import {describe, it} from 'node:test'
 
 import {isGeneratedPolicyPath, isKeyFilePath, isManagedFile, type ManagedPaths} from '../../src/host/managed-paths.ts'
 import {parseManifest} from '../../src/plan/backup-manifest.ts'
-import {emptyState, parseState, serializeState} from '../../src/plan/state.ts'
+import {emptyState, parseState, serializeState} from '../../src/host/state.ts'
 
 const managed: ManagedPaths = {
   keyDir: '/etc/pki/containers',
