@@ -5,8 +5,8 @@ import type {PolicySnapshot} from '../host/snapshot.js'
 import type {LoadedKey} from '../keys/types.js'
 import {ImagetrustError} from '../lib/errors.js'
 import {checkRequirement, newAcceptAnything, newReject, newSignedBy, newSigstoreSigned, PolicyRuleError} from '../policy/requirements.js'
-import {ruleBeneath} from '../policy/effective.js'
-import {findOverrides, type Override} from '../policy/overrides.js'
+import {broaderScopes} from '../policy/effective.js'
+import {findOverrides, type OwnedRules, type Override, ownedRuleBeneath} from '../policy/overrides.js'
 import {requirementValue} from '../policy/serialize.js'
 import {LOCAL_TRANSPORTS, type Policy, type PolicyRequirement, type PolicyTransport} from '../policy/types.js'
 import type {ScopeSpec, TrustFile} from '../trustfile/types.js'
@@ -141,47 +141,50 @@ export interface PolicyMerge {
   combinedKeyrings: Map<string, LoadedKey[]>
   /** Foreign rules still deciding for images the trust file meant to decide for. */
   overrides: Override[]
+  /** --take-over scopes that override nothing in this file (another target may have them). */
+  unmatchedTakeOver: string[]
 }
 
 /**
- * Taken-over scopes follow the rule they hid; once that rule is gone (or no
- * longer beneath them) they get their own requirements back. New take-overs
- * must name a scope that overrides an owned rule right now.
+ * Taken-over scopes carry the rule the trust file meant for their images
+ * (the owned rule beneath them, taken-over ones included) for as long as
+ * there is one; then they get their own requirements back. Broader ones
+ * first, so a take-over beneath another is settled before it is read.
  */
-function applyTakeOvers(policy: Policy, input: PolicyMergeInput, previous: PolicyOwnership, wanted: Set<string>): PolicyOwnership['takenOver'] {
-  const ownsDefault = input.trust.default !== undefined
+export function holdTakeOvers(policy: Policy, records: NonNullable<PolicyOwnership['takenOver']>, owned: OwnedRules): NonNullable<PolicyOwnership['takenOver']> {
   const docker = policy.transports?.find((t) => t.name === 'docker')
-  const records: NonNullable<PolicyOwnership['takenOver']> = {}
-  const kept = Object.entries(previous.takenOver ?? {}).filter(([scope]) => !wanted.has(scope))
-  const owned = new Set([...wanted, ...kept.map(([scope]) => scope)])
-  const current = findOverrides(policy, {scopes: owned, ownsDefault})
-  for (const scope of input.takeOver ?? []) {
-    if (owned.has(scope)) continue
-    const override = current.find((o) => o.scope === scope)
-    if (!override) {
-      const candidates = current.map((o) => (o.scope === '' ? '""' : o.scope))
-      throw new ImagetrustError(`--take-over ${scope === '' ? '""' : scope}: no such foreign scope overrides a rule of the trust file`, {
-        hint: candidates.length > 0 ? `scopes that do: ${candidates.join(', ')}` : 'no foreign scope overrides the trust file here',
-      })
-    }
-
-    kept.push([scope, {hides: override.hides, original: override.requirements.map((r) => requirementValue(r))}])
-  }
-
-  for (const [scope, record] of kept) {
+  const held: NonNullable<PolicyOwnership['takenOver']> = {}
+  const depth = (scope: string) => (scope === '' ? -1 : (broaderScopes(scope)?.length ?? 0))
+  for (const [scope, record] of Object.entries(records).sort(([a], [b]) => depth(a) - depth(b))) {
     const entry = docker?.scopes.find((s) => s.scope === scope)
     if (!entry) continue // removed by hand: nothing left to hold
-    const beneath = scope === '' ? {scope: null, requirements: policy.default} : ruleBeneath(policy, scope)
-    const holds = beneath && beneath.scope === record.hides && (record.hides === null ? ownsDefault : wanted.has(record.hides))
-    if (holds) {
-      entry.requirements = structuredClone(beneath.requirements)
-      records[scope] = record
+    const intended = ownedRuleBeneath(policy, scope, {...owned, scopes: new Set([...owned.scopes].filter((s) => s !== scope))})
+    if (intended) {
+      entry.requirements = structuredClone(intended.requirements)
+      held[scope] = {hides: intended.scope, original: record.original}
     } else {
       entry.requirements = record.original.map((r) => checkRequirement(r as PolicyRequirement))
     }
   }
 
-  return Object.keys(records).length > 0 ? records : undefined
+  return held
+}
+
+/** New take-overs must name a scope that overrides a rule of the trust file right now, in this file. */
+function applyTakeOvers(policy: Policy, input: PolicyMergeInput, previous: PolicyOwnership, wanted: Set<string>): {records: PolicyOwnership['takenOver']; unmatched: string[]} {
+  const ownsDefault = input.trust.default !== undefined
+  const kept: NonNullable<PolicyOwnership['takenOver']> = Object.fromEntries(Object.entries(previous.takenOver ?? {}).filter(([scope]) => !wanted.has(scope)))
+  const current = findOverrides(policy, {scopes: new Set([...wanted, ...Object.keys(kept)]), ownsDefault})
+  const unmatched: string[] = []
+  for (const scope of input.takeOver ?? []) {
+    if (scope in kept || wanted.has(scope)) continue
+    const override = current.find((o) => o.scope === scope)
+    if (override) kept[scope] = {hides: override.hides, original: override.requirements.map((r) => requirementValue(r))}
+    else unmatched.push(scope)
+  }
+
+  const held = holdTakeOvers(policy, kept, {scopes: new Set([...wanted, ...Object.keys(kept)]), ownsDefault})
+  return {records: Object.keys(held).length > 0 ? held : undefined, unmatched}
 }
 
 export function mergePolicy(base: Policy, input: PolicyMergeInput, previous: PolicyOwnership): PolicyMerge {
@@ -258,8 +261,8 @@ export function mergePolicy(base: Policy, input: PolicyMergeInput, previous: Pol
   for (const scope of Object.keys(replaced)) if (!wanted.has(scope)) delete replaced[scope]
   const ownership: PolicyOwnership = {scopes: input.scopes.map((s) => s.scope), localTransports}
   if (Object.keys(replaced).length > 0) ownership.replaced = replaced
-  const takenOver = applyTakeOvers(policy, input, previous, wanted)
+  const {records: takenOver, unmatched} = applyTakeOvers(policy, input, previous, wanted)
   if (takenOver) ownership.takenOver = takenOver
   const overrides = findOverrides(policy, {scopes: new Set([...wanted, ...Object.keys(takenOver ?? {})]), ownsDefault: input.trust.default !== undefined})
-  return {policy, ownership, combinedKeyrings, overrides}
+  return {policy, ownership, combinedKeyrings, overrides, unmatchedTakeOver: unmatched}
 }

@@ -10,7 +10,7 @@ import {dockerScopeNormalization, parseImageReference} from '../policy/reference
 import {detectIndent, samePolicy, serializePolicy} from '../policy/serialize.js'
 import type {Policy} from '../policy/types.js'
 import type {TrustFile} from '../trustfile/types.js'
-import {basePolicy, buildScopeRequirements, mergePolicy, setDockerScopes} from './merge-policy.js'
+import {basePolicy, buildScopeRequirements, holdTakeOvers, mergePolicy, setDockerScopes} from './merge-policy.js'
 import {planRegistries} from './plan-registries.js'
 import {contentDigest, ownershipOf} from './ownership.js'
 import {type OwnershipState, emptyState, serializeState} from '../host/state.js'
@@ -188,6 +188,7 @@ export async function plan(input: PlanInput): Promise<Plan> {
   const policyChanges: FileChange[] = []
   const policies: OwnershipState['policies'] = {}
   const merged = new Map<string, Policy>()
+  const unmatched: string[][] = []
   const keyContents = new Map<string, string>(input.keys.map((k) => [k.hostPath, k.content]))
   const combined = new Map<string, LoadedKey[]>()
 
@@ -198,8 +199,18 @@ export async function plan(input: PlanInput): Promise<Plan> {
     policies[target.hostPath] = result.ownership
     merged.set(target.hostPath, result.policy)
     overrides.push(...result.overrides.map((o) => ({...o, policyPath: target.hostPath})))
+    unmatched.push(result.unmatchedTakeOver)
     const change = policyChange(target, input, result.policy)
     if (change) policyChanges.push(change)
+  }
+
+  // A take-over names a foreign scope in any of the policy files (CRI-O's own may lack it).
+  const nowhere = (input.takeOver ?? []).filter((scope) => unmatched.every((list) => list.includes(scope)))
+  if (nowhere.length > 0) {
+    const candidates = [...new Set(overrides.filter((o) => o.effect === 'weaker').map((o) => (o.scope === '' ? '""' : o.scope)))]
+    throw new ImagetrustError(`--take-over ${nowhere.map((s) => (s === '' ? '""' : s)).join(', ')}: no such foreign scope overrides a rule of the trust file`, {
+      hint: candidates.length > 0 ? `scopes that do: ${candidates.join(', ')}` : 'no foreign scope overrides the trust file here',
+    })
   }
 
   // CRI-O namespace files: the policy CRI-O uses globally, plus that namespace's scopes, written whole.
@@ -215,8 +226,11 @@ export async function plan(input: PlanInput): Promise<Plan> {
         return {scope: spec.scope, requirements: built.requirements}
       })
     setDockerScopes(policy, entries)
-    const owned = new Set([...names, ...Object.keys(policies[crioGlobal!.hostPath]?.takenOver ?? {}), ...globalScopes.map((s) => s.scope)])
-    overrides.push(...findOverrides(policy, {scopes: owned, ownsDefault: input.trust.default !== undefined}).map((o) => ({...o, policyPath: target.hostPath})))
+    // Taken-over scopes carry, in this file, the rule this namespace means for their images.
+    const takenOver = policies[crioGlobal!.hostPath]?.takenOver ?? {}
+    const owned = {scopes: new Set([...names, ...Object.keys(takenOver), ...globalScopes.map((s) => s.scope)]), ownsDefault: input.trust.default !== undefined}
+    holdTakeOvers(policy, takenOver, owned)
+    overrides.push(...findOverrides(policy, owned).map((o) => ({...o, policyPath: target.hostPath})))
 
     const change = policyChange(target, input, policy)
     if (change) policyChanges.push(change)

@@ -33,9 +33,14 @@ type Strength = 1 | 2 | 3
 
 /** Requirements are ANDed: one reject refuses everything; any signature requirement refuses unsigned images. */
 function strength(requirements: PolicyRequirement[]): Strength {
-  if (requirements.some((r) => r.type === 'reject')) return 3
+  if (requirements.some(refusesEverything)) return 3
   if (requirements.some((r) => r.type !== 'insecureAcceptAnything')) return 2
   return 1
+}
+
+/** reject, and what containers/image cannot evaluate (signedBaseLayer, keyTypes other than GPGKeys): every image is refused. */
+function refusesEverything(r: PolicyRequirement): boolean {
+  return r.type === 'reject' || r.type === 'signedBaseLayer' || (r.type === 'signedBy' && r.keyType !== 'GPGKeys')
 }
 
 export function sameRequirements(a: PolicyRequirement[], b: PolicyRequirement[]): boolean {
@@ -52,6 +57,24 @@ function compare(foreign: PolicyRequirement[], own: PolicyRequirement[]): Overri
 }
 
 /**
+ * The rule the trust file meant for the images under `scope`: the first
+ * owned rule beneath it, walking past foreign ones (a foreign rule between
+ * them is judged on its own), then an owned `""`, then the default when the
+ * trust file sets it. Undefined when nothing beneath is the trust file's.
+ */
+export function ownedRuleBeneath(policy: Policy, scope: string, owned: OwnedRules): {scope: string | null; requirements: PolicyRequirement[]} | undefined {
+  const docker = policy.transports?.find((t) => t.name === 'docker')
+  const present = new Map((docker?.scopes ?? []).map((s) => [s.scope, s.requirements]))
+  const broader = scope === '' ? [] : broaderScopes(scope)
+  if (!broader) return undefined // never matches anything
+  for (const candidate of scope === '' ? [] : [...broader, '']) {
+    if (present.has(candidate) && owned.scopes.has(candidate)) return {scope: candidate, requirements: present.get(candidate)!}
+  }
+
+  return owned.ownsDefault ? {scope: null, requirements: policy.default} : undefined
+}
+
+/**
  * Every foreign docker scope that decides for images the trust file meant to
  * decide for. Against the default only unsigned acceptance counts: a host's
  * own signed rule for an unrelated registry (RHEL's, say) is its trust
@@ -61,25 +84,15 @@ function compare(foreign: PolicyRequirement[], own: PolicyRequirement[]): Overri
 export function findOverrides(policy: Policy, owned: OwnedRules): Override[] {
   const docker = policy.transports?.find((t) => t.name === 'docker')
   if (!docker) return []
-  const present = new Map(docker.scopes.map((s) => [s.scope, s.requirements]))
   const out: Override[] = []
   for (const {scope, requirements} of docker.scopes) {
     if (owned.scopes.has(scope)) continue
-    let hides: string | null = null
-    if (scope !== '') {
-      const broader = broaderScopes(scope)
-      if (!broader) continue // never matches anything
-      const beneath = [...broader, ''].find((s) => present.has(s))
-      if (beneath !== undefined) {
-        if (!owned.scopes.has(beneath)) continue // one foreign rule over another: not ours to judge
-        hides = beneath
-      }
-    }
-
-    if (hides !== null) {
-      const effect = compare(requirements, present.get(hides)!)
-      if (effect) out.push({scope, requirements, hides, ownRequirements: present.get(hides)!, effect})
-    } else if (owned.ownsDefault && strength(requirements) === 1 && strength(policy.default) > 1) {
+    const intended = ownedRuleBeneath(policy, scope, owned)
+    if (!intended) continue
+    if (intended.scope !== null) {
+      const effect = compare(requirements, intended.requirements)
+      if (effect) out.push({scope, requirements, hides: intended.scope, ownRequirements: intended.requirements, effect})
+    } else if (strength(requirements) === 1 && strength(policy.default) > 1) {
       out.push({scope, requirements, hides: null, ownRequirements: policy.default, effect: 'weaker'})
     }
   }

@@ -25,16 +25,18 @@ const TABLE: Array<[name: string, scopes: Array<[string, PolicyRequirement]>, de
   ['a host beats an owned wildcard', [['+*.example.com', signed('a')], ['reg.example.com', ACCEPT]], null, ['reg.example.com>*.example.com:weaker']],
   ['a narrower wildcard beats an owned wildcard', [['+*.com', signed('a')], ['*.example.com', ACCEPT]], null, ['*.example.com>*.com:weaker']],
   ['the nearest owned scope is the one hidden', [['+reg.example.com', signed('a')], ['+reg.example.com/ns', signed('b')], ['reg.example.com/ns/app', ACCEPT]], null, ['reg.example.com/ns/app>reg.example.com/ns:weaker']],
-  ['a foreign scope between shields ours', [['+reg.example.com', signed('a')], ['reg.example.com/ns', REJECT], ['reg.example.com/ns/app', ACCEPT]], null, ['reg.example.com/ns>reg.example.com:stronger']],
+  ['a foreign reject between does not hide an accept beneath it', [['+reg.example.com', signed('a')], ['reg.example.com/ns', REJECT], ['reg.example.com/ns/app', ACCEPT]], null, ['reg.example.com/ns>reg.example.com:stronger', 'reg.example.com/ns/app>reg.example.com:weaker']],
   ['a port-less host does not cover a host with a port', [['+reg.example.com:5000', signed('a')], ['reg.example.com', ACCEPT]], null, []],
   ['an unrelated registry is not our scope', [['+reg:5000', signed('a')], ['quay.io', ACCEPT]], null, []],
   ['transport-wide "" accept under default: reject', [['', ACCEPT]], REJECT, ['>default:weaker']],
   ['an unrelated accept under default: reject', [['quay.io', ACCEPT]], REJECT, ['quay.io>default:weaker']],
   ['a foreign signed rule under default: reject is the host\'s trust', [['registry.redhat.io', signed('redhat')]], REJECT, []],
-  ['an accept under "" is not ours to judge', [['', REJECT], ['quay.io', ACCEPT]], REJECT, []],
+  ['an accept beneath a foreign "" still overrides default: reject', [['', REJECT], ['quay.io', ACCEPT]], REJECT, ['quay.io>default:weaker']],
   ['without an owned default, accept rules stand', [['quay.io', ACCEPT], ['', ACCEPT]], null, []],
   ['a scope that never matches overrides nothing', [['+docker.io/library/busybox', signed('a')], ['busybox', ACCEPT]], REJECT, []],
   ['"" does not hide an owned scope', [['+reg:5000', signed('a')], ['', ACCEPT]], null, []],
+  ['signedBaseLayer refuses everything: stronger, not weaker', [['+reg:5000', signed('a')], ['reg:5000/app', {type: 'signedBaseLayer', baseLayerIdentity: {type: 'matchRepository'}}]], null, ['reg:5000/app>reg:5000:stronger']],
+  ['a keyType containers/image cannot evaluate refuses everything', [['+reg:5000', signed('a')], ['reg:5000/app', {type: 'signedBy', keyType: 'X509Certificates', keyPath: '/x'}]], null, ['reg:5000/app>reg:5000:stronger']],
 ]
 
 describe('foreign rules that override the trust file (one table)', () => {
@@ -148,6 +150,73 @@ describe('apply, check and --take-over with overriding foreign rules', () => {
     // default: reject leaves the trust file: the "" rule is the host's again.
     await host.apply(await trust(SIGNED))
     assert.deepEqual((await host.policy()).transports!.docker[''], [ACCEPT])
+  })
+
+  it('a take-over beneath another take-over holds (a RHEL-like "" accept plus a foreign accept)', async () => {
+    await host.write(POLICY, JSON.stringify({default: [ACCEPT], transports: {docker: {'': [ACCEPT], 'registry.example.com:5000/x': [ACCEPT]}}}))
+    const config = await trust(SIGNED, 'default: reject')
+    await host.apply(config, {takeOver: ['']})
+    assert.deepEqual((await drift(config)).map((d) => d.detail?.match(/^scope "([^"]+)"/)?.[1]), ['registry.example.com:5000/x'])
+    await host.apply(config, {takeOver: ['registry.example.com:5000/x']})
+    const policy = await host.policy()
+    assert.deepEqual(policy.transports!.docker['registry.example.com:5000/x'], policy.transports!.docker['registry.example.com:5000'])
+    assert.deepEqual(await drift(config), [])
+    assert.equal((await host.apply(config)).changed, false)
+  })
+
+  it('a foreign accept hidden behind a foreign reject is still an override', async () => {
+    await host.write(POLICY, JSON.stringify({default: [ACCEPT], transports: {docker: {'registry.example.com:5000/a': [REJECT], 'registry.example.com:5000/a/b': [ACCEPT]}}}))
+    const config = await trust(SIGNED)
+    await host.apply(config)
+    assert.deepEqual((await drift(config)).map((d) => d.detail?.match(/^scope "([^"]+)"/)?.[1]), ['registry.example.com:5000/a/b'])
+  })
+
+  it('a taken-over scope keeps holding when a stricter trust scope appears beneath it, and carries that rule', async () => {
+    await host.write(POLICY, JSON.stringify({default: [ACCEPT], transports: {docker: {'registry.example.com:5000/a/b': [ACCEPT]}}}))
+    await host.apply(await trust(SIGNED), {takeOver: ['registry.example.com:5000/a/b']})
+    const nested = await trust(`${SIGNED}\n  "registry.example.com:5000/a":\n    policy: reject`)
+    await host.apply(nested)
+    assert.deepEqual((await host.policy()).transports!.docker['registry.example.com:5000/a/b'], [REJECT])
+    assert.deepEqual(await drift(nested), [])
+  })
+
+  it('--take-over works when CRI-O reads its own signature_policy without that scope', async () => {
+    await foreignApp(ACCEPT)
+    await host.write('/etc/crio/crio.conf', '[crio.image]\nsignature_policy = "/etc/crio/policy.json"\n')
+    await host.write('/etc/crio/policy.json', JSON.stringify({default: [ACCEPT]}))
+    const config = await trust(SIGNED)
+    await host.apply(config, {takeOver: ['registry.example.com:5000/app']})
+    assert.equal((await host.policy()).transports!.docker['registry.example.com:5000/app'][0] && (((await host.policy()).transports!.docker['registry.example.com:5000/app'][0]) as {type: string}).type, 'signedBy')
+    assert.deepEqual(await drift(config), [])
+  })
+
+  it('in a CRI-O namespace policy a taken-over scope carries the namespace\'s rule, not the global one', async () => {
+    const other = await makeKey('other')
+    await host.local('other.asc', other.publicKey)
+    await host.write(POLICY, JSON.stringify({default: [ACCEPT], transports: {docker: {'registry.example.com:5000/prod/app': [ACCEPT]}}}))
+    await host.write('/etc/crio/crio.conf', '[crio.image]\nsignature_policy_dir = "/etc/crio/policies"\n')
+    const config = await host.local(
+      'trust.yaml',
+      [
+        'version: 1',
+        'keys:',
+        '  acme: {file: acme.asc}',
+        '  other: {file: other.asc}',
+        'scopes:',
+        SIGNED,
+        '  "registry.example.com:5000/prod":',
+        '    policy: signed',
+        '    keys: [other]',
+        'crio:',
+        '  namespaces:',
+        '    prod: {scopes: ["registry.example.com:5000/prod"]}',
+      ].join('\n'),
+    )
+    await host.apply(config, {takeOver: ['registry.example.com:5000/prod/app']})
+    const prod = JSON.parse(await host.read('/etc/crio/policies/prod.json'))
+    assert.deepEqual(prod.transports.docker['registry.example.com:5000/prod/app'], prod.transports.docker['registry.example.com:5000/prod'])
+    assert.match(JSON.stringify(prod.transports.docker['registry.example.com:5000/prod/app']), /other\.gpg/)
+    assert.deepEqual(await drift(config), [])
   })
 
   it('a taken-over scope that the trust file later names itself keeps its original for release', async () => {
