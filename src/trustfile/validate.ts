@@ -5,6 +5,7 @@ import {dockerScopeNormalization, parseDockerScope, parseImageReference} from '.
 import {newSignedIdentity, PolicyRuleError} from '../policy/requirements.js'
 import type {SignedIdentity} from '../policy/types.js'
 import type {KeySpec, ScopeSpec, TrustFile} from './types.js'
+import {validateSigner} from './validate-signer.js'
 import type {YamlSource} from './yaml-source.js'
 
 /**
@@ -27,9 +28,9 @@ export class TrustFileError extends ImagetrustError {
 }
 
 export const KEY_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/
-const FINGERPRINT = /^(?:[0-9A-F]{40}|[0-9A-F]{64})$/
+export const FINGERPRINT = /^(?:[0-9A-F]{40}|[0-9A-F]{64})$/
 const IDENTITY_NAMES = ['matchExact', 'matchRepoDigestOrExact', 'matchRepository'] as const
-const TOP_KEYS = ['version', 'default', 'localTransports', 'keys', 'scopes', 'crio']
+const TOP_KEYS = ['version', 'default', 'localTransports', 'keys', 'scopes', 'crio', 'signer']
 /** A Kubernetes namespace name (DNS label). */
 const NAMESPACE = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/
 const KEY_KEYS = ['type', 'file', 'url', 'data', 'fingerprint']
@@ -37,11 +38,11 @@ const SCOPE_KEYS = ['policy', 'keys', 'identity', 'lookaside', 'lookasideStaging
 
 type Obj = Record<string, unknown>
 
-function isObject(value: unknown): value is Obj {
+export function isObject(value: unknown): value is Obj {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
-class Collector {
+export class Collector {
   readonly problems: Array<{location: Location; message: string}> = []
 
   constructor(private readonly source: YamlSource) {}
@@ -265,6 +266,7 @@ export function validateTrustFile(source: YamlSource): TrustFile {
   }
 
   const crioNamespaces = validateCrio(c, root.crio, new Set(scopes.map((s) => s.scope)))
+  const signer = validateSigner(c, root.signer, scopes, keyNames)
   if (c.problems.length > 0) throw new TrustFileError(c.problems)
   const file = path.resolve(source.file)
   return {
@@ -274,6 +276,7 @@ export function validateTrustFile(source: YamlSource): TrustFile {
     keys,
     scopes,
     crioNamespaces,
+    ...(signer ? {signer} : {}),
     file,
     dir: path.dirname(file),
   }
