@@ -236,6 +236,24 @@ describe('the signing side, from key create to an enforcing pull', () => {
       )
     })
 
+    it('a key that signs only with a subkey, on engines before containers/image 5.37', async (t) => {
+      const version = (await run('podman', ['--version'])).stdout
+      const [major, minor] = (/(\d+)\.(\d+)/.exec(version) ?? ['', '99', '0']).slice(1).map(Number)
+      if (major > 5 || (major === 5 && minor >= 7)) return t.skip(`podman ${major}.${minor} accepts subkey signatures`)
+      const sub = await lab.makeGpgKey('sub', {keyType: 'subkey-signing'})
+      homes.push(sub.home)
+      await refused(
+        'subkey',
+        (doc) => {
+          doc.setIn(['keys', 'sub'], doc.createNode({type: 'gpg', data: sub.publicArmored}))
+          doc.setIn(['scopes', `${lab.registry}/apps`, 'keys'], doc.createNode(['sub']))
+          doc.setIn(['signer', 'fingerprint'], sub.fingerprint)
+          doc.setIn(['signer', 'gnupgHome'], sub.home)
+        },
+        new RegExp(`the signer's key ${sub.fingerprint} signs only with subkey [0-9A-F]{40}; containers/image 5\\.\\d+ .* rejects subkey signatures`),
+      )
+    })
+
     it('a pinned mismatch is refused as the trust file is read', async () => {
       await refused('pinned', (doc) => doc.setIn(['signer', 'fingerprint'], other.fingerprint), new RegExp(`signer key ${other.fingerprint} is not a key that scope "${lab.registry}/apps" trusts \\(${fingerprint}\\)`))
     })
