@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict'
 import {type ChildProcess, spawn} from 'node:child_process'
-import {mkdir, readdir, readFile, stat, writeFile} from 'node:fs/promises'
+import {chmod, mkdir, readdir, readFile, stat, writeFile} from 'node:fs/promises'
 import {createServer} from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -203,13 +203,14 @@ describe('the signing side, from key create to an enforcing pull', () => {
       homes.push(other.home)
     })
 
-    async function refused(name: string, edit: (doc: ReturnType<typeof parseDocument>) => void, message: RegExp): Promise<void> {
+    async function refused(name: string, edit: (doc: ReturnType<typeof parseDocument>) => void, message: RegExp, prepare?: (root: string) => Promise<void>): Promise<void> {
       const doc = parseDocument(await readFile(trustPath, 'utf8'))
       edit(doc)
       const file = path.join(path.dirname(trustPath), `${name}.yaml`)
       await writeFile(file, doc.toString())
       const root = path.join(lab.dir, `root-${name}`)
       await mkdir(root)
+      await prepare?.(root)
       const before = await hashTree(root)
       const applied = await asSigner(['apply', '--root', root, '-c', file])
       assert.equal(applied.code, 1, applied.stdout)
@@ -252,6 +253,13 @@ describe('the signing side, from key create to an enforcing pull', () => {
         },
         new RegExp(`the signer's key ${sub.fingerprint} signs only with subkey [0-9A-F]{40}; containers/image 5\\.\\d+ .* rejects subkey signatures`),
       )
+    })
+
+    it('a staging directory that others can write to', async () => {
+      await refused('open-staging', () => undefined, /staging directory .* is writable by everyone \(mode 777\)/, async (root) => {
+        await mkdir(path.join(root, STAGING), {recursive: true})
+        await chmod(path.join(root, STAGING), 0o777)
+      })
     })
 
     it('a pinned mismatch is refused as the trust file is read', async () => {

@@ -23,9 +23,11 @@ For production, see templates/lookaside-nginx.conf and templates/imagetrust-look
     const {flags} = await this.parse(LookasideServe)
     const {parseListen, serveLookaside} = await import('../../lookaside/server.js')
     const json = this.jsonEnabled()
+    const listen = parseListen(flags.listen)
+    if (!/^(?:127\.|::1$|localhost$)/.test(listen.host)) this.warnAll([`listening on ${listen.host}, not a loopback address: lookaside serve is meant for small setups; in production put nginx in front (templates/lookaside-nginx.conf)`])
     const server = await serveLookaside({
       dir: flags.dir,
-      ...parseListen(flags.listen),
+      ...listen,
       log: (e) => process.stdout.write(json ? `${JSON.stringify({event: 'request', ...e})}\n` : `${e.remote} - - [${e.time}] "${e.method} ${e.path}" ${e.status} ${e.bytes}\n`),
     })
     process.stdout.write(json ? `${JSON.stringify({event: 'listening', url: server.url, dir: server.dir})}\n` : `listening on ${server.url}, serving ${server.dir}\n`)
