@@ -131,7 +131,7 @@ describe('the signing side, from key create to an enforcing pull', () => {
       `mkdir -p ${STAGING}`,
       `mount --bind ${staging} ${STAGING}`,
       `export GNUPGHOME=${gnupgHome}`,
-      `exec podman --root ${store}/root --runroot ${store}/run --storage-driver vfs --events-backend file --cgroup-manager cgroupfs push --quiet --tls-verify=false --sign-by ${fingerprint} localhost/tiny:1 docker://${signedImage}`,
+      `exec podman --root ${store}/root --runroot ${store}/run --tmpdir ${store}/tmp --storage-driver vfs --events-backend file --cgroup-manager cgroupfs push --quiet --tls-verify=false --sign-by ${fingerprint} localhost/tiny:1 docker://${signedImage}`,
     ].join('\n')
     const pushed = await lab.inSandbox(signingRoot, ['sh', '-c', script])
     assert.equal(pushed.code, 0, pushed.stderr)
