@@ -81,10 +81,10 @@ async function copyNew(source: string, dest: string): Promise<'copied' | 'exists
 }
 
 async function publishLocal(from: string, to: string, result: PublishResult): Promise<void> {
-  const {files, skipped} = await walk(from)
-  result.skipped.push(...skipped)
   const web = path.resolve(to)
   if (!(await stat(web).then((s) => s.isDirectory(), () => false))) throw new ImagetrustError(`--to ${to} is not a directory`)
+  const {files, skipped} = await walk(from)
+  result.skipped.push(...skipped)
   for (const rel of files) {
     const source = path.join(from, rel)
     const dest = path.join(web, rel)
