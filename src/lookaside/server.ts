@@ -82,6 +82,10 @@ export async function serveLookaside(options: {dir: string; host: string; port: 
     const segments = requestSegments(req.url ?? '/')
     if (typeof segments === 'number') return respond(req, res, segments)
     const candidate = path.join(root, ...segments)
+    // Symlinks resolved first, so a file outside DIR is not even opened...
+    const resolved = await realpath(candidate).catch(() => undefined)
+    if (resolved === undefined) return respond(req, res, 404)
+    if (resolved !== root && !resolved.startsWith(`${root}/`)) return respond(req, res, 403)
     let handle
     try {
       handle = await open(candidate, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY)
@@ -90,7 +94,7 @@ export async function serveLookaside(options: {dir: string; host: string; port: 
     }
 
     try {
-      // Where the descriptor really points, symlinks resolved: it must be inside DIR.
+      // ...and checked again on the open descriptor, in case a link was swapped in between.
       const real = await readlink(`/proc/self/fd/${handle.fd}`)
       if (real !== root && !real.startsWith(`${root}/`)) return respond(req, res, 403)
       const fileInfo = await handle.stat()
