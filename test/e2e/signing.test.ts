@@ -195,6 +195,29 @@ describe('the signing side, from key create to an enforcing pull', () => {
     }
   })
 
+  it('a passphrase-protected signing key: apply applies, says it did not test-sign, and never asks for the passphrase', async () => {
+    const home = path.join(lab.dir, 'protected-gnupg')
+    homes.push(home)
+    const config = path.join(lab.dir, 'protected', 'trust.yaml')
+    await mkdir(path.dirname(config))
+    await writeFile(path.join(lab.dir, 'passphrase'), 'correct horse')
+    const created = await imagetrust(['key', 'create', 'guarded', '--gnupg-home', home, '-c', config, '--scope', `${lab.registry}/apps`, '--passphrase-file', path.join(lab.dir, 'passphrase'), '--json'])
+    assert.equal(created.code, 0, created.stderr)
+    const {fingerprint: guarded} = JSON.parse(created.stdout)
+    // A fresh agent: no passphrase cached from key creation.
+    await run('gpgconf', ['--homedir', home, '--kill', 'gpg-agent'])
+    const doc = parseDocument(await readFile(config, 'utf8'))
+    doc.set('signer', doc.createNode({fingerprint: guarded, gnupgHome: home}))
+    doc.setIn(['scopes', `${lab.registry}/apps`, 'lookaside'], `http://127.0.0.1:${port}`)
+    doc.setIn(['scopes', `${lab.registry}/apps`, 'lookasideStaging'], `file://${STAGING}`)
+    await writeFile(config, doc.toString())
+    const root = path.join(lab.dir, 'protected-root')
+    const applied = await asSigner(['apply', '--root', root, '-c', config, '--json'])
+    assert.equal(applied.code, 0, applied.stderr)
+    assert.equal(JSON.parse(applied.stdout).signer.testSigned, false)
+    assert.match(applied.stderr, new RegExp(`the private key ${guarded} is protected by a passphrase, so apply did not test-sign with it`))
+  })
+
   describe('apply refuses a signer whose private key is missing or is not the trusted key, and writes nothing', () => {
     let other: GpgKey
 
