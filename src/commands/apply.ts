@@ -55,6 +55,11 @@ export default class Apply extends ImagetrustCommand {
       for (const file of result.files) this.log(`  ${file.action.padEnd(6)} ${file.path}`)
     }
 
+    if (result.signer) {
+      this.log(`Signing host: key ${result.signer.fingerprint} in ${result.signer.gnupgHome} ${result.signer.testSigned ? 'signs' : 'is present (passphrase-protected, not test-signed)'}, and is the key pulling hosts trust.`)
+      for (const d of result.signer.staging) this.log(`  staging ${d.path} (${d.scope})${d.created ? (flags['dry-run'] ? ': would create' : ': created') : ''}`)
+    }
+
     const {prepared: _prepared, ...json} = result
     return json
   }

@@ -8,6 +8,8 @@ import {installedContext} from '../verify/preflight.js'
 import {casesFromTrust, chooseEngines, renderReport, runVerify, type VerifyCase, type VerifyReport} from '../verify/verify.js'
 import {verifyFlags, casesFromFlags} from '../verify/flags.js'
 import {nativeVerify, type NativeReport} from '../verify/native.js'
+import type {SignedReport} from '../verify/signed.js'
+import {capabilitiesOf, detectEngines} from '../host/detect.js'
 
 
 export default class Verify extends ImagetrustCommand {
@@ -28,12 +30,19 @@ Exit codes: 0 all confirmed, 3 anything not enforced or broken, 4 inconclusive a
       description: "Diagnose IMAGE without an engine: manifest digest from the registry, lookaside signatures verified with the policy's keys; names the key that made each signature.",
       helpValue: 'IMAGE',
     }),
+    signed: Flags.string({
+      description:
+        "On the signing host, after a push: confirm that the lookaside URL pulling hosts use (the trust file's lookaside) serves a valid signature for IMAGE's digest, by the trusted key, with the right identity; names signatures staged but not published.",
+      helpValue: 'IMAGE',
+      exclusive: ['native'],
+    }),
   }
 
-  async run(): Promise<VerifyReport | NativeReport> {
+  async run(): Promise<VerifyReport | NativeReport | SignedReport> {
     const {flags} = await this.parse(Verify)
     const root = hostRoot(flags)
     if (flags.native) return this.runNative(root, flags.native, flags['tls-verify'])
+    if (flags.signed) return this.runSigned(root, flags.signed, flags['tls-verify'], trustFilePath(flags))
     const given = casesFromFlags(flags.image, flags.expect)
     let cases: VerifyCase[] = given
     if (given.length === 0) cases = casesFromTrust(await loadTrustFile(trustFilePath(flags)))
@@ -47,6 +56,18 @@ Exit codes: 0 all confirmed, 3 anything not enforced or broken, 4 inconclusive a
     }
 
     this.log(renderReport(report))
+    process.exitCode = report.exitCode
+    return report
+  }
+
+  private async runSigned(root: HostRoot, image: string, tlsVerify: boolean, trustFile: string): Promise<SignedReport> {
+    const {verifySigned} = await import('../verify/signed.js')
+    const report = await verifySigned(root, await loadTrustFile(trustFile), image, {tlsVerify, capabilities: capabilitiesOf(await detectEngines())})
+    this.log(`${report.image}  ${report.digest}`)
+    this.log(`  trust file scope: ${report.scope}; trusted keys: ${report.trustedKeys.join(', ') || 'none'}`)
+    this.log(`  lookaside (what pulling hosts read): ${report.lookaside}${report.staged === null ? '' : `; staged here: ${report.staged}`}`)
+    for (const s of report.signatures) this.log(`  signature-${s.index}: ${s.valid ? 'VALID' : s.inconclusive ? 'inconclusive' : 'invalid'} by ${s.signer}${s.trusted ? ' (trusted)' : ''}: ${s.reasons.join('; ')}`)
+    this.log(`  ${report.summary}`)
     process.exitCode = report.exitCode
     return report
   }

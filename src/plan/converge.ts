@@ -9,6 +9,7 @@ import {ImagetrustError} from '../lib/errors.js'
 import {managedPaths} from '../host/managed-paths.js'
 import {readHostFile, readHostSnapshot} from '../host/snapshot.js'
 import {loadKeys} from '../keys/load.js'
+import type {LoadedKey} from '../keys/types.js'
 import {loadTrustFile} from '../trustfile/load.js'
 import type {TrustFile} from '../trustfile/types.js'
 import {removeFile, removeStaleTempFiles, writeFileAtomic} from '../fs/atomic.js'
@@ -17,6 +18,7 @@ import {createBackup} from './backup.js'
 import {acquireLock} from '../fs/lock.js'
 import {combinedKeyringPath, plan} from './plan.js'
 import {parseState} from '../host/state.js'
+import {createStaging, inspectStaging, type SigningResult, type SigningSetup, withoutStaging} from './staging.js'
 import type {FileAction, FileChange, PolicyTarget, PreparedPlan} from './types.js'
 
 /** The shared front half of every command: trust file + host → plan. */
@@ -56,9 +58,14 @@ export async function policyTargets(root: HostRoot, trust: TrustFile): Promise<P
 
 export async function preparePlan(options: ConvergeOptions): Promise<PreparedPlan> {
   const root = hostRoot(options)
-  const trust = await loadTrustFile(trustFilePath(options))
+  const loaded = await loadTrustFile(trustFilePath(options))
+  const {isSigningHost} = await import('../keys/signer.js')
+  const signing = isSigningHost(loaded)
+  // Only the signing host stages signatures; pulling hosts apply the same file without lookaside-staging.
+  const trust = loaded.signer && !signing ? withoutStaging(loaded) : loaded
   const capabilities = options.capabilities ?? capabilitiesOf(await detectEngines())
   const keys = await loadKeys(trust, capabilities, {strict: options.strictKeys ?? true, keyDir: root.layout.keyDir})
+  const signer = signing ? await signingSetup(root, trust, keys, capabilities) : undefined
   const keyPaths = new Set(keys.map((k) => k.hostPath))
   const byName = new Map(keys.map((k) => [k.name, k]))
   for (const scope of trust.scopes) {
@@ -87,7 +94,23 @@ export async function preparePlan(options: ConvergeOptions): Promise<PreparedPla
     takeOver: options.takeOver,
     owner: expectedOwner(root),
   })
-  return {root, trust, keys, targets, plan: planned}
+  if (signer) planned.warnings.push(...signer.warnings)
+  return {root, trust, keys, targets, plan: planned, ...(signer ? {signer: signer.setup} : {})}
+}
+
+/** The signing host: its private key checked against the trusted public key, its staging directories inspected. Reads only. */
+async function signingSetup(root: HostRoot, trust: TrustFile, keys: LoadedKey[], capabilities: Capabilities): Promise<{setup: SigningSetup; warnings: string[]}> {
+  const {checkSigner} = await import('../keys/signer.js')
+  const report = await checkSigner(trust, keys, capabilities)
+  const staging = await inspectStaging(root, trust)
+  const owner = await stat(report.gnupgHome).then((s) => ({uid: s.uid, gid: s.gid}))
+  const {warnings, ...rest} = report
+  return {setup: {...rest, staging, owner}, warnings}
+}
+
+function signingResult(setup: SigningSetup, created: string[]): SigningResult {
+  const {fingerprint, gnupgHome, scopes, testSigned} = setup
+  return {fingerprint, gnupgHome, scopes, testSigned, staging: setup.staging.map((d) => ({scope: d.scope, path: d.path, created: created.includes(d.path)}))}
 }
 
 /**
@@ -109,6 +132,8 @@ export interface ApplyResult {
   backup: string | null
   warnings: string[]
   dryRun: boolean
+  /** Only on the signing host: its key and staging directories. */
+  signer?: SigningResult
 }
 
 const WRITE_ORDER = {key: 0, 'registries.d': 1, policy: 2, state: 3} as const
@@ -135,12 +160,15 @@ export async function applyTrust(options: ApplyOptions): Promise<ApplyResult & {
     const prepared = await preparePlan(options)
     const changes = [...prepared.plan.changes].sort((a, b) => WRITE_ORDER[a.kind] - WRITE_ORDER[b.kind])
     const files = changes.map((c) => ({path: root.resolve(c.hostPath), action: c.action}))
-    const base = {changed: changes.length > 0, files, notes: prepared.plan.notes, warnings: prepared.plan.warnings, dryRun: Boolean(options.dryRun), prepared}
-    if (options.dryRun) return {...base, backup: null}
+    const missingStaging = prepared.signer?.staging.filter((d) => !d.exists) ?? []
+    const base = {changed: changes.length > 0 || missingStaging.length > 0, files, notes: prepared.plan.notes, warnings: prepared.plan.warnings, dryRun: Boolean(options.dryRun), prepared}
+    const signer = (created: string[]) => (prepared.signer ? {signer: signingResult(prepared.signer, created)} : {})
+    if (options.dryRun) return {...base, backup: null, ...signer(missingStaging.map((d) => d.path))}
     if (options.gate && !(await options.gate(prepared))) return {...base, changed: false, files: [], backup: null, blocked: true}
+    const created = prepared.signer ? (await createStaging(prepared.signer.staging, prepared.signer.owner)).map((d) => d.path) : []
     if (changes.length === 0) {
       await recordFingerprint(prepared)
-      return {...base, backup: null}
+      return {...base, backup: null, ...signer(created)}
     }
     const backup = await createBackup(root, changes)
     try {
@@ -155,7 +183,7 @@ export async function applyTrust(options: ApplyOptions): Promise<ApplyResult & {
     }
 
     await recordSettled(options, prepared)
-    return {...base, backup: backup.id}
+    return {...base, backup: backup.id, ...signer(created)}
   } finally {
     await lock?.release()
   }

@@ -3,6 +3,7 @@ import type {HostRoot} from '../host/paths.js'
 import type {LoadedKey} from '../keys/types.js'
 import type {TrustFile} from '../trustfile/types.js'
 import type {Override} from '../policy/overrides.js'
+import type {SigningSetup} from './staging.js'
 import type {OwnershipState} from '../host/state.js'
 
 export type FileKind = 'policy' | 'registries.d' | 'key' | 'state'
@@ -54,4 +55,6 @@ export interface PreparedPlan {
   keys: LoadedKey[]
   targets: PolicyTarget[]
   plan: Plan
+  /** Only on the trust file's signing host. */
+  signer?: SigningSetup
 }

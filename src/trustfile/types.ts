@@ -42,7 +42,23 @@ export interface TrustFile {
    * namespace applies only in that namespace's policy file, not globally.
    */
   crioNamespaces: Array<{namespace: string; scopes: string[]; line: number}>
+  /** The signing host: its GPG key, and the scopes it signs for (those with lookasideStaging). */
+  signer?: SignerSpec
   /** Absolute path of the file, and its directory (key files are relative to it). */
   file: string
   dir: string
+}
+
+/**
+ * `signer:`: the host that runs `podman push --sign-by`. Its private key
+ * stays in its GnuPG keyring; the trust file names it by fingerprint only.
+ */
+export interface SignerSpec {
+  /** Primary key fingerprint, upper case. */
+  fingerprint: string
+  /** The keyring holding the private key, as written (absolute, ~/..., or relative to the trust file); absent: $GNUPGHOME or ~/.gnupg. */
+  gnupgHome?: string
+  /** Hostnames that are the signing host; absent: every host that applies this file. */
+  hosts?: string[]
+  line: number
 }

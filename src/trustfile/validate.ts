@@ -5,7 +5,11 @@ import {dockerScopeNormalization, parseDockerScope, parseImageReference} from '.
 import {newSignedIdentity, PolicyRuleError} from '../policy/requirements.js'
 import type {SignedIdentity} from '../policy/types.js'
 import type {KeySpec, ScopeSpec, TrustFile} from './types.js'
+import {validateSigner} from './validate-signer.js'
+import {Collector, FINGERPRINT, isObject, KEY_NAME} from './collector.js'
 import type {YamlSource} from './yaml-source.js'
+
+export {FINGERPRINT, KEY_NAME} from './collector.js'
 
 /**
  * Validates a trust file against the rules that schema/trust.schema.json
@@ -26,51 +30,12 @@ export class TrustFileError extends ImagetrustError {
   }
 }
 
-export const KEY_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/
-const FINGERPRINT = /^(?:[0-9A-F]{40}|[0-9A-F]{64})$/
 const IDENTITY_NAMES = ['matchExact', 'matchRepoDigestOrExact', 'matchRepository'] as const
-const TOP_KEYS = ['version', 'default', 'localTransports', 'keys', 'scopes', 'crio']
+const TOP_KEYS = ['version', 'default', 'localTransports', 'keys', 'scopes', 'crio', 'signer']
 /** A Kubernetes namespace name (DNS label). */
 const NAMESPACE = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/
 const KEY_KEYS = ['type', 'file', 'url', 'data', 'fingerprint']
 const SCOPE_KEYS = ['policy', 'keys', 'identity', 'lookaside', 'lookasideStaging', 'sigstoreAttachments', 'test']
-
-type Obj = Record<string, unknown>
-
-function isObject(value: unknown): value is Obj {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-class Collector {
-  readonly problems: Array<{location: Location; message: string}> = []
-
-  constructor(private readonly source: YamlSource) {}
-
-  add(pathParts: Array<string | number>, message: string): void {
-    this.problems.push({location: {file: this.source.file, line: this.source.lineOf(pathParts), path: pathParts.join('.') || undefined}, message})
-  }
-
-  line(pathParts: Array<string | number>): number {
-    return this.source.lineOf(pathParts) ?? 1
-  }
-
-  unknownKeys(value: Obj, allowed: string[], at: Array<string | number>): void {
-    for (const key of Object.keys(value)) {
-      if (!allowed.includes(key)) this.add([...at, key], `unknown key "${key}" (allowed: ${allowed.join(', ')})`)
-    }
-  }
-
-  string(value: Obj, key: string, at: Array<string | number>): string | undefined {
-    const v = value[key]
-    if (v === undefined || v === null) return undefined
-    if (typeof v !== 'string' || v === '') {
-      this.add([...at, key], `${key} must be a non-empty string`)
-      return undefined
-    }
-
-    return v
-  }
-}
 
 function checkUrl(c: Collector, url: string | undefined, at: Array<string | number>, key: string, schemes: string[]): string | undefined {
   if (url === undefined) return undefined
@@ -265,6 +230,7 @@ export function validateTrustFile(source: YamlSource): TrustFile {
   }
 
   const crioNamespaces = validateCrio(c, root.crio, new Set(scopes.map((s) => s.scope)))
+  const signer = validateSigner(c, root.signer, scopes, keyNames)
   if (c.problems.length > 0) throw new TrustFileError(c.problems)
   const file = path.resolve(source.file)
   return {
@@ -274,6 +240,7 @@ export function validateTrustFile(source: YamlSource): TrustFile {
     keys,
     scopes,
     crioNamespaces,
+    ...(signer ? {signer} : {}),
     file,
     dir: path.dirname(file),
   }

@@ -55,7 +55,7 @@ const MANIFEST_TYPES = [
   'application/vnd.docker.distribution.manifest.list.v2+json',
 ].join(', ')
 
-class Unreachable extends Error {}
+export class Unreachable extends Error {}
 
 async function registryAuth(domain: string): Promise<string | undefined> {
   const candidates = [
@@ -75,7 +75,7 @@ async function registryAuth(domain: string): Promise<string | undefined> {
   return undefined
 }
 
-async function fetchManifestDigest(ref: DockerReference, tlsVerify: boolean): Promise<string> {
+export async function fetchManifestDigest(ref: DockerReference, tlsVerify: boolean): Promise<string> {
   const host = ref.domain === 'docker.io' ? 'registry-1.docker.io' : ref.domain
   const url = `${tlsVerify ? 'https' : 'http'}://${host}/v2/${ref.path}/manifests/${ref.digest ?? ref.tag ?? 'latest'}`
   const basic = await registryAuth(ref.domain)
@@ -110,7 +110,7 @@ async function fetchManifestDigest(ref: DockerReference, tlsVerify: boolean): Pr
   return digest
 }
 
-async function fetchSignature(root: HostRoot, url: string): Promise<Uint8Array | null> {
+export async function fetchSignature(root: HostRoot, url: string): Promise<Uint8Array | null> {
   if (url.startsWith('file://')) {
     const file = await readHostFile(root, decodeURIComponent(new URL(url).pathname))
     return file.content ? new Uint8Array(file.content) : null
@@ -207,7 +207,7 @@ export async function nativeVerify(root: HostRoot, image: string, options: {tlsV
   return {...base, digest, trustedKeys, signatures, accepted, summary, exitCode}
 }
 
-async function checkSignature(
+export async function checkSignature(
   openpgp: typeof import('openpgp'),
   input: {
     index: number

@@ -205,7 +205,8 @@ export class Lab {
 
   private podmanArgs(): string[] {
     const store = path.join(this.dir, 'podman')
-    return ['--root', path.join(store, 'root'), '--runroot', path.join(store, 'run'), '--storage-driver', 'vfs', '--events-backend', 'file', '--cgroup-manager', 'cgroupfs']
+    // Its own --tmpdir: `system reset` in stop() removes the tmpdir, and the default /run/libpod is every other test's too.
+    return ['--root', path.join(store, 'root'), '--runroot', path.join(store, 'run'), '--tmpdir', path.join(store, 'tmp'), '--storage-driver', 'vfs', '--events-backend', 'file', '--cgroup-manager', 'cgroupfs']
   }
 
   /** The signing host's environment: its own HOME with a registries.d that stages signatures in stagingDir. */
@@ -300,6 +301,8 @@ export class Lab {
       path.join(store, 'root'),
       '--runroot',
       path.join(store, 'run'),
+      '--tmpdir',
+      path.join(store, 'tmp'),
       '--storage-driver',
       'vfs',
       '--events-backend',
