@@ -31,7 +31,7 @@ export interface PolicySnapshot {
 export interface HostSnapshot {
   /** Every policy file the plan writes, by host path. */
   policies: Map<string, PolicySnapshot>
-  registriesD: {dirHostPath: string; files: RegistriesFile[]; warnings: string[]}
+  registriesD: {dirHostPath: string; files: RegistriesFile[]; warnings: string[]; broken?: Array<{path: string; detail: string}>}
   /** The system registries.d, when managing a user's (which replaces it). */
   systemRegistriesD?: {dirHostPath: string; files: RegistriesFile[]; warnings: string[]}
   /** Files that take precedence over the managed ones for this user. */
@@ -126,15 +126,21 @@ export async function readRegistriesDir(root: HostRoot, dirHostPath: string): Pr
 
   const warnings: string[] = []
   const files: RegistriesFile[] = []
+  const broken: Array<{path: string; detail: string}> = []
   for (const name of names.sort()) {
     if (name.endsWith('.yml')) warnings.push(`${path.join(realDir, name)}: containers/image reads only *.yaml; this .yml file is ignored`)
     if (!name.endsWith('.yaml')) continue
     const hostFile = await readHostFile(root, path.posix.join(dirHostPath, name))
-    if (!hostFile.content) continue
+    if (!hostFile.content) {
+      // Listed but unreadable (a dangling link): containers/image fails every pull on it.
+      broken.push({path: hostFile.realPath, detail: `listed in registries.d but cannot be read${hostFile.symlinkTarget ? ` (a symlink to ${hostFile.symlinkTarget}, which does not exist)` : ''}: containers/image fails every pull`})
+      continue
+    }
+
     const parsed = await parseRegistriesFile(name, hostFile.hostPath, hostFile.content.toString('utf8'), hostFile.realPath)
     files.push({...parsed.file, mode: hostFile.mode, uid: hostFile.uid, gid: hostFile.gid})
     warnings.push(...parsed.warnings)
   }
 
-  return {dirHostPath, files, warnings}
+  return {dirHostPath, files, warnings, broken}
 }

@@ -7,6 +7,7 @@ import {HOST_PATHS, type HostRoot, hostRoot, trustFilePath} from '../host/paths.
 import {planInputs, recordFingerprint} from './fingerprint-inputs.js'
 import {ImagetrustError} from '../lib/errors.js'
 import {managedPaths} from '../host/managed-paths.js'
+import {expectedOwner} from '../host/owner.js'
 import {readHostFile, readHostSnapshot} from '../host/snapshot.js'
 import {loadKeys} from '../keys/load.js'
 import type {LoadedKey} from '../keys/types.js'
@@ -92,7 +93,7 @@ export async function preparePlan(options: ConvergeOptions): Promise<PreparedPla
     targets,
     replaceInvalid: options.replaceInvalid,
     takeOver: options.takeOver,
-    owner: expectedOwner(root),
+    owner: await expectedOwner(root),
   })
   if (signer) planned.warnings.push(...signer.warnings)
   return {root, trust, keys, targets, plan: planned, ...(signer ? {signer: signer.setup} : {})}
@@ -113,17 +114,6 @@ function signingResult(setup: SigningSetup, created: string[]): SigningResult {
   return {fingerprint, gnupgHome, scopes, testSigned, staging: setup.staging.map((d) => ({scope: d.scope, path: d.path, created: created.includes(d.path)}))}
 }
 
-/**
- * Who owns the managed files: root for the system's (when root runs us;
- * otherwise we cannot set it, so it is not checked), the invoking user for --user.
- */
-function expectedOwner(root: HostRoot): {uid: number; gid: number} | undefined {
-  const uid = process.getuid?.()
-  const gid = process.getgid?.()
-  if (uid === undefined || gid === undefined) return undefined
-  if (root.layout.kind === 'user') return {uid, gid}
-  return uid === 0 ? {uid: 0, gid: 0} : undefined
-}
 
 export interface ApplyResult {
   changed: boolean

@@ -56,6 +56,7 @@ export function planDrift(plan: Plan, realPath: (hostPath: string) => string): D
   return [
     ...plan.changes.filter((c) => c.kind !== 'state').map((c) => ({path: realPath(c.hostPath), kind: c.kind, action: c.action, reasons: c.reasons})),
     ...plan.shadowedBy.map((p) => ({path: p, kind: 'policy' as const, action: 'none' as const, reasons: ['shadowed' as const], detail: 'containers/image reads this file instead of the managed one'})),
+    ...plan.broken.map((b) => ({path: b.path, kind: 'registries.d' as const, action: 'none' as const, reasons: ['broken' as const], detail: b.detail})),
     ...plan.overrides
       .filter((o) => o.effect === 'weaker')
       .map((o) => ({path: realPath(o.policyPath), kind: 'policy' as const, action: 'none' as const, reasons: ['overridden' as const], detail: describeOverride(o)})),

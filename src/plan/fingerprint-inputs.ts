@@ -3,6 +3,7 @@ import {stat} from 'node:fs/promises'
 import path from 'node:path'
 
 import {ENGINES, findOnPath} from '../host/detect.js'
+import {expectedOwner} from '../host/owner.js'
 import {HOST_PATHS, type HostRoot} from '../host/paths.js'
 import type {PreparedPlan} from './types.js'
 import {planDrift} from './drift.js'
@@ -26,9 +27,9 @@ async function engineStamps(): Promise<string[]> {
   )
 }
 
-/** What is not a file but still decides the plan: imagetrust's version, the layout, the root, the engines. */
+/** What is not a file but still decides the plan: imagetrust's version, the layout, the root, the engines, who must own the files. */
 export async function fingerprintContext(root: HostRoot): Promise<string> {
-  return JSON.stringify({imagetrust: VERSION, root: root.root, layout: root.layout, engines: await engineStamps()})
+  return JSON.stringify({imagetrust: VERSION, root: root.root, layout: root.layout, engines: await engineStamps(), owner: await expectedOwner(root)})
 }
 
 /** Every input plan() read for this host, as real paths; undefined when one cannot be hashed (a key fetched from a URL). */

@@ -30,6 +30,8 @@ export interface RegistriesPlan {
   state: OwnershipState['registriesD']
   /** imagetrust.yaml as the plan leaves it, when it is ours. */
   owned?: {hostPath: string; text: string}
+  /** Files (real paths) that make containers/image fail every pull. */
+  broken: Array<{path: string; detail: string}>
 }
 
 /** Copies of the system files, placed in the user's registries.d (which replaces the system one). */
@@ -65,7 +67,14 @@ export async function planRegistries(input: {
   const {host, layout} = input
   const warnings: string[] = [...host.registriesD.warnings]
   const notes: string[] = []
-  for (const conflict of findConflicts(host.registriesD.files)) warnings.push(`registries.d is broken, containers/image fails every pull: ${conflict}`)
+  // A registries.d that containers/image cannot load fails every pull: drift, not just a warning.
+  const broken = [...(host.registriesD.broken ?? [])]
+  for (const conflict of findConflicts(host.registriesD.files)) {
+    warnings.push(`registries.d is broken, containers/image fails every pull: ${conflict}`)
+    // The directory as this run sees it (a conflict involves two of its files).
+    broken.push({path: path.posix.dirname(host.registriesD.files[0].displayPath), detail: `${conflict}: containers/image fails every pull`})
+  }
+
   const desired: DesiredSection[] = []
   for (const spec of input.trust.scopes) {
     const values = registriesValues(spec, input.keysByName, input.capabilities)
@@ -141,6 +150,7 @@ export async function planRegistries(input: {
     warnings,
     notes,
     owned: merged.owned,
+    broken,
     state: {
       ownedScopes: merged.ownedScopes,
       foreignEdits: merged.foreignEdits,

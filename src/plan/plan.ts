@@ -8,7 +8,7 @@ import {parsePolicy} from '../policy/parse.js'
 import {dockerScopeChain} from '../policy/match.js'
 import {dockerScopeNormalization, parseImageReference} from '../policy/reference.js'
 import {detectIndent, samePolicy, serializePolicy} from '../policy/serialize.js'
-import type {Policy} from '../policy/types.js'
+import type {Policy, PolicyRequirement} from '../policy/types.js'
 import type {TrustFile} from '../trustfile/types.js'
 import {basePolicy, buildScopeRequirements, holdTakeOvers, mergePolicy, setDockerScopes} from './merge-policy.js'
 import {planRegistries} from './plan-registries.js'
@@ -85,7 +85,7 @@ function refuseForeign(input: PlanInput, hostPath: string, file: HostFile | unde
   const current = file?.content?.toString('utf8') ?? null
   if (current === null || after === undefined || after === null || current === after) return
   if (ownershipOf(input.host.state.value, hostPath, current, legacyOwned(input, hostPath)) !== 'foreign') return
-  const users = keyUsers(input, hostPath)
+  const users = keyUsers(hostPolicies(input), hostPath)
   throw new ImagetrustError(
     `${file!.realPath} already exists and is not imagetrust's (no record in its state file)${users.length > 0 ? `; policy scopes use it: ${users.join(', ')}` : ''}: refusing to overwrite this ${what}`,
     {hint: what === 'key file' ? 'rename the key in the trust file (its name is the file name), or move the file away if nothing needs it' : 'move the file away, or remove the namespace from the trust file'},
@@ -98,29 +98,43 @@ function legacyOwned(input: PlanInput, hostPath: string): boolean {
   return Boolean(state && (state.keyFiles.includes(hostPath) || state.generatedPolicies.includes(hostPath)))
 }
 
-/** Scopes of the planned policy files whose requirements name this key file. */
-function keyUsers(input: PlanInput, hostPath: string): string[] {
+/** The rules of these policy files whose requirements name this key file. */
+function keyUsers(policies: Iterable<[string, Policy | undefined]>, hostPath: string): string[] {
+  const names = (r: PolicyRequirement) => {
+    const keyed = r as {keyPath?: string; keyPaths?: string[]}
+    return keyed.keyPath === hostPath || Boolean(keyed.keyPaths?.includes(hostPath))
+  }
+
   const users: string[] = []
-  for (const [policyPath, snapshot] of input.host.policies) {
-    for (const transport of snapshot.parsed?.policy.transports ?? []) {
-      for (const scope of transport.scopes) {
-        if (scope.requirements.some((r) => 'keyPath' in r && (r.keyPath === hostPath || (r as {keyPaths?: string[]}).keyPaths?.includes(hostPath)))) {
-          users.push(`${transport.name}:${scope.scope || '""'} in ${policyPath}`)
-        }
-      }
+  for (const [policyPath, policy] of policies) {
+    if (policy?.default.some(names)) users.push(`the default in ${policyPath}`)
+    for (const transport of policy?.transports ?? []) {
+      for (const scope of transport.scopes) if (scope.requirements.some(names)) users.push(`${transport.name}:${scope.scope || '""'} in ${policyPath}`)
     }
   }
 
   return users
 }
 
-/** A file we no longer need: deleted when it still holds what we wrote, otherwise left for whoever changed it. */
-function releaseOrDelete(input: PlanInput, hostPath: string, file: HostFile | undefined, kind: FileChange['kind'], warnings: string[]): FileChange | undefined {
+const hostPolicies = (input: PlanInput): Array<[string, Policy | undefined]> => [...input.host.policies].map(([p, snapshot]) => [p, snapshot.parsed?.policy])
+
+/**
+ * A file we no longer need: deleted when it still holds what we wrote and
+ * no planned policy file still names it (an adopted key a foreign rule uses);
+ * otherwise left in place, no longer managed.
+ */
+function releaseOrDelete(input: PlanInput, hostPath: string, file: HostFile | undefined, kind: FileChange['kind'], warnings: string[], planned: Array<[string, Policy | undefined]> = []): FileChange | undefined {
   const current = file?.content?.toString('utf8') ?? null
   const ownership = ownershipOf(input.host.state.value, hostPath, current, legacyOwned(input, hostPath))
   if (ownership === 'absent') return undefined
   if (ownership !== 'ours') {
     warnings.push(`${file!.realPath} is no longer needed, but it changed since imagetrust wrote it: left in place, and no longer managed`)
+    return undefined
+  }
+
+  const users = kind === 'key' ? keyUsers(planned, hostPath) : []
+  if (users.length > 0) {
+    warnings.push(`${file!.realPath} is no longer needed by the trust file, but ${users.join(', ')} still uses it: left in place, and no longer managed`)
     return undefined
   }
 
@@ -189,6 +203,7 @@ export async function plan(input: PlanInput): Promise<Plan> {
   const policies: OwnershipState['policies'] = {}
   const merged = new Map<string, Policy>()
   const unmatched: string[][] = []
+  const namespacePolicies: Array<[string, Policy]> = []
   const keyContents = new Map<string, string>(input.keys.map((k) => [k.hostPath, k.content]))
   const combined = new Map<string, LoadedKey[]>()
 
@@ -230,6 +245,7 @@ export async function plan(input: PlanInput): Promise<Plan> {
     const takenOver = policies[crioGlobal!.hostPath]?.takenOver ?? {}
     const owned = {scopes: new Set([...names, ...Object.keys(takenOver), ...globalScopes.map((s) => s.scope)]), ownsDefault: input.trust.default !== undefined}
     holdTakeOvers(policy, takenOver, owned)
+    namespacePolicies.push([target.hostPath, policy])
     overrides.push(...findOverrides(policy, owned).map((o) => ({...o, policyPath: target.hostPath})))
 
     const change = policyChange(target, input, policy)
@@ -260,7 +276,7 @@ export async function plan(input: PlanInput): Promise<Plan> {
   }
 
   for (const hostPath of previous.keyFiles.filter((p) => !keyContents.has(p))) {
-    const change = releaseOrDelete(input, hostPath, input.host.keyFiles.get(hostPath), 'key', warnings)
+    const change = releaseOrDelete(input, hostPath, input.host.keyFiles.get(hostPath), 'key', warnings, [...merged, ...namespacePolicies])
     if (change) changes.push(change)
   }
 
@@ -292,5 +308,5 @@ export async function plan(input: PlanInput): Promise<Plan> {
     warnings.push(`${o.policyPath}: ${describeOverride(o)}${o.effect === 'weaker' ? `; take it over with apply --take-over ${o.scope === '' ? '""' : JSON.stringify(o.scope)}, or remove it` : ''}`)
   }
 
-  return {changes, warnings, shadowedBy: input.host.shadowing.map((f) => f.realPath), overrides, notes, state, capabilities: input.capabilities}
+  return {changes, warnings, shadowedBy: input.host.shadowing.map((f) => f.realPath), overrides, broken: registries.broken, notes, state, capabilities: input.capabilities}
 }

@@ -8,7 +8,7 @@ import type {OwnershipState} from '../host/state.js'
 
 export type FileKind = 'policy' | 'registries.d' | 'key' | 'state'
 export type FileAction = 'create' | 'update' | 'delete'
-export type DriftReason = 'content' | 'missing' | 'missing key' | 'changed key' | 'mode' | 'extra' | 'expired' | 'revoked' | 'unusable key' | 'shadowed' | 'overridden' | 'owner'
+export type DriftReason = 'content' | 'missing' | 'missing key' | 'changed key' | 'mode' | 'extra' | 'expired' | 'revoked' | 'unusable key' | 'shadowed' | 'overridden' | 'owner' | 'broken'
 
 /** One file the plan would write or delete, with its content before and after. */
 export interface FileChange {
@@ -34,6 +34,8 @@ export interface Plan {
   shadowedBy: string[]
   /** Foreign rules in the planned policy files that decide instead of the trust file's (see policy/overrides). */
   overrides: Array<Override & {policyPath: string}>
+  /** Files (real paths) that make containers/image fail every pull: a dangling registries.d entry, a scope defined twice. */
+  broken: Array<{path: string; detail: string}>
   /** About this change rather than the host it leaves: a file created from the default, files carried over, what the engines need afterwards. */
   notes: string[]
   state: OwnershipState

@@ -76,7 +76,7 @@ function sectionValues(doc: Document, scope: string): Record<string, unknown> {
 }
 
 export async function mergeRegistriesD(input: RegistriesMergeInput): Promise<RegistriesMergeResult> {
-  const {stringify} = await import('yaml')
+  const {isMap, stringify} = await import('yaml')
   // Someone else's imagetrust.yaml is a foreign file like any other: its scopes are theirs.
   const ownedFound = input.files.find((f) => f.name === OWNED_REGISTRIES_FILE)
   if (input.ownedFile === 'foreign' && ownedFound) {
@@ -136,6 +136,8 @@ export async function mergeRegistriesD(input: RegistriesMergeInput): Promise<Reg
     const current = sectionValues(doc, desired.scope)
     const earlier = previousByKey.get(`${file.hostPath}\0${desired.scope}`)
     const previous: ForeignEdit['previous'] = {...earlier?.previous}
+    // `scope:` with nothing under it is a null node, which setIn cannot descend into.
+    if (!isMap(doc.getIn(['docker', desired.scope], true))) doc.setIn(['docker', desired.scope], doc.createNode({}))
     for (const [key, value] of Object.entries(desired.values)) {
       if (!(key in previous)) previous[key] = key in current ? (current[key] as string | boolean) : null
       doc.setIn(['docker', desired.scope, key], value)

@@ -72,6 +72,17 @@ describe('ownership is proven, not assumed', () => {
     assert.equal((await host.apply(await noKeys())).changed, false)
   })
 
+  it('a key file a foreign rule still names is never deleted when the key leaves the trust file', async () => {
+    await host.apply(await trust())
+    const policy = await host.policy()
+    policy.transports!.docker['quay.io/theirs'] = [{type: 'signedBy', keyType: 'GPGKeys', keyPaths: [KEY]}]
+    await host.write(POLICY, JSON.stringify(policy))
+    const result = await host.apply(await noKeys())
+    await host.read(KEY) // still there
+    assert.ok(result.warnings.some((w) => /acme\.gpg is no longer needed by the trust file, but docker:quay\.io\/theirs in \/etc\/containers\/policy\.json still uses it/.test(w)), JSON.stringify(result.warnings))
+    assert.ok(!result.files.some((f) => f.path.endsWith('acme.gpg')))
+  })
+
   it('a key file we wrote is deleted when the key goes', async () => {
     await host.apply(await trust())
     await host.apply(await noKeys())
@@ -167,5 +178,55 @@ describe('modes and owners of managed files are desired state', () => {
     await host.apply(trust)
     const info = await stat(host.path(POLICY))
     assert.deepEqual([info.uid, info.gid], [0, 0])
+  })
+})
+
+describe('a registries.d that containers/image cannot load is drift', () => {
+  let host: TestHost
+  beforeEach(async () => {
+    host = await TestHost.create()
+    await host.write(POLICY, '{"default":[{"type":"insecureAcceptAnything"}]}\n')
+  })
+  afterEach(async () => {
+    await host?.remove()
+  })
+
+  const config = () => host.local('trust.yaml', 'version: 1\nscopes:\n  "registry.example.com":\n    policy: reject\n')
+  async function drift(trust: string) {
+    const prepared = await host.plan(trust)
+    return planDrift(prepared.plan, (p) => prepared.root.resolve(p))
+  }
+
+  it('a dangling *.yaml symlink (every pull fails on it)', async () => {
+    const trust = await config()
+    await host.apply(trust)
+    await host.symlink('/nonexistent.yaml', '/etc/containers/registries.d/dangling.yaml')
+    const found = await drift(trust)
+    assert.deepEqual(found.map((d) => [d.path, d.reasons]), [[host.path('/etc/containers/registries.d/dangling.yaml'), ['broken']]])
+    assert.match(found[0].detail ?? '', /a symlink to \/nonexistent\.yaml, which does not exist/)
+  })
+
+  it('default-docker defined in two files', async () => {
+    const trust = await config()
+    await host.apply(trust)
+    await host.write('/etc/containers/registries.d/a.yaml', 'default-docker:\n  lookaside: https://a.example.com\n')
+    await host.write('/etc/containers/registries.d/b.yaml', 'default-docker:\n  lookaside: https://b.example.com\n')
+    assert.deepEqual((await drift(trust)).map((d) => d.reasons), [['broken']])
+  })
+})
+
+describe('odd but valid registries.d files', () => {
+  it('a section for our scope with nothing under it is filled in, not a crash', async () => {
+    const host = await TestHost.create()
+    try {
+      await host.write(POLICY, '{"default":[{"type":"insecureAcceptAnything"}]}\n')
+      await host.write('/etc/containers/registries.d/site.yaml', '# ours\ndocker:\n  registry.example.com:\n')
+      const config = await host.local('trust.yaml', 'version: 1\nscopes:\n  "registry.example.com":\n    policy: reject\n    lookaside: https://sigs.example.com\n')
+      await host.apply(config)
+      assert.match(await host.read('/etc/containers/registries.d/site.yaml'), /# ours\ndocker:\n {2}registry\.example\.com:\n {4}lookaside: https:\/\/sigs\.example\.com\n/)
+      assert.equal((await host.apply(config)).changed, false)
+    } finally {
+      await host.remove()
+    }
   })
 })
