@@ -3,10 +3,13 @@ import os from 'node:os'
 import path from 'node:path'
 
 import {explainImage} from '../explain/explain.js'
+import type {Capabilities} from '../host/capabilities.js'
+import {capabilitiesOf, detectEngines} from '../host/detect.js'
 import type {HostRoot} from '../host/paths.js'
 import {readHostFile} from '../host/snapshot.js'
 import {ImagetrustError} from '../lib/errors.js'
 import {type DockerReference, referenceName} from '../policy/reference.js'
+import {newReject} from '../policy/requirements.js'
 import type {PolicyRequirement, SignedIdentity} from '../policy/types.js'
 import {type IdentityVerdict, matchSignedIdentity, pulledReference} from './identity.js'
 import {VERIFY_EXIT} from './verify.js'
@@ -142,13 +145,19 @@ async function trustedKeysOf(root: HostRoot, requirements: PolicyRequirement[]) 
       else keys.push(...(await openpgp.readKeys({binaryKeys: new Uint8Array(file.content)})))
     }
 
-    if (r.keyData) keys.push(...(await openpgp.readKeys({armoredKeys: Buffer.from(r.keyData, 'base64').toString('utf8')}).catch(() => [])))
+    if (r.keyData) {
+      // keyData holds a keyring, armored or binary, as containers/image reads either.
+      const bytes = Buffer.from(r.keyData, 'base64')
+      const text = bytes.toString('utf8')
+      const read = text.includes('-----BEGIN PGP') ? openpgp.readKeys({armoredKeys: text}) : openpgp.readKeys({binaryKeys: new Uint8Array(bytes)})
+      keys.push(...(await read.catch(() => [])))
+    }
   }
 
   return keys
 }
 
-export async function nativeVerify(root: HostRoot, image: string, options: {tlsVerify: boolean}): Promise<NativeReport> {
+export async function nativeVerify(root: HostRoot, image: string, options: {tlsVerify: boolean; capabilities?: Capabilities}): Promise<NativeReport> {
   const openpgp = await import('openpgp')
   // As the docker transport sees it: normalised, :latest added. Signatures are matched against this.
   const ref = pulledReference(image)
@@ -160,6 +169,8 @@ export async function nativeVerify(root: HostRoot, image: string, options: {tlsV
   const signedBy = requirements.find((r) => r.type === 'signedBy') as Extract<PolicyRequirement, {type: 'signedBy'}> | undefined
   // Requirements are ANDed. This checks one GPG signedBy; anything else it cannot vouch for.
   const unchecked = requirements.filter((r) => r !== signedBy && r.type !== 'insecureAcceptAnything')
+  // containers/image evaluates only GPGKeys; any other keyType refuses every image.
+  if (signedBy && signedBy.keyType !== 'GPGKeys') unchecked.push(newReject())
   if (unchecked.length > 0) {
     const rejects = unchecked.some((r) => r.type === 'reject')
     const summary = rejects
@@ -169,6 +180,7 @@ export async function nativeVerify(root: HostRoot, image: string, options: {tlsV
   }
 
   const trusted = await trustedKeysOf(root, explained.policy.requirements)
+  const capabilities = options.capabilities ?? capabilitiesOf(await detectEngines())
   const trustedKeys = trusted.map((k) => k.getFingerprint().toUpperCase())
   let digest: string
   try {
@@ -184,7 +196,7 @@ export async function nativeVerify(root: HostRoot, image: string, options: {tlsV
       const url = `${lookaside}/${ref.path}@${digest.replace(':', '=')}/signature-${index}`
       const bytes = await fetchSignature(root, url)
       if (!bytes) break
-      signatures.push(await checkSignature(openpgp, {index, url, bytes, trusted, digest, ref, identity: signedBy?.signedIdentity}))
+      signatures.push(await checkSignature(openpgp, {index, url, bytes, trusted, digest, ref, identity: signedBy?.signedIdentity, subkeySignatures: capabilities.subkeySignatures}))
     }
   } catch (error) {
     if (!(error instanceof Unreachable)) throw error
@@ -217,6 +229,8 @@ export async function checkSignature(
     digest: string
     ref: DockerReference
     identity?: SignedIdentity
+    /** The engines accept signatures by a signing subkey (containers/image 5.37+); unknown: assume not. */
+    subkeySignatures?: boolean
   },
 ): Promise<NativeSignature> {
   const out: NativeSignature = {index: input.index, url: input.url, signer: 'unknown', trusted: false, valid: false, inconclusive: false, reasons: []}
@@ -262,8 +276,10 @@ export async function checkSignature(
     return out
   }
 
-  if (!keyId.equals(primary.getKeyID())) {
-    out.reasons.push(`made by subkey ${out.signer} of ${primary.getFingerprint().toUpperCase()}; containers/image before 5.37 rejects subkey signatures`)
+  // Before 5.37 containers/image matches the signing key against primary keys only.
+  const bySubkey = !keyId.equals(primary.getKeyID())
+  if (bySubkey && !input.subkeySignatures) {
+    out.reasons.push(`made by subkey ${out.signer} of ${primary.getFingerprint().toUpperCase()}, which this host's containers/image refuses (subkey signatures are accepted from 5.37)`)
   }
 
   let payload: {critical?: {type?: string; image?: Record<string, string>; identity?: Record<string, string>}}
@@ -278,12 +294,12 @@ export async function checkSignature(
   out.dockerReference = payload.critical?.identity?.['docker-reference']
   if (payload.critical?.type !== 'atomic container signature') out.reasons.push(`unexpected signature type ${JSON.stringify(payload.critical?.type)}`)
   if (out.manifestDigest !== input.digest) out.reasons.push(`signed manifest digest ${out.manifestDigest} is not the image's ${input.digest}`)
-  const otherwiseValid = out.reasons.every((r) => r.startsWith('made by subkey'))
+  const otherwiseValid = out.reasons.length === 0
   out.identity = matchSignedIdentity(input.identity, input.ref, out.dockerReference ?? '')
   if (out.identity.verdict === 'mismatch') out.reasons.push(`identity mismatch: ${out.identity.reason}`)
   if (out.identity.verdict === 'unknown') out.reasons.push(`identity not evaluated: ${out.identity.reason}`)
   out.valid = otherwiseValid && out.identity.verdict === 'match'
   out.inconclusive = otherwiseValid && out.identity.verdict === 'unknown'
-  if (out.valid && out.reasons.length === 0) out.reasons.push('valid')
+  if (out.valid) out.reasons.push(bySubkey ? `valid (made by subkey ${out.signer} of ${primary.getFingerprint().toUpperCase()})` : 'valid')
   return out
 }

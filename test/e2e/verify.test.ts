@@ -188,6 +188,23 @@ describe('verify with real pulls', () => {
       assert.match(report.signatures[0].reasons[0], new RegExp(`signed by key ${beta.fingerprint}, which the policy does not name`))
     })
 
+    it('a signature by a signing subkey is not valid on engines before containers/image 5.37 (skopeo agrees)', async () => {
+      const sub = await lab.makeGpgKey('vsub', {keyType: 'subkey-signing'})
+      const image = await lab.push('localhost/v:1', 'shop/bysub:1', sub)
+      const root = path.join(lab.dir, 'native-subkey')
+      await mkdir(path.join(root, 'etc/containers'), {recursive: true})
+      await copyFile(path.resolve(import.meta.dirname, '../fixtures/distro/debian12-policy.json'), path.join(root, 'etc/containers/policy.json'))
+      await writeFile(path.join(lab.dir, 'sub.asc'), sub.publicArmored)
+      const config = path.join(lab.dir, 'native-subkey.yaml')
+      await writeFile(config, ['version: 1', 'keys:', `  sub: {file: sub.asc, fingerprint: ${sub.fingerprint}}`, 'scopes:', `  "${lab.registry}/shop/bysub":`, '    policy: signed', '    keys: [sub]', `    lookaside: ${lab.lookasideUrl}`, ''].join('\n'))
+      assert.equal((await imagetrust(['apply', '--root', root, '-c', config])).code, 0)
+      assert.match((await lab.pull(root, image, 'skopeo')).stderr, /is not accepted|rejected/)
+      const {code, report} = await native(root, image)
+      assert.equal(code, 3, JSON.stringify(report))
+      assert.equal(report.accepted, false)
+      assert.match(report.signatures[0].reasons[0], /made by subkey .* which this host's containers\/image refuses/)
+    })
+
     it('reports an identity mismatch: a signature copied to another repository', async () => {
       const {root, config} = await setup('native-identity', ['policy: signed', 'keys: [alpha]', `lookaside: ${lab.lookasideUrl}`], {})
       assert.equal((await imagetrust(['apply', '--root', root, '-c', config])).code, 0)
