@@ -12,4 +12,6 @@ export const takeOverFlag = Flags.string({
     'Take over a foreign policy.json scope that overrides a rule of the trust file ("" for the docker transport default): it gets the rule it hid, and its own requirements back when that rule leaves the trust file. Repeatable.',
   multiple: true,
   helpValue: 'SCOPE',
+  // A shell passes "" as an empty argument, '""' as two quote characters: both mean the transport default.
+  parse: async (value) => (value === '""' ? '' : value),
 })

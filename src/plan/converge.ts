@@ -51,7 +51,9 @@ export async function policyTargets(root: HostRoot, trust: TrustFile): Promise<P
   }
 
   const crio = await readCrioConfig(root)
-  if (crio?.signaturePolicy && crio.signaturePolicy !== layout.policy) targets.push({hostPath: crio.signaturePolicy, role: 'crio'})
+  // The same file written another way (/etc/containers/./policy.json) is the same target.
+  const signaturePolicy = crio?.signaturePolicy && path.posix.normalize(crio.signaturePolicy)
+  if (signaturePolicy && signaturePolicy !== layout.policy) targets.push({hostPath: signaturePolicy, role: 'crio'})
   const dir = crio?.signaturePolicyDir ?? HOST_PATHS.crioPolicyDir
   for (const {namespace} of trust.crioNamespaces) targets.push({hostPath: `${dir}/${namespace}.json`, role: 'crio-namespace', namespace})
   return targets

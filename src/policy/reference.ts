@@ -130,6 +130,8 @@ export function parseDockerScope(scope: string): ScopeSyntax | string {
   const path = parts.name.slice(slash + 1)
   const pathError = checkPath(path)
   if (pathError) return `invalid scope "${scope}": ${pathError}`
+  // containers/image refuses references with both: no image is ever named that way, so the scope never matches.
+  if (parts.tag && parts.digest) return `invalid scope "${scope}": a tag and a digest together never match (containers/image does not support such references)`
   if (parts.tag || parts.digest) return {kind: 'reference', ref: {domain, path, tag: parts.tag, digest: parts.digest}}
   return {kind: 'namespace', domain, path}
 }
@@ -158,6 +160,6 @@ export function dockerScopeNormalization(scope: string): ScopeNormalization | un
   if (typeof normalized === 'string') return undefined
   const text = referenceString(normalized)
   if (text === scope) return undefined
-  if (syntax.kind === 'namespace' && ref.domain === 'docker.io') return {kind: 'namespace-only', official: text}
+  if (syntax.kind === 'namespace' && ref.domain === 'docker.io') return ref.path === 'library' ? undefined : {kind: 'namespace-only', official: text}
   return {kind: 'mismatch', normalized: syntax.kind === 'namespace' && !ref.path.includes('/') ? `docker.io/${ref.path}` : text}
 }

@@ -118,6 +118,7 @@ describe('trust-file scope syntax', () => {
     ['registry.example.com/ns/', /invalid repository path component ""/],
     ['registry.example.com/x:bad tag', /invalid tag/],
     ['registry.example.com/x@sha256:short', /invalid digest/],
+    [`registry.example.com/x:1@${DIGEST}`, /a tag and a digest together never match/],
   ]
   for (const [scope, error] of INVALID) it(`refuses ${scope}`, () => assert.match(parseDockerScope(scope) as string, error))
 })
