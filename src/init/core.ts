@@ -184,7 +184,7 @@ export async function stage(answers: InitAnswers, trustFile: string, existing: E
     const doc = parseDocument(existing.text, {uniqueKeys: true})
     if (doc.errors.length > 0) throw new ParseError(doc.errors[0].message.split('\n')[0], {file: trustFile})
     notes = editTrustDocument(doc, answers)
-    text = doc.toString({lineWidth: 0})
+    text = doc.toString({lineWidth: 0, flowCollectionPadding: false})
   } else {
     text = renderTrustFile(answers)
   }
