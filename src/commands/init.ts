@@ -29,7 +29,6 @@ export default class Init extends ImagetrustCommand {
     'test-unsigned': Flags.string({description: 'An unsigned test image (must be refused). Repeatable.', multiple: true, helpValue: 'IMAGE'}),
     'no-apply': Flags.boolean({description: 'Write the trust file (and key copies) but do not apply.'}),
     'no-verify': Flags.boolean({description: 'Skip the test pulls after apply.'}),
-    'no-color': Flags.boolean({description: 'No colour (NO_COLOR is honoured too).'}),
     engine: verifyFlags.engine,
     'tls-verify': verifyFlags['tls-verify'],
   }
