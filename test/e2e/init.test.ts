@@ -6,6 +6,7 @@
  * re-running on an existing trust file keeps its comments.
  */
 import assert from 'node:assert/strict'
+import {generateKeyPairSync} from 'node:crypto'
 import {copyFile, mkdir, readFile, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -143,7 +144,7 @@ describe('imagetrust init', () => {
   for (const step of ['scope', 'key-confirm', 'plan'] as const) {
     it(`Ctrl-C at the ${step} step changes no file`, async () => {
       const root = await newRoot(`root-cancel-${step}`)
-      const before = await hashTree(lab.dir, {exclude: /^(tmux-|layer-|isolated-|registry-data|lookaside|podman|init-home|signer-home|gnupg-|etc-upper-)/})
+      const before = await hashTree(lab.dir, {exclude: /^(tmux|layer-|isolated-|registry-data|lookaside|podman|init-home|signer-home|gnupg-|etc-upper-)/})
       const t = await wizard(`cancel-${step}`, root)
       await answerUpToPlan(t, step === 'plan' ? undefined : step)
       await t.send('C-c')
@@ -151,7 +152,7 @@ describe('imagetrust init', () => {
       const screen = await t.screen()
       assert.equal(status, 1, screen)
       assert.match(screen, /nothing was written, the host is unchanged/)
-      assert.deepEqual(await hashTree(lab.dir, {exclude: /^(tmux-|layer-|isolated-|registry-data|lookaside|podman|init-home|signer-home|gnupg-|etc-upper-)/}), before)
+      assert.deepEqual(await hashTree(lab.dir, {exclude: /^(tmux|layer-|isolated-|registry-data|lookaside|podman|init-home|signer-home|gnupg-|etc-upper-)/}), before)
     })
   }
 
@@ -184,5 +185,60 @@ describe('imagetrust init', () => {
     for (const comment of comments(handWritten)) assert.ok(comments(after).includes(comment), `comment lost: ${comment}\n${after}`)
     assert.match(after, new RegExp(`"?${lab.registry}/other"?:\\n    policy: signed\\n    keys: \\[alpha\\]`))
     assert.equal((after.match(/^  alpha:/gm) ?? []).length, 1, 'the same key was added twice')
+  })
+
+  it('the wizard on an existing trust file adds a scope (same key recognised), keeping every comment', async () => {
+    const root = await newRoot('root-wizard-edit')
+    const config = path.join(root, 'etc/imagetrust/trust.yaml')
+    const first = await imagetrust(['init', '--root', root, '--yes', '--no-verify', '--scope', scope, '--key', `gpg:${alpha.fingerprint}`, '--lookaside', lab.lookasideUrl, '--default', 'reject'], {...process.env, ...env()})
+    assert.equal(first.code, 0, first.stderr)
+    const handWritten = `${await readFile(config, 'utf8')}# ops: hand-written note\n`
+    await writeFile(config, handWritten)
+    const t = await wizard('edit', root)
+    await t.waitFor(/already has a trust file/)
+    await t.waitFor(/What do you want to do\?/)
+    await t.answer('') // add a scope
+    await t.waitFor(/Registry or namespace to protect:/)
+    await t.answer(`${lab.registry}/more`)
+    await t.waitFor(/Protect another registry or namespace\?/)
+    await t.answer('n')
+    await t.waitFor(/Which key signs the images of/)
+    await t.answer('')
+    await t.waitFor(/Pick the key:/)
+    await t.answer('')
+    await t.waitFor(/Trust this key for/)
+    await t.answer('y')
+    await t.waitFor(/This is the key "alpha" already listed/)
+    await t.waitFor(/Lookaside URL/)
+    await t.answer(lab.lookasideUrl)
+    await t.waitFor(/Signed test image under/)
+    await t.answer('')
+    await t.waitFor(/Unsigned test image under/)
+    await t.answer('')
+    await t.waitFor(/Write the trust file and apply this plan\?/)
+    await t.answer('')
+    const status = await t.waitExit(60_000)
+    assert.equal(status, 0, await t.screen())
+    const after = await readFile(config, 'utf8')
+    const comments = (text: string) => text.split('\n').flatMap((line) => (line.includes('#') ? [line.slice(line.indexOf('#')).trim()] : []))
+    for (const comment of comments(handWritten)) assert.ok(comments(after).includes(comment), `comment lost: ${comment}\n${after}`)
+    assert.match(after, new RegExp(`${lab.registry}/more"?:\\n    policy: signed\\n    keys: \\[alpha\\]`))
+    assert.equal((after.match(/^  alpha:/gm) ?? []).length, 1)
+    assert.match(await readFile(path.join(root, 'etc/containers/policy.json'), 'utf8'), new RegExp(`"${lab.registry}/more"`))
+  })
+
+  it('--yes with a sigstore public key and attachments; --no-apply writes only the trust file and key copy', async () => {
+    const root = await newRoot('root-sigstore')
+    const before = await hashTree(path.join(root, 'etc/containers'))
+    const pem = generateKeyPairSync('ec', {namedCurve: 'P-256'}).publicKey.export({type: 'spki', format: 'pem'}) as string
+    await writeFile(path.join(lab.dir, 'cosign.pub'), pem)
+    const result = await imagetrust(['init', '--root', root, '--yes', '--no-apply', '--scope', 'quay.example.com/acme', '--key', path.join(lab.dir, 'cosign.pub'), '--key-name', 'cosign', '--sigstore-attachments', '--default', 'reject'], {...process.env, ...env()})
+    assert.equal(result.code, 0, result.stderr)
+    const trust = await readFile(path.join(root, 'etc/imagetrust/trust.yaml'), 'utf8')
+    assert.match(trust, /cosign:\n    type: sigstore\n    file: keys\/cosign.pub/)
+    assert.match(trust, /sigstoreAttachments: true/)
+    assert.equal(await readFile(path.join(root, 'etc/imagetrust/keys/cosign.pub'), 'utf8'), pem)
+    assert.deepEqual(await hashTree(path.join(root, 'etc/containers')), before)
+    assert.match(result.stdout, /Not applied: run `imagetrust apply`/)
   })
 })

@@ -23,7 +23,8 @@ export class Tmux {
     await writeFile(conf, 'set -g remain-on-exit on\nset -g history-limit 20000\nset -g default-terminal xterm-256color\n')
     const script = path.join(dir, `tmux-${name}.sh`)
     const exports = Object.entries(env).map(([k, v]) => `export ${k}=${JSON.stringify(v)}`)
-    await writeFile(script, ['#!/bin/sh', ...exports, `exec ${command}`, ''].join('\n'), {mode: 0o755})
+    // The shell waits for the program and prints its status: tmux itself can take a long time to reap a pane's process.
+    await writeFile(script, ['#!/bin/sh', ...exports, command, 'echo "@@exit:$?"', ''].join('\n'), {mode: 0o755})
     await mustRun('tmux', ['-S', tmux.socket, '-f', conf, 'new-session', '-d', '-s', name, '-x', '200', '-y', '50', script])
     tmux.serverPid = Number((await mustRun('tmux', ['-S', tmux.socket, 'display-message', '-p', '#{pid}'])).stdout.trim())
     return tmux
@@ -62,11 +63,10 @@ export class Tmux {
     }
   }
 
-  /** The program's exit status once it has exited. */
+  /** The program's exit status once it has exited (the line the wrapper script prints). */
   async exitStatus(): Promise<number | undefined> {
-    const out = await run('tmux', ['-S', this.socket, 'display-message', '-p', '-t', '0', '#{pane_dead} #{pane_dead_status}'])
-    const [dead, status] = out.stdout.trim().split(' ')
-    return dead === '1' ? Number(status) : undefined
+    const match = /^@@exit:(\d+)$/m.exec(await this.screen())
+    return match ? Number(match[1]) : undefined
   }
 
   async waitExit(timeoutMs = 60_000): Promise<number> {
