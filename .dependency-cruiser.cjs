@@ -5,7 +5,7 @@
  * host → registries-d → trustfile → policy → fs/lib/exec.
  */
 const LAYERS = [
-  ['commands'],
+  ['commands', 'hooks'],
   ['verify', 'explain', 'init', 'audit', 'status', 'signing', 'lookaside', 'sigstore'],
   ['plan'],
   ['keys'],

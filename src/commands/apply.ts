@@ -7,6 +7,8 @@ import {applyVerified, type VerifiedApply} from '../verify/preflight.js'
 import {chooseEngines, renderReport} from '../verify/verify.js'
 import {ImagetrustCommand} from '../lib/command.js'
 import {takeOverFlag} from '../lib/flags.js'
+import {colorDiff, colorEnabled} from '../lib/color.js'
+import {unusedKeyWarnings} from '../trustfile/hints.js'
 
 export default class Apply extends ImagetrustCommand {
   static override summary = 'Converge policy.json, registries.d and key files to the trust file.'
@@ -43,9 +45,10 @@ export default class Apply extends ImagetrustCommand {
       lockTimeoutMs: flags['lock-timeout'] * 1000,
       takeOver: flags['take-over'],
     })
+    result.warnings.push(...unusedKeyWarnings(result.prepared.trust))
     this.warnAll(result.warnings)
     if (flags['dry-run'] && result.changed && !this.jsonEnabled()) {
-      this.log(await renderDiff(result.prepared.plan.changes, (p) => result.prepared.root.resolve(p)))
+      this.log(colorDiff(await renderDiff(result.prepared.plan.changes, (p) => result.prepared.root.resolve(p)), colorEnabled({noColor: flags['no-color']})))
     }
 
     for (const note of result.prepared.plan.notes) if (result.changed) this.log(note)

@@ -3,6 +3,7 @@ import {renderDiff} from '../plan/render.js'
 import type {DriftReason, FileAction} from '../plan/types.js'
 import {ImagetrustCommand} from '../lib/command.js'
 import {takeOverFlag} from '../lib/flags.js'
+import {colorDiff, colorEnabled} from '../lib/color.js'
 
 export interface PlanResult {
   changed: boolean
@@ -21,7 +22,7 @@ export default class Plan extends ImagetrustCommand {
     const {plan, root} = await preparePlan({root: flags.root, user: flags.user, config: flags.config, takeOver: flags['take-over']})
     this.warnAll(plan.warnings)
     const diff = await renderDiff(plan.changes, (p) => root.resolve(p))
-    this.log(plan.changes.length === 0 ? 'No changes: the host already matches the trust file.' : diff)
+    this.log(plan.changes.length === 0 ? 'No changes: the host already matches the trust file.' : colorDiff(diff, colorEnabled({noColor: flags['no-color']})))
     return {
       changed: plan.changes.length > 0,
       files: plan.changes.map((c) => ({path: root.resolve(c.hostPath), action: c.action, reasons: c.reasons})),

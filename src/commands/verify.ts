@@ -10,6 +10,7 @@ import {verifyFlags, casesFromFlags} from '../verify/flags.js'
 import {nativeVerify, type NativeReport} from '../verify/native.js'
 import type {SignedReport} from '../verify/signed.js'
 import {capabilitiesOf, detectEngines} from '../host/detect.js'
+import {withProgress} from '../lib/progress.js'
 
 
 export default class Verify extends ImagetrustCommand {
@@ -50,7 +51,10 @@ Exit codes: 0 all confirmed, 3 anything not enforced or broken, 4 inconclusive a
     const context = await installedContext(root)
     let report: VerifyReport
     try {
-      report = await runVerify(cases, engines, context, {tlsVerify: flags['tls-verify'], root})
+      report = await withProgress(`test pulls: ${cases.length} image(s) with ${engines.join(', ')}`, () => runVerify(cases, engines, context, {tlsVerify: flags['tls-verify'], root}), {
+        quiet: this.jsonEnabled(),
+        describe: (r) => `${r.summary.confirmed} confirmed`,
+      })
     } finally {
       await context.cleanup()
     }
@@ -73,7 +77,7 @@ Exit codes: 0 all confirmed, 3 anything not enforced or broken, 4 inconclusive a
   }
 
   private async runNative(root: HostRoot, image: string, tlsVerify: boolean): Promise<NativeReport> {
-    const report = await nativeVerify(root, image, {tlsVerify})
+    const report = await withProgress(`probing the registry and lookaside for ${image}`, () => nativeVerify(root, image, {tlsVerify}), {quiet: this.jsonEnabled()})
     this.log(`${report.image}  ${report.digest}`)
     this.log(`  policy scope: ${report.scope ?? '(default)'}; trusted keys: ${report.trustedKeys.join(', ') || 'none'}`)
     this.log(`  lookaside: ${report.lookaside}`)

@@ -17,6 +17,7 @@ export abstract class ImagetrustCommand extends Command {
       description: 'Trust file [default: /etc/imagetrust/trust.yaml under --root; with --user, ~/.config/imagetrust/trust.yaml].',
       helpValue: 'FILE',
     }),
+    'no-color': Flags.boolean({description: 'No colour in the output (NO_COLOR is honoured too).'}),
     user: Flags.boolean({
       description:
         "Manage the invoking user's files instead of the system's: ~/.config/containers/policy.json and registries.d (which containers/image reads before /etc for that user), keys in ~/.local/share/imagetrust/keys, state in ~/.local/state/imagetrust.",

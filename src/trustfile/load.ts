@@ -3,6 +3,7 @@ import {readFile} from 'node:fs/promises'
 import {ImagetrustError} from '../lib/errors.js'
 import type {TrustFile} from './types.js'
 import {validateTrustFile} from './validate.js'
+import {missingTrustFileHint} from './hints.js'
 import {loadYamlSource} from './yaml-source.js'
 
 export async function loadTrustFile(file: string): Promise<TrustFile> {
@@ -13,7 +14,7 @@ export async function loadTrustFile(file: string): Promise<TrustFile> {
     const code = (error as NodeJS.ErrnoException).code
     throw new ImagetrustError(
       code === 'ENOENT' ? `trust file ${file} does not exist` : `cannot read trust file ${file}: ${(error as Error).message}`,
-      {hint: 'Pass --config FILE, or create /etc/imagetrust/trust.yaml (see templates/trust.yaml).'},
+      {hint: code === 'ENOENT' ? missingTrustFileHint(file) : undefined},
     )
   }
 

@@ -8,6 +8,9 @@ import {applyFlag} from '../../lib/flags.js'
 import {readStdin} from '../../lib/stdin.js'
 import {type AddKeyResult, addKey, readKeyArgument} from '../../keys/manage.js'
 import {type ApplyResult, trustFilePath} from '../../plan/converge.js'
+import {withProgress} from '../../lib/progress.js'
+import {defaultUnsetWarning, unusedKeyWarnings} from '../../trustfile/hints.js'
+import {loadTrustFile} from '../../trustfile/load.js'
 
 export default class KeyAdd extends ImagetrustCommand {
   static override summary = 'Check a public key and add it, pinned, to the trust file.'
@@ -35,7 +38,8 @@ export default class KeyAdd extends ImagetrustCommand {
 
   async run(): Promise<AddKeyResult & {apply?: Omit<ApplyResult, 'warnings'>}> {
     const {args, flags} = await this.parse(KeyAdd)
-    const {bytes, origin} = await readKeyArgument(args.source, {fingerprints: flags.fingerprint, readStdin})
+    const read = () => readKeyArgument(args.source, {fingerprints: flags.fingerprint, readStdin})
+    const {bytes, origin} = /^https:\/\//i.test(args.source) ? await withProgress(`fetching ${args.source}`, read, {quiet: this.jsonEnabled()}) : await read()
     const capabilities = capabilitiesOf(await detectEngines())
     const trustFile = trustFilePath(flags)
     const result = await addKey({
@@ -47,6 +51,8 @@ export default class KeyAdd extends ImagetrustCommand {
       scopes: flags.scope,
       capabilities,
     })
+    const trust = await loadTrustFile(trustFile)
+    result.warnings.push(...[defaultUnsetWarning(trust)].filter((w): w is string => w !== undefined), ...unusedKeyWarnings(trust))
     this.warnAll(result.warnings)
     this.log(`Added key "${result.name}" (${result.type}) from ${origin} to ${trustFile}; copy kept at ${result.file}`)
     for (const key of result.keys) {
