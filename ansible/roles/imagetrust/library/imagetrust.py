@@ -133,6 +133,8 @@ def read_text(path):
 
 
 def write_text(path, text):
+    if read_text(path) == text:
+        return
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.write(text)
