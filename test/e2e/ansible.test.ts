@@ -132,6 +132,24 @@ describe('Ansible role and playbooks on a fleet of three hosts', () => {
 
   const changedOf = (p: Play): Record<Host, number> => Object.fromEntries(HOSTS.map((h) => [h, p.recap[h].changed])) as Record<Host, number>
 
+  it('ansible-doc documents every variable of the role from its argument_specs', async () => {
+    const doc = await run('ansible-doc', ['-t', 'role', '-r', path.join(REPO_ROOT, 'ansible/roles'), 'imagetrust'], {env: {...process.env, ANSIBLE_NOCOLOR: '1', PAGER: 'cat'}})
+    assert.equal(doc.code, 0, doc.stderr)
+    const defaults = await readFile(path.join(REPO_ROOT, 'ansible/roles/imagetrust/defaults/main.yml'), 'utf8')
+    const names = [...defaults.matchAll(/^(imagetrust_\w+):/gm)].map((m) => m[1])
+    assert.ok(names.length >= 10, defaults)
+    for (const name of names) assert.match(doc.stdout, new RegExp(`${name}\\b`), `${name} is not documented`)
+  })
+
+  it('the module says so when the CLI is not installed', async () => {
+    const args = path.join(dir, 'module-args.json')
+    await writeFile(args, JSON.stringify({ANSIBLE_MODULE_ARGS: {command: [path.join(dir, 'nowhere/imagetrust')], config: '/dev/null', action: 'check'}}))
+    const result = await run('/usr/bin/python3', [path.join(REPO_ROOT, 'ansible/roles/imagetrust/library/imagetrust.py'), args])
+    const out = JSON.parse(result.stdout)
+    assert.equal(out.failed, true, result.stdout)
+    assert.equal(out.msg, `imagetrust not found at ${path.join(dir, 'nowhere/imagetrust')}`)
+  })
+
   it('installs the CLI from the tarball and converges every host; the second run changes nothing', async () => {
     const first = await play('site.yml')
     assert.equal(first.code, 0, first.output)
@@ -166,7 +184,8 @@ describe('Ansible role and playbooks on a fleet of three hosts', () => {
 
   it('check mode changes no byte, shows the policy.json diff, and its changed matches the real run for every kind of change', async () => {
     // Round 1: a new scope (h1), a removed scope (h2), a new key (h3).
-    vars.h1.trust.scopes['registry.example.com:5000/new'] = {policy: 'accept'}
+    // Signed without a lookaside: the tool warns, and the play must show it.
+    vars.h1.trust.scopes['registry.example.com:5000/new'] = {policy: 'signed', keys: ['alpha']}
     delete vars.h2.trust.scopes['registry.example.com:5000/other']
     vars.h3.keys['beta.asc'] = beta.publicArmored
     vars.h3.trust.keys.beta = {type: 'gpg', file: 'keys/beta.asc', fingerprint: beta.fingerprint}
@@ -188,6 +207,7 @@ describe('Ansible role and playbooks on a fleet of three hosts', () => {
         assert.match(checked.output, new RegExp(`\\+\\+\\+ after: ${root('h1')}/etc/containers/policy\\.json\\n[^]*?\\+ +"registry\\.example\\.com:5000/new"`))
         assert.match(checked.output, new RegExp(`--- before: ${root('h2')}/etc/containers/policy\\.json`))
         assert.deepEqual(HOSTS.map((h) => checked.recap[h].changed > 0), [true, true, true], checked.output)
+        assert.match(checked.output, /\[WARNING\]:\s+scope\s+"registry\.example\.com:5000\/new"\s+is\s+signed\s+but\s+has\s+no\s+lookaside/)
       } else {
         assert.deepEqual(HOSTS.map((h) => checked.recap[h].changed > 0), [true, true, false], checked.output)
       }
@@ -197,7 +217,7 @@ describe('Ansible role and playbooks on a fleet of three hosts', () => {
       assert.deepEqual(changedOf(real), changedOf(checked), `round ${round}: check mode said ${JSON.stringify(changedOf(checked))}\n${real.output}`)
     }
 
-    assert.deepEqual((await policyOf('h1')).transports.docker['registry.example.com:5000/new'], [{type: 'insecureAcceptAnything'}])
+    assert.deepEqual((await policyOf('h1')).transports.docker['registry.example.com:5000/new'], [{type: 'signedBy', keyType: 'GPGKeys', keyPath: '/etc/pki/containers/alpha.gpg'}])
     assert.equal((await policyOf('h2')).transports.docker['registry.example.com:5000/other'], undefined)
     assert.deepEqual((await policyOf('h2')).default, [{type: 'insecureAcceptAnything'}])
   })
