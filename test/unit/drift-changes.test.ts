@@ -4,6 +4,7 @@ import {describe, it} from 'node:test'
 
 import {describeChange} from '../../src/plan/changes.ts'
 import {driftLine} from '../../src/plan/drift.ts'
+import {makeKey} from '../support/hostroot.ts'
 
 const policy = (scopes: Record<string, unknown>, def = 'reject'): string => JSON.stringify({default: [{type: def}], transports: {docker: scopes}})
 const signed = [{type: 'signedBy', keyType: 'GPGKeys', keyPath: '/etc/pki/containers/acme.gpg'}]
@@ -41,5 +42,13 @@ describe('describeChange', () => {
     const line = driftLine({path: '/x/imagetrust.yaml', kind: 'registries.d', action: 'update', reasons: ['content'], changes})
     assert.doesNotMatch(line, /\n/)
     assert.match(line, /^\/x\/imagetrust\.yaml: content: registries\.d entry r\.example\/a changed: host has .*old.*, trust file wants .*new/)
+  })
+
+  it('names a replaced key by both fingerprints, and a missing one', async () => {
+    const [old, fresh] = await Promise.all([makeKey('old'), makeKey('new')])
+    const [replaced] = await describeChange({hostPath: '/etc/pki/containers/acme.gpg', kind: 'key', before: old.publicKey, after: fresh.publicKey})
+    assert.deepEqual([replaced.what, replaced.change, replaced.found, replaced.expected], ['key', 'replaced', `fingerprint ${old.fingerprint}`, `fingerprint ${fresh.fingerprint}`])
+    const [missing] = await describeChange({hostPath: '/etc/pki/containers/acme.gpg', kind: 'key', before: null, after: fresh.publicKey})
+    assert.deepEqual([missing.change, missing.found, missing.expected], ['removed', undefined, `fingerprint ${fresh.fingerprint}`])
   })
 })
