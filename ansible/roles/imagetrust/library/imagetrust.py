@@ -238,7 +238,9 @@ def converge(module, p):
         module.warn(warning)
     files = report.get("files") or (report.get("apply") or {}).get("files") or []
     changed = bool(report.get("changed")) or bool(config)
-    module.exit_json(changed=changed, files=files, config_files=[c[0] for c in config], report=report, exit_code=rc, diff=config_diffs + file_diffs(files))
+    # apply --verify reports no contents; what it installed is the candidate's plan, whose dry run had them.
+    shown = (candidate.get("files") or []) if p["verify"] and report.get("changed") else files
+    module.exit_json(changed=changed, files=files, config_files=[c[0] for c in config], report=report, exit_code=rc, diff=config_diffs + file_diffs(shown))
 
 
 def main():
