@@ -10,6 +10,12 @@ import {takeOverFlag} from '../lib/flags.js'
 import {colorDiff, colorEnabled} from '../lib/color.js'
 import {unusedKeyWarnings} from '../trustfile/hints.js'
 
+/** apply --json; with --diff every file also carries its content before and after. */
+export type ApplyJson = Omit<ApplyResult, 'warnings' | 'files'> & {
+  warnings: string[]
+  files: Array<ApplyResult['files'][number] & {before?: string | null; after?: string | null}>
+}
+
 export default class Apply extends ImagetrustCommand {
   static override summary = 'Converge policy.json, registries.d and key files to the trust file.'
   static override description =
@@ -27,13 +33,14 @@ export default class Apply extends ImagetrustCommand {
     'replace-invalid': Flags.boolean({description: 'Back up and replace a policy.json that does not parse.'}),
     'lock-timeout': Flags.integer({description: 'Seconds to wait for another run to finish.', default: 60, min: 0}),
     'take-over': takeOverFlag,
+    diff: Flags.boolean({description: 'With --json: each file\'s content before and after (files[].before, files[].after; null when absent), for Ansible\'s --diff.'}),
     verify: Flags.boolean({
       description: 'Test-pull against the candidate config first and install only if enforcement is confirmed (exit 3 or 4 otherwise, nothing written); verify again after installing and roll back if that fails.',
     }),
     ...verifyFlags,
   }
 
-  async run(): Promise<(Omit<ApplyResult, 'warnings'> & {warnings: string[]}) | VerifiedApply> {
+  async run(): Promise<ApplyJson | (VerifiedApply & {changed: boolean})> {
     const {flags} = await this.parse(Apply)
     if (flags.verify && !flags['dry-run']) return this.runVerified(flags)
     const result = await applyTrust({
@@ -63,11 +70,13 @@ export default class Apply extends ImagetrustCommand {
       for (const d of result.signer.staging) this.log(`  staging ${d.path} (${d.scope})${d.created ? (flags['dry-run'] ? ': would create' : ': created') : ''}`)
     }
 
-    const {prepared: _prepared, ...json} = result
-    return json
+    const {prepared, ...json} = result
+    if (!flags.diff) return json
+    const byPath = new Map(prepared.plan.changes.map((c) => [prepared.root.resolve(c.hostPath), c]))
+    return {...json, files: json.files.map((f) => ({...f, before: byPath.get(f.path)?.before ?? null, after: byPath.get(f.path)?.after ?? null}))}
   }
 
-  private async runVerified(flags: Awaited<ReturnType<Apply['parse']>>['flags']): Promise<VerifiedApply> {
+  private async runVerified(flags: Awaited<ReturnType<Apply['parse']>>['flags']): Promise<VerifiedApply & {changed: boolean}> {
     const result = await applyVerified({
       root: flags.root,
       user: flags.user,
@@ -87,6 +96,7 @@ export default class Apply extends ImagetrustCommand {
     else if (result.preflight.exitCode !== 0) this.log('Not installed: enforcement was not confirmed. Nothing was written.')
     else this.log('No changes: the host already matches the trust file, and enforcement is confirmed.')
     process.exitCode = result.exitCode
-    return result
+    // changed at the top, as plain apply reports it: what this run wrote and kept.
+    return {changed: result.installed && !result.rolledBack && result.apply.changed, ...result}
   }
 }

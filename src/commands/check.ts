@@ -2,11 +2,11 @@ import {hostRoot, trustFilePath} from '../host/paths.js'
 import {ImagetrustCommand} from '../lib/command.js'
 import {EXIT} from '../lib/errors.js'
 import {expiryWarnFlag} from '../lib/flags.js'
-import {cachedKeys, type DriftEntry, keyDrift, planDrift} from '../plan/drift.js'
+import {cachedKeys, type DriftEntry, driftLine, keyDrift, planDrift} from '../plan/drift.js'
 import {fingerprintHolds} from '../plan/fingerprint.js'
 import {fingerprintContext} from '../plan/fingerprint-inputs.js'
 
-export type {DriftEntry} from '../plan/drift.js'
+export type {DriftChange, DriftEntry} from '../plan/drift.js'
 
 export interface CheckResult {
   inSync: boolean
@@ -37,7 +37,7 @@ export default class Check extends ImagetrustCommand {
     if (result.drift.length === 0) this.log('In sync: the host matches the trust file.')
     else {
       this.log(`Drift in ${result.drift.length} place(s):`)
-      for (const d of result.drift) this.log(`  ${d.path}: ${d.reasons.join(', ')}${d.detail ? ` (${d.detail})` : ''}`)
+      for (const d of result.drift) this.log(`  ${driftLine(d)}`)
     }
 
     if (result.drift.length > 0) process.exitCode = EXIT.drift
@@ -60,7 +60,8 @@ export default class Check extends ImagetrustCommand {
 
   private async fullCheck(flags: {root: string; user: boolean; config?: string; 'expiry-warn': number}, now: Date): Promise<CheckResult> {
     const {preparePlan} = await import('../plan/converge.js')
+    const {describeChanges} = await import('../plan/changes.js')
     const {plan, root, keys} = await preparePlan({root: flags.root, user: flags.user, config: flags.config, strictKeys: false})
-    return this.fromKeys('full plan', plan.warnings, keys, flags['expiry-warn'], now, root, planDrift(plan, (p) => root.resolve(p)))
+    return this.fromKeys('full plan', plan.warnings, keys, flags['expiry-warn'], now, root, planDrift(plan, (p) => root.resolve(p), await describeChanges(plan.changes)))
   }
 }

@@ -1,6 +1,9 @@
 import type {LoadedKey} from '../keys/types.js'
 import {describeOverride} from '../policy/overrides.js'
+import type {DriftChange} from './changes.js'
 import type {DriftReason, FileAction, FileKind, Plan} from './types.js'
+
+export type {DriftChange} from './changes.js'
 
 /** Keys that stopped being trustworthy are drift; keys about to expire are warnings. */
 export function keyDrift(
@@ -45,6 +48,8 @@ export interface DriftEntry {
   action: FileAction | 'none'
   reasons: DriftReason[]
   detail?: string
+  /** What changed inside the file (a scope, the default, a registries.d entry, a key), when it can be named. */
+  changes?: DriftChange[]
 }
 
 /**
@@ -52,13 +57,21 @@ export interface DriftEntry {
  * managed ones, and foreign rules that override the trust file's. The state
  * file records ownership; it is not host configuration, so it is not drift.
  */
-export function planDrift(plan: Plan, realPath: (hostPath: string) => string): DriftEntry[] {
+export function planDrift(plan: Plan, realPath: (hostPath: string) => string, changes?: Map<string, DriftChange[]>): DriftEntry[] {
   return [
-    ...plan.changes.filter((c) => c.kind !== 'state').map((c) => ({path: realPath(c.hostPath), kind: c.kind, action: c.action, reasons: c.reasons})),
+    ...plan.changes
+      .filter((c) => c.kind !== 'state')
+      .map((c) => ({path: realPath(c.hostPath), kind: c.kind, action: c.action, reasons: c.reasons, ...(changes?.has(c.hostPath) ? {changes: changes.get(c.hostPath)} : {})})),
     ...plan.shadowedBy.map((p) => ({path: p, kind: 'policy' as const, action: 'none' as const, reasons: ['shadowed' as const], detail: 'containers/image reads this file instead of the managed one'})),
     ...plan.broken.map((b) => ({path: b.path, kind: 'registries.d' as const, action: 'none' as const, reasons: ['broken' as const], detail: b.detail})),
     ...plan.overrides
       .filter((o) => o.effect === 'weaker')
       .map((o) => ({path: realPath(o.policyPath), kind: 'policy' as const, action: 'none' as const, reasons: ['overridden' as const], detail: describeOverride(o)})),
   ]
+}
+
+/** One line per drifted file, for people and the journal: path, reasons, and what changed inside. */
+export function driftLine(d: DriftEntry): string {
+  const inside = d.changes && d.changes.length > 0 ? `: ${d.changes.map((c) => c.summary).join('; ')}` : ''
+  return `${d.path}: ${d.reasons.join(', ')}${d.detail ? ` (${d.detail})` : ''}${inside}`
 }

@@ -65,7 +65,16 @@ describe('imagetrust CLI contract', () => {
     assert.equal(drift.code, 2)
     const report = JSON.parse(drift.stdout)
     assert.equal(report.inSync, false)
-    assert.deepEqual(report.drift[0], {path: path.join(root, 'etc/containers/policy.json'), kind: 'policy', action: 'update', reasons: ['content']})
+    const {changes, ...entry} = report.drift[0]
+    assert.deepEqual(entry, {path: path.join(root, 'etc/containers/policy.json'), kind: 'policy', action: 'update', reasons: ['content']})
+    // What changed inside the file, named.
+    assert.deepEqual(
+      changes.map((c: {what: string; change: string; name?: string; found?: string; expected?: string}) => [c.what, c.change, c.name, c.found, c.expected]),
+      [
+        ['default', 'changed', undefined, 'accept', 'reject'],
+        ['scope', 'removed', 'docker:r.example.com', undefined, 'accept'],
+      ],
+    )
     const applied = JSON.parse((await imagetrust(['apply', '--root', root, '-c', config, '--json'])).stdout)
     assert.equal(applied.changed, true)
     assert.match(applied.backup, /^\d{8}T\d+Z-[0-9a-f]{6}$/)

@@ -148,7 +148,7 @@ describe('exit codes and error output (docs/json-output.md)', () => {
   it('the Ansible role says so when the CLI is missing', async (t) => {
     if ((await run('sh', ['-c', 'command -v ansible-playbook'])).code !== 0) return t.skip('ansible-playbook is not installed')
     const vars = path.join(dir, 'vars.json')
-    await writeFile(vars, JSON.stringify({imagetrust_command: path.join(dir, 'no/such/imagetrust'), imagetrust_root: root, imagetrust_trust: {version: 1}}))
+    await writeFile(vars, JSON.stringify({imagetrust_hosts: 'all', imagetrust_become: false, imagetrust_command: path.join(dir, 'no/such/imagetrust'), imagetrust_root: root, imagetrust_trust: {version: 1}}))
     const env = {
       ...process.env,
       HOME: dir,
@@ -158,7 +158,7 @@ describe('exit codes and error output (docs/json-output.md)', () => {
       ANSIBLE_RETRY_FILES_ENABLED: '0',
       ANSIBLE_PYTHON_INTERPRETER: '/usr/bin/python3',
     }
-    const result = await runIsolated('ansible-playbook', ['-i', 'localhost,', path.join(REPO_ROOT, 'ansible/tests/test.yml'), '-e', `@${vars}`], {env})
+    const result = await runIsolated('ansible-playbook', ['-i', 'localhost,', '-c', 'local', path.join(REPO_ROOT, 'ansible/site.yml'), '-e', `@${vars}`], {env})
     assert.notEqual(result.code, 0)
     assert.match(result.stdout, new RegExp(`"msg": "imagetrust not found at ${path.join(dir, 'no/such/imagetrust')}"`), result.stdout)
   })
