@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what imagetrust's demo and tests need, only when missing:
-# Debian packages (podman, skopeo, docker-registry, gnupg) and the npm packages.
+# Debian packages (podman, skopeo, docker-registry, gnupg, runc for the containers audit starts) and the npm packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for pair in podman:podman skopeo:skopeo docker-registry:docker-registry gpg:gnupg unshare:util-linux tar:tar newuidmap:uidmap ansible-playbook:ansible-core; do
+for pair in podman:podman skopeo:skopeo docker-registry:docker-registry gpg:gnupg unshare:util-linux tar:tar newuidmap:uidmap ansible-playbook:ansible-core runc:runc; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
