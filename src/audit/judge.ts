@@ -8,6 +8,7 @@ import type {SigstoreAttachment} from '../sigstore/verify.js'
 import type {HostRoot} from '../host/paths.js'
 import {checkSignature, fetchSignature, LookasideUnreachable} from '../verify/native.js'
 import {judgeSigstore, type SigstoreRequirement} from '../verify/native-sigstore.js'
+import {plainRequirements} from '../explain/words.js'
 import type {PolicyView} from './policy-view.js'
 
 /**
@@ -188,32 +189,4 @@ async function judgeGpg(ctx: JudgeContext, requirement: SignedBy, ref: DockerRef
   const detail = (list: typeof checks) => list.map((c) => `#${c.index} ${c.reasons.join('; ')}`).join(' | ')
   if (undecided.length > 0) return {outcome: 'unknown', reason: `cannot be known: ${detail(undecided)}`}
   return {outcome: 'refused', reason: `no valid signature by a trusted key: ${detail(checks)}`}
-}
-
-/** A requirement list in plain words. */
-export function plainRequirements(requirements: PolicyRequirement[]): string {
-  return requirements
-    .map((r) => {
-      switch (r.type) {
-        case 'insecureAcceptAnything': {
-          return 'accept anything, signed or not'
-        }
-
-        case 'reject': {
-          return 'reject everything'
-        }
-
-        case 'signedBy':
-        case 'sigstoreSigned': {
-          const keys = [...(r.keyPath ? [r.keyPath] : []), ...(r.keyPaths ?? []), ...(r.keyData === undefined ? [] : ['inline key'])]
-          const kind = r.type === 'signedBy' ? 'GPG (simple signing)' : 'sigstore'
-          return `${kind} signature by ${keys.join(' or ') || 'a key'}, identity ${r.signedIdentity?.type ?? 'matchRepoDigestOrExact'}`
-        }
-
-        default: {
-          return r.type
-        }
-      }
-    })
-    .join(' AND ')
 }

@@ -7,6 +7,7 @@ import {applyVerified, type VerifiedApply} from '../verify/preflight.js'
 import {chooseEngines, renderReport} from '../verify/verify.js'
 import {ImagetrustCommand} from '../lib/command.js'
 import {takeOverFlag} from '../lib/flags.js'
+import {stamp} from '../status/stamp.js'
 
 export default class Apply extends ImagetrustCommand {
   static override summary = 'Converge policy.json, registries.d and key files to the trust file.'
@@ -43,6 +44,7 @@ export default class Apply extends ImagetrustCommand {
       lockTimeoutMs: flags['lock-timeout'] * 1000,
       takeOver: flags['take-over'],
     })
+    if (!flags['dry-run']) await stamp(result.prepared.root, 'apply')
     this.warnAll(result.warnings)
     if (flags['dry-run'] && result.changed && !this.jsonEnabled()) {
       this.log(await renderDiff(result.prepared.plan.changes, (p) => result.prepared.root.resolve(p)))
