@@ -107,6 +107,7 @@ export async function runAudit(root: HostRoot, options: AuditOptions): Promise<A
 
   const ctx = judgeContext(root, view, {tlsVerify: options.tlsVerify})
   const results: AuditEntry[] = []
+  let sigstoreJudged = false
   await pool([...entries.values()], options.concurrency ?? 8, async (pending) => {
     const {repoDigests, ...entry} = pending
     const ref = pulledReference(entry.reference)
@@ -122,11 +123,21 @@ export async function runAudit(root: HostRoot, options: AuditOptions): Promise<A
     const digest = ref.digest ?? (typeof local === 'object' ? local.digest : undefined)
     try {
       const verdict = await judgeImage(ctx, policy.policy, {ref, digest})
+      if (verdict.requirements.some((r) => r.type === 'sigstoreSigned')) sigstoreJudged = true
       results.push({...entry, reference: referenceString(ref), digest: verdict.digest ?? null, policyFile: policy.file, scope: verdict.scope, requirement: verdict.requirement, outcome: verdict.outcome, reason: verdict.reason, signer: verdict.signer})
     } catch (error) {
       results.push({...entry, reference: referenceString(ref), policyFile: policy.file, scope: null, requirement: '', outcome: 'unknown', reason: `cannot be known: ${(error as Error).message}`})
     }
   })
+
+  if (sigstoreJudged) {
+    // The signatures were checked natively; the engines here may still refuse them all.
+    const {sigstoreSupport} = await import('../sigstore/probe.js')
+    const refusing = (await sigstoreSupport(root)).filter((p) => p.canVerify === false)
+    if (refusing.length > 0) {
+      warnings.push(`${refusing.map((p) => `${p.engine} ${p.version}`).join(' and ')} cannot verify sigstore signatures: a real pull of an image under a sigstoreSigned scope is refused here whatever its signature (outcomes above are the signatures' own verdicts)`)
+    }
+  }
 
   results.sort((a, b) => ORDER[a.outcome] - ORDER[b.outcome] || Number(b.running) - Number(a.running) || a.reference.localeCompare(b.reference))
   const running = results.filter((r) => r.running)

@@ -8,6 +8,16 @@ import {chooseEngines, renderReport} from '../verify/verify.js'
 import {ImagetrustCommand} from '../lib/command.js'
 import {takeOverFlag} from '../lib/flags.js'
 import {stamp} from '../status/stamp.js'
+import {hostRoot, trustFilePath} from '../host/paths.js'
+
+/** Errors in the trust file are apply's to report; this only warns. */
+async function unverifiableSigstore(flags: {root: string; user: boolean; config?: string}): Promise<string[]> {
+  const {loadTrustFile} = await import('../trustfile/load.js')
+  const trust = await loadTrustFile(trustFilePath(flags)).catch(() => undefined)
+  if (!trust) return []
+  const {sigstoreScopes, unverifiableSigstoreWarnings} = await import('../sigstore/probe.js')
+  return sigstoreScopes(trust).length > 0 ? unverifiableSigstoreWarnings(hostRoot(flags), trust) : []
+}
 
 export default class Apply extends ImagetrustCommand {
   static override summary = 'Converge policy.json, registries.d and key files to the trust file.'
@@ -34,6 +44,9 @@ export default class Apply extends ImagetrustCommand {
 
   async run(): Promise<(Omit<ApplyResult, 'warnings'> & {warnings: string[]}) | VerifiedApply> {
     const {flags} = await this.parse(Apply)
+    // Before anything is written: sigstoreSigned scopes this host's engines cannot verify.
+    const early = await unverifiableSigstore(flags)
+    this.warnAll(early)
     if (flags.verify && !flags['dry-run']) return this.runVerified(flags)
     const result = await applyTrust({
       root: flags.root,
@@ -58,7 +71,7 @@ export default class Apply extends ImagetrustCommand {
     }
 
     const {prepared: _prepared, ...json} = result
-    return json
+    return {...json, warnings: [...early, ...json.warnings]}
   }
 
   private async runVerified(flags: Awaited<ReturnType<Apply['parse']>>['flags']): Promise<VerifiedApply> {

@@ -76,6 +76,19 @@ describe('sigstore signatures verified natively', () => {
     assert.match(result.stderr, /warning: .*sigstoreSigned.*cannot verify sigstore signatures/)
   })
 
+  it('detect reports that this host\'s engines cannot verify sigstore, probed with the engines themselves', async () => {
+    const result = await imagetrust(['detect', '--root', root, '--json'])
+    assert.equal(result.code, 0, result.stderr)
+    const probes = (JSON.parse(result.stdout) as {sigstore: Array<{engine: string; canVerify: boolean | null; detail: string}>}).sigstore
+    assert.deepEqual(probes.map((p) => `${p.engine} ${p.canVerify}`).sort(), ['podman false', 'skopeo false'])
+    for (const p of probes) assert.match(p.detail, /Debian-local change: sigstore disabled/)
+  })
+
+  it('skopeo finds the attachments (they reach sigstore evaluation, which Debian disables); without one it finds none', async () => {
+    assert.match((await lab.pull(root, images.good, 'skopeo')).stderr, /Debian-local change: sigstore disabled/)
+    assert.match((await lab.pull(root, images.unsigned, 'skopeo')).stderr, /A signature was required, but no signature exists/)
+  })
+
   it('verify --native accepts the valid signature and names the key', async () => {
     const {code, report} = await native(images.good)
     assert.equal(code, 0, JSON.stringify(report))
@@ -100,7 +113,8 @@ describe('sigstore signatures verified natively', () => {
 
   it('audit judges the same images the same way', async () => {
     const result = await imagetrust(['audit', '--root', root, '-c', config, '--no-tls-verify', '--json', ...store.flags])
-    const report = JSON.parse(result.stdout) as {images: Array<{reference: string; outcome: string; reason: string}>}
+    const report = JSON.parse(result.stdout) as {images: Array<{reference: string; outcome: string; reason: string}>; warnings: string[]}
+    assert.ok(report.warnings.some((w) => /skopeo 1\.9\.3 cannot verify sigstore signatures/.test(w)), JSON.stringify(report.warnings))
     const outcome = (image: string) => {
       const entry = report.images.find((i) => i.reference === image)
       assert.ok(entry, `${image} missing`)
