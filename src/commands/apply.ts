@@ -57,7 +57,8 @@ export default class Apply extends ImagetrustCommand {
       lockTimeoutMs: flags['lock-timeout'] * 1000,
       takeOver: flags['take-over'],
     })
-    if (!flags['dry-run']) await stamp(result.prepared.root, 'apply')
+    // Only an apply that changed files is recorded: a second, empty apply must leave the host byte-identical.
+    if (!flags['dry-run'] && result.changed) await stamp(result.prepared.root, 'apply')
     this.warnAll(result.warnings)
     if (flags['dry-run'] && result.changed && !this.jsonEnabled()) {
       this.log(await renderDiff(result.prepared.plan.changes, (p) => result.prepared.root.resolve(p)))
@@ -86,6 +87,7 @@ export default class Apply extends ImagetrustCommand {
       tlsVerify: flags['tls-verify'],
       extraCases: casesFromFlags(flags.image, flags.expect),
     })
+    if (result.installed) await stamp(hostRoot({root: flags.root as string, user: flags.user as boolean}), 'apply')
     this.warnAll(result.warnings)
     this.log(`Preflight against the candidate config:\n${renderReport(result.preflight)}`)
     if (result.postflight) this.log(`After installing:\n${renderReport(result.postflight)}`)

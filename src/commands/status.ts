@@ -5,7 +5,7 @@ import {hostStatus, renderStatus, type StatusReport} from '../status/status.js'
 export default class Status extends ImagetrustCommand {
   static override summary = 'Show what is in force on this host, and whose it is.'
   static override description =
-    "For every policy file an engine reads (system, this user's, CRI-O's global and per-namespace ones): the default, each scope's requirement in plain words, its keys (fingerprint, expiry, installed path), its lookaside or sigstore attachments, its owner (imagetrust, foreign, or taken over) and what shadows or overrides it; the transport-wide rules, warnings, and when apply and check last ran. Nothing is written."
+    "For every policy file an engine reads (system, this user's, CRI-O's global and per-namespace ones): the default, each scope's requirement in plain words, its keys (fingerprint, expiry, installed path), its lookaside or sigstore attachments, its owner (imagetrust, foreign, or taken over) and what shadows or overrides it; the transport-wide rules, warnings, and when apply last changed the host and check last ran. Nothing is written."
 
   static override examples = ['<%= config.bin %> status', '<%= config.bin %> status --json']
 
