@@ -50,6 +50,7 @@ rows.push({what: 'node -e 0', ms: nodeFloor, ratio: '1.00×'})
 const version = measure(runs, () => time(process.execPath, [CLI, '--version']))
 rows.push({what: 'imagetrust --version', ms: version, ratio: `${(version / nodeFloor).toFixed(2)}×`})
 
+let statusMs = 0
 const scaling: Record<string, {check: number; apply: number; firstApply: number}> = {}
 for (const n of [10, 100, 1000, 10_000]) {
   const {root, config} = setup(`n${n}`, n)
@@ -61,6 +62,10 @@ for (const n of [10, 100, 1000, 10_000]) {
   const apply = measure(r, () => time(process.execPath, [CLI, 'apply', '--root', root, '-c', config]))
   scaling[n] = {check, apply, firstApply}
   rows.push({what: `check, ${n} scopes`, ms: check, ratio: `${(check / nodeFloor).toFixed(2)}×`})
+  if (n === 100) {
+    statusMs = measure(r, () => time(process.execPath, [CLI, 'status', '--root', root, '-c', config]))
+    rows.push({what: `status, ${n} scopes`, ms: statusMs, ratio: `${(statusMs / check).toFixed(2)}× check`})
+  }
   rows.push({what: `apply (no-op), ${n} scopes`, ms: apply})
   rows.push({what: `apply (first), ${n} scopes`, ms: firstApply})
 }
@@ -111,6 +116,7 @@ const targets = {
     value: `${(scaling[10_000].firstApply / scaling[1000].firstApply).toFixed(1)}×`,
     met: scaling[10_000].firstApply / scaling[1000].firstApply <= 15,
   },
+  'status with 100 scopes ≤ 1.1 × check with 100 scopes': {value: `${(statusMs / scaling[100].check).toFixed(2)}×`, met: statusMs <= 1.1 * scaling[100].check},
   ...(audit ? {'audit of 100 local images < 5 s': {value: `${(audit.ms / 1000).toFixed(2)} s`, met: audit.ms < 5000}} : {}),
 }
 
@@ -121,6 +127,6 @@ for (const [name, t] of Object.entries(targets)) console.log(`  ${t.met ? 'met  
 mkdirSync(path.join(REPO, 'bench'), {recursive: true})
 writeFileSync(
   path.join(REPO, 'bench/results.json'),
-  JSON.stringify({date: new Date().toISOString(), node: process.version, runs, rows, scaling, podman, audit, targets}, null, 2) + '\n',
+  JSON.stringify({date: new Date().toISOString(), node: process.version, runs, rows, scaling, status: statusMs, podman, audit, targets}, null, 2) + '\n',
 )
 rmSync(work, {recursive: true, force: true})
