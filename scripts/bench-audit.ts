@@ -58,7 +58,7 @@ export interface AuditBench {
 export async function setupAuditBench(n = 100): Promise<AuditBench> {
   const lab = await Lab.started('itb-')
   const store = await mkdtemp('/tmp/itb-')
-  const podman = ['--root', path.join(store, 'root'), '--runroot', path.join(store, 'run'), '--storage-driver', 'vfs', '--events-backend', 'file', '--cgroup-manager', 'cgroupfs']
+  const podman = ['--root', path.join(store, 'root'), '--runroot', path.join(store, 'run'), '--tmpdir', path.join(store, 'tmp'), '--storage-driver', 'vfs', '--events-backend', 'file', '--cgroup-manager', 'cgroupfs']
   try {
     const key = await lab.makeGpgKey('bench')
     const openpgp = await import('openpgp')

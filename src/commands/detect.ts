@@ -34,9 +34,9 @@ export default class Detect extends ImagetrustCommand {
     const problems = [...registries.warnings, ...findConflicts(registries.files)]
     const refusing = sigstore.filter((p) => p.canVerify === false)
     const warnings = [
-      ...refusing.map((p) => `${p.engine} ${p.version} cannot verify sigstore signatures: a sigstoreSigned scope refuses every image here (verify --native and audit check them natively)`),
       ...paths.filter((p) => p.shadows).map((p) => `${p.path} shadows ${p.shadows}`),
       ...problems,
+      ...refusing.map((p) => `${p.engine} ${p.version} cannot verify sigstore signatures: a sigstoreSigned scope refuses every image here (verify --native and audit check them natively)`),
     ]
     this.log('Engines:')
     if (engines.length === 0) this.log('  none found on PATH')

@@ -82,7 +82,7 @@ async function probeEngine(engine: EngineInfo & {name: 'skopeo' | 'podman'}): Pr
     const args =
       engine.name === 'skopeo'
         ? ['--policy', policy, 'copy', '--quiet', `dir:${image}`, `dir:${path.join(dir, 'out')}`]
-        : ['--root', path.join(dir, 'r'), '--runroot', path.join(dir, 'rr'), '--storage-driver', 'vfs', '--events-backend', 'file', 'pull', '--quiet', '--signature-policy', policy, `dir:${image}`]
+        : ['--root', path.join(dir, 'r'), '--runroot', path.join(dir, 'rr'), '--tmpdir', path.join(dir, 't'), '--storage-driver', 'vfs', '--events-backend', 'file', 'pull', '--quiet', '--signature-policy', policy, `dir:${image}`]
     const result = await runTool(engine.path, args, {allowFailure: true, timeoutMs: 60_000})
     if (result.exitCode === 0) return {...base, canVerify: true, detail: 'a valid sigstore signature was accepted'}
     const said = (result.stderr.trim() || result.stdout.trim()).split('\n').at(-1) ?? ''
@@ -92,11 +92,7 @@ async function probeEngine(engine: EngineInfo & {name: 'skopeo' | 'podman'}): Pr
   } catch (error) {
     return {...base, canVerify: null, detail: `the probe failed: ${(error as Error).message}`}
   } finally {
-    if (engine.name === 'podman') {
-      // vfs layers can be read-only; podman removes what it made.
-      await runTool(engine.path, ['--root', path.join(dir, 'r'), '--runroot', path.join(dir, 'rr'), '--storage-driver', 'vfs', 'system', 'reset', '--force'], {allowFailure: true}).catch(() => undefined)
-    }
-
+    // Its own --tmpdir, and no `podman system reset`: the host's /run/libpod is never touched.
     await rm(dir, {recursive: true, force: true})
   }
 }

@@ -18,7 +18,10 @@ export class Store {
   }
 
   async podman(args: string[]): Promise<string> {
-    const global = ['--root', path.join(this.dir, 'root'), '--runroot', path.join(this.dir, 'run'), '--storage-driver', 'vfs', '--events-backend', 'file', '--cgroup-manager', 'cgroupfs']
+    // Its own --tmpdir: another store's `podman system reset` empties the shared /run/libpod, and
+    // podman then takes every container of a store using it for stopped ("Created").
+    // Later podman calls without --tmpdir (audit's) read it from the store's database.
+    const global = ['--root', path.join(this.dir, 'root'), '--runroot', path.join(this.dir, 'run'), '--tmpdir', path.join(this.dir, 'tmp'), '--storage-driver', 'vfs', '--events-backend', 'file', '--cgroup-manager', 'cgroupfs']
     const result = await runIsolated('podman', [...global, ...args])
     if (result.code !== 0) throw new Error(`podman ${args.join(' ')} failed (${result.code}): ${result.stderr}`)
     return result.stdout.trim()
