@@ -1,4 +1,4 @@
-import {access} from 'node:fs/promises'
+import {access, readFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {configPaths, readCrioConfig} from '../host/detect.js'
@@ -198,6 +198,15 @@ async function describeTarget(
   return out
 }
 
+/** Whether a (validated) trust file sets the default, from its text; undefined when unsure. */
+function defaultFromText(text: string): boolean | undefined {
+  if (/^\s*[{[]/.test(text)) return undefined // flow style: ask the YAML parser
+  const lines = text.split('\n').filter((l) => /^["']?default["']?\s*:/.test(l))
+  if (lines.length === 0) return false
+  if (lines.length === 1 && /^["']?default["']?\s*:\s*["']?(reject|accept)["']?\s*(#.*)?$/.test(lines[0].trimEnd())) return true
+  return undefined
+}
+
 export async function hostStatus(root: HostRoot, options: {config?: string; user?: boolean}): Promise<StatusReport> {
   const warnings: string[] = []
   const stateFile = await readHostFile(root, root.statePath)
@@ -212,8 +221,10 @@ export async function hostStatus(root: HostRoot, options: {config?: string; user
     const [{fingerprintHolds}, {fingerprintContext}] = await Promise.all([import('../plan/fingerprint.js'), import('../plan/fingerprint-inputs.js')])
     const unchanged = await fingerprintHolds(root, trustFile, await fingerprintContext(root))
     if (unchanged) cached = new Map(unchanged.keys.map((k) => [k.hostPath, k.keys]))
+    // Unchanged since apply validated it: its top-level default: line is enough, without loading YAML.
+    const quick = unchanged ? defaultFromText(await readFile(trustFile, 'utf8')) : undefined
     const {loadTrustFile} = await import('../trustfile/load.js')
-    ownsDefault = await loadTrustFile(trustFile).then(
+    ownsDefault = quick ?? await loadTrustFile(trustFile).then(
       (t) => t.default !== undefined,
       (error: Error) => {
         warnings.push(`the trust file cannot be read, so the default's owner is unknown: ${error.message}`)
