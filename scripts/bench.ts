@@ -81,7 +81,7 @@ if (spawnSync('podman', ['--version']).status === 0 && process.getuid?.() === 0)
   // One call per scope, all in one private mount namespace whose /etc and /var/lib are overlays:
   // rootful podman writes to both (its network lock, its storage).
   const layer = mkdtempSync('/tmp/itb-')
-  const calls = Array.from({length: n}, (_, i) => `podman image trust set --policypath ${policy} -t ${i % 3 === 0 ? 'reject' : 'accept'} registry${i % 97}.example.com/team${i}`)
+  const calls = Array.from({length: n}, (_, i) => `podman --storage-driver vfs --root ${layer}/store image trust set --policypath ${policy} -t ${i % 3 === 0 ? 'reject' : 'accept'} registry${i % 97}.example.com/team${i}`)
   const overlays = ['/etc', '/var/lib'].map((dir, i) => `mkdir -p ${layer}/u${i} ${layer}/w${i} && mount -t overlay overlay -o lowerdir=${dir},upperdir=${layer}/u${i},workdir=${layer}/w${i} ${dir}`)
   const script = [...overlays, ...calls].join(' && ')
   const start = process.hrtime.bigint()

@@ -2,8 +2,7 @@ import {access, readFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {configPaths, readCrioConfig} from '../host/detect.js'
-import type {HostRoot} from '../host/paths.js'
-import {trustFilePath} from '../host/paths.js'
+import {HOST_PATHS, type HostRoot, trustFilePath} from '../host/paths.js'
 import {readHostFile, readRegistriesDir} from '../host/snapshot.js'
 import type {KeyInfo} from '../keys/types.js'
 import {ImagetrustError} from '../lib/errors.js'
@@ -253,7 +252,9 @@ export async function hostStatus(root: HostRoot, options: {config?: string; user
     targets.push(await describeTarget(root, {kind: 'user', hostPath: userPolicy, readers: `this user (HOME=${home}): podman, skopeo, buildah; root's podman 4.x pulls too`}, {...context, registries: userRegistries?.files ?? systemRegistries.files}))
   }
 
-  const crio = await readCrioConfig(root)
+  // No CRI-O config, no TOML parser to load.
+  const crioPresent = (await exists(root.resolve(HOST_PATHS.crioConf))) || (await exists(root.resolve(HOST_PATHS.crioConfD)))
+  const crio = crioPresent ? await readCrioConfig(root) : undefined
   if (crio) {
     if (crio.effectivePolicy !== '/etc/containers/policy.json') {
       targets.push(await describeTarget(root, {kind: 'crio', hostPath: crio.effectivePolicy, readers: 'CRI-O (signature_policy), pulls without a namespace policy'}, {...context, registries: systemRegistries.files}))
