@@ -1,12 +1,15 @@
 /**
  * The layers of src/, top to bottom. A folder may import its own layer and
  * any layer below it, never one above, and nothing may form a cycle.
- * commands → verify/explain (and the features beside them) → plan → keys →
+ * commands → audit/status/init → verify/explain/signing/lookaside →
+ * registry/sigstore → plan → keys →
  * host → registries-d → trustfile → policy → fs/lib/exec.
  */
 const LAYERS = [
   ['commands', 'hooks'],
-  ['verify', 'explain', 'init', 'audit', 'status', 'signing', 'lookaside', 'sigstore'],
+  ['audit', 'status', 'init'],
+  ['verify', 'explain', 'signing', 'lookaside'],
+  ['registry', 'sigstore'],
   ['plan'],
   ['keys'],
   ['host'],

@@ -50,6 +50,7 @@ rows.push({what: 'node -e 0', ms: nodeFloor, ratio: '1.00×'})
 const version = measure(runs, () => time(process.execPath, [CLI, '--version']))
 rows.push({what: 'imagetrust --version', ms: version, ratio: `${(version / nodeFloor).toFixed(2)}×`})
 
+let statusMs = 0
 const scaling: Record<string, {check: number; apply: number; firstApply: number}> = {}
 for (const n of [10, 100, 1000, 10_000]) {
   const {root, config} = setup(`n${n}`, n)
@@ -61,6 +62,10 @@ for (const n of [10, 100, 1000, 10_000]) {
   const apply = measure(r, () => time(process.execPath, [CLI, 'apply', '--root', root, '-c', config]))
   scaling[n] = {check, apply, firstApply}
   rows.push({what: `check, ${n} scopes`, ms: check, ratio: `${(check / nodeFloor).toFixed(2)}×`})
+  if (n === 100) {
+    statusMs = measure(r, () => time(process.execPath, [CLI, 'status', '--root', root, '-c', config]))
+    rows.push({what: `status, ${n} scopes`, ms: statusMs, ratio: `${(statusMs / check).toFixed(2)}× check`})
+  }
   rows.push({what: `apply (no-op), ${n} scopes`, ms: apply})
   rows.push({what: `apply (first), ${n} scopes`, ms: firstApply})
 }
@@ -76,7 +81,7 @@ if (spawnSync('podman', ['--version']).status === 0 && process.getuid?.() === 0)
   // One call per scope, all in one private mount namespace whose /etc and /var/lib are overlays:
   // rootful podman writes to both (its network lock, its storage).
   const layer = mkdtempSync('/tmp/itb-')
-  const calls = Array.from({length: n}, (_, i) => `podman image trust set --policypath ${policy} -t ${i % 3 === 0 ? 'reject' : 'accept'} registry${i % 97}.example.com/team${i}`)
+  const calls = Array.from({length: n}, (_, i) => `podman --storage-driver vfs --root ${layer}/store image trust set --policypath ${policy} -t ${i % 3 === 0 ? 'reject' : 'accept'} registry${i % 97}.example.com/team${i}`)
   const overlays = ['/etc', '/var/lib'].map((dir, i) => `mkdir -p ${layer}/u${i} ${layer}/w${i} && mount -t overlay overlay -o lowerdir=${dir},upperdir=${layer}/u${i},workdir=${layer}/w${i} ${dir}`)
   const script = [...overlays, ...calls].join(' && ')
   const start = process.hrtime.bigint()
@@ -87,6 +92,22 @@ if (spawnSync('podman', ['--version']).status === 0 && process.getuid?.() === 0)
   rows.push({what: `podman image trust set × ${n}`, ms: podman.podmanTrustSet, ratio: `${(podman.podmanTrustSet / ours).toFixed(1)}× slower`})
 }
 
+// audit of 100 local images: a loopback registry and lookaside, a throw-away podman store.
+let audit: {images: number; ms: number; podmanImagesMs: number} | undefined
+if (spawnSync('podman', ['--version']).status === 0 && process.getuid?.() === 0) {
+  const {setupAuditBench} = await import('./bench-audit.ts')
+  const bench = await setupAuditBench(100)
+  try {
+    const [cmd, args] = bench.command(CLI)
+    const ms = measure(3, () => time(cmd, args))
+    const podmanImagesMs = measure(3, () => time(...bench.podmanImages))
+    audit = {images: bench.images, ms, podmanImagesMs}
+    rows.push({what: `audit, ${bench.images} local images`, ms}, {what: `  of which podman images (alone)`, ms: podmanImagesMs})
+  } finally {
+    await bench.cleanup()
+  }
+}
+
 const check100 = scaling[100].check / nodeFloor
 const targets = {
   'check with 100 scopes ≤ 2.5 × node -e 0': {value: `${check100.toFixed(2)}×`, met: check100 <= 2.5},
@@ -95,6 +116,8 @@ const targets = {
     value: `${(scaling[10_000].firstApply / scaling[1000].firstApply).toFixed(1)}×`,
     met: scaling[10_000].firstApply / scaling[1000].firstApply <= 15,
   },
+  'status with 100 scopes ≤ 1.1 × check with 100 scopes': {value: `${(statusMs / scaling[100].check).toFixed(2)}×`, met: statusMs <= 1.1 * scaling[100].check},
+  ...(audit ? {'audit of 100 local images < 5 s': {value: `${(audit.ms / 1000).toFixed(2)} s`, met: audit.ms < 5000}} : {}),
 }
 
 console.log(`\n${'measurement'.padEnd(36)} ${'median ms'.padStart(10)}  ratio`)
@@ -104,6 +127,6 @@ for (const [name, t] of Object.entries(targets)) console.log(`  ${t.met ? 'met  
 mkdirSync(path.join(REPO, 'bench'), {recursive: true})
 writeFileSync(
   path.join(REPO, 'bench/results.json'),
-  JSON.stringify({date: new Date().toISOString(), node: process.version, runs, rows, scaling, podman, targets}, null, 2) + '\n',
+  JSON.stringify({date: new Date().toISOString(), node: process.version, runs, rows, scaling, status: statusMs, podman, audit, targets}, null, 2) + '\n',
 )
 rmSync(work, {recursive: true, force: true})

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs what imagetrust's demo and tests need, only when missing:
-# Debian packages (podman, skopeo, docker-registry, gnupg, rsync; tmux and zsh for the
-# terminal and completion tests) and the npm packages.
+# Debian packages (podman, skopeo, docker-registry, gnupg, rsync; runc for the containers
+# audit's tests start; tmux and zsh for the terminal and completion tests) and the npm packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for pair in podman:podman skopeo:skopeo docker-registry:docker-registry gpg:gnupg unshare:util-linux tar:tar newuidmap:uidmap ansible-playbook:ansible-core rsync:rsync tmux:tmux zsh:zsh; do
+for pair in podman:podman skopeo:skopeo docker-registry:docker-registry gpg:gnupg unshare:util-linux tar:tar newuidmap:uidmap ansible-playbook:ansible-core rsync:rsync tmux:tmux zsh:zsh runc:runc; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

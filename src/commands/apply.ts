@@ -9,11 +9,22 @@ import {ImagetrustCommand} from '../lib/command.js'
 import {takeOverFlag} from '../lib/flags.js'
 import {colorDiff, colorEnabled} from '../lib/color.js'
 import {unusedKeyWarnings} from '../trustfile/hints.js'
+import {stamp} from '../status/stamp.js'
+import {hostRoot, trustFilePath} from '../host/paths.js'
 
 /** apply --json; with --diff every file also carries its content before and after. */
 export type ApplyJson = Omit<ApplyResult, 'warnings' | 'files'> & {
   warnings: string[]
   files: Array<ApplyResult['files'][number] & {before?: string | null; after?: string | null}>
+}
+
+/** Errors in the trust file are apply's to report; this only warns. */
+async function unverifiableSigstore(flags: {root: string; user: boolean; config?: string}): Promise<string[]> {
+  const {loadTrustFile} = await import('../trustfile/load.js')
+  const trust = await loadTrustFile(trustFilePath(flags)).catch(() => undefined)
+  if (!trust) return []
+  const {sigstoreScopes, unverifiableSigstoreWarnings} = await import('../sigstore/probe.js')
+  return sigstoreScopes(trust).length > 0 ? unverifiableSigstoreWarnings(hostRoot(flags), trust) : []
 }
 
 export default class Apply extends ImagetrustCommand {
@@ -42,6 +53,9 @@ export default class Apply extends ImagetrustCommand {
 
   async run(): Promise<ApplyJson | (VerifiedApply & {changed: boolean})> {
     const {flags} = await this.parse(Apply)
+    // Before anything is written: sigstoreSigned scopes this host's engines cannot verify.
+    const early = await unverifiableSigstore(flags)
+    this.warnAll(early)
     if (flags.verify && !flags['dry-run']) return this.runVerified(flags)
     const result = await applyTrust({
       root: flags.root,
@@ -53,6 +67,8 @@ export default class Apply extends ImagetrustCommand {
       takeOver: flags['take-over'],
     })
     result.warnings.push(...unusedKeyWarnings(result.prepared.trust))
+    // Only an apply that changed files is recorded: a second, empty apply must leave the host byte-identical.
+    if (!flags['dry-run'] && result.changed) await stamp(result.prepared.root, 'apply')
     this.warnAll(result.warnings)
     if (flags['dry-run'] && result.changed && !this.jsonEnabled()) {
       this.log(colorDiff(await renderDiff(result.prepared.plan.changes, (p) => result.prepared.root.resolve(p)), colorEnabled({noColor: flags['no-color']})))
@@ -71,9 +87,9 @@ export default class Apply extends ImagetrustCommand {
     }
 
     const {prepared, ...json} = result
-    if (!flags.diff) return json
+    if (!flags.diff) return {...json, warnings: [...early, ...json.warnings]}
     const byPath = new Map(prepared.plan.changes.map((c) => [prepared.root.resolve(c.hostPath), c]))
-    return {...json, files: json.files.map((f) => ({...f, before: byPath.get(f.path)?.before ?? null, after: byPath.get(f.path)?.after ?? null}))}
+    return {...json, warnings: [...early, ...json.warnings], files: json.files.map((f) => ({...f, before: byPath.get(f.path)?.before ?? null, after: byPath.get(f.path)?.after ?? null}))}
   }
 
   private async runVerified(flags: Awaited<ReturnType<Apply['parse']>>['flags']): Promise<VerifiedApply & {changed: boolean}> {
@@ -88,6 +104,7 @@ export default class Apply extends ImagetrustCommand {
       tlsVerify: flags['tls-verify'],
       extraCases: casesFromFlags(flags.image, flags.expect),
     })
+    if (result.installed) await stamp(hostRoot({root: flags.root as string, user: flags.user as boolean}), 'apply')
     this.warnAll(result.warnings)
     this.log(`Preflight against the candidate config:\n${renderReport(result.preflight)}`)
     if (result.postflight) this.log(`After installing:\n${renderReport(result.postflight)}`)

@@ -5,6 +5,7 @@ import {expiryWarnFlag} from '../lib/flags.js'
 import {cachedKeys, type DriftEntry, driftLine, keyDrift, planDrift} from '../plan/drift.js'
 import {fingerprintHolds} from '../plan/fingerprint.js'
 import {fingerprintContext} from '../plan/fingerprint-inputs.js'
+import {stamp} from '../status/stamp.js'
 
 export type {DriftChange, DriftEntry} from '../plan/drift.js'
 
@@ -33,6 +34,7 @@ export default class Check extends ImagetrustCommand {
     const result = unchanged
       ? this.fromKeys('unchanged since apply', unchanged.warnings, cachedKeys(unchanged.keys, now), flags['expiry-warn'], now, root, unchanged.drift)
       : await this.fullCheck(flags, now)
+    await stamp(root, 'check', now)
     this.warnAll(result.warnings)
     if (result.drift.length === 0) this.log('In sync: the host matches the trust file.')
     else {

@@ -4,6 +4,7 @@ import {readRegistriesDir} from '../host/snapshot.js'
 import {findConflicts} from '../registries-d/read.js'
 import {hostRoot} from '../host/paths.js'
 import {ImagetrustCommand} from '../lib/command.js'
+import type {SigstoreProbe} from '../sigstore/probe.js'
 
 export interface DetectResult {
   engines: EngineInfo[]
@@ -11,6 +12,8 @@ export interface DetectResult {
   configPaths: ConfigPathReport[]
   crio: (CrioConfig & {unit: string}) | null
   registriesD: {dir: string; files: string[]; problems: string[]}
+  /** Whether each engine verifies sigstore signatures, probed for real (cached per engine version). */
+  sigstore: SigstoreProbe[]
   warnings: string[]
 }
 
@@ -23,15 +26,23 @@ export default class Detect extends ImagetrustCommand {
     const root = hostRoot(flags)
     const [engines, paths, crioConfig, registries] = await Promise.all([detectEngines(), configPaths(root), readCrioConfig(root), readRegistriesDir(root, root.layout.registriesD)])
     const capabilities = capabilitiesOf(engines)
+    const {sigstoreSupport} = await import('../sigstore/probe.js')
+    const sigstore = capabilities.policy.sigstoreSigned ? await sigstoreSupport(root, {engines}) : []
     const crio = crioConfig ?? (engines.some((e) => e.name === 'crio') ? {files: [], effectivePolicy: root.layout.policy, namespaces: []} : undefined)
     const unit = crio ? await crioUnitState() : 'unknown'
     // .yml files, keys containers/image ignores, and scopes or default-docker defined twice.
     const problems = [...registries.warnings, ...findConflicts(registries.files)]
-    const warnings = [...paths.filter((p) => p.shadows).map((p) => `${p.path} shadows ${p.shadows}`), ...problems]
+    const refusing = sigstore.filter((p) => p.canVerify === false)
+    const warnings = [
+      ...paths.filter((p) => p.shadows).map((p) => `${p.path} shadows ${p.shadows}`),
+      ...problems,
+      ...refusing.map((p) => `${p.engine} ${p.version} cannot verify sigstore signatures: a sigstoreSigned scope refuses every image here (verify --native and audit check them natively)`),
+    ]
     this.log('Engines:')
     if (engines.length === 0) this.log('  none found on PATH')
     for (const e of engines) this.log(`  ${e.name.padEnd(8)} ${e.version.padEnd(8)} ${e.path}${e.containersImage ? `  (containers/image ${e.containersImage})` : ''}`)
     this.log(`containers/image features (from ${capabilities.source}): keyPaths=${capabilities.policy.signedByKeyPaths} sigstoreSigned=${capabilities.policy.sigstoreSigned} lookaside keys=${capabilities.lookasideKeys} subkey signatures=${capabilities.subkeySignatures}`)
+    for (const p of sigstore) this.log(`sigstore verification by ${p.engine} ${p.version}: ${p.canVerify === null ? 'unknown' : p.canVerify ? 'yes' : 'NO'} (${p.detail}; probed ${p.probedAt})`)
     this.log('Config files:')
     for (const p of paths) this.log(`  ${p.exists ? 'present' : 'absent '} ${p.path}  ${p.role}`)
     if (crio) {
@@ -46,6 +57,7 @@ export default class Detect extends ImagetrustCommand {
       configPaths: paths,
       crio: crio ? {...crio, unit} : null,
       registriesD: {dir: root.resolve(root.layout.registriesD), files: registries.files.map((f) => f.displayPath), problems},
+      sigstore,
       warnings,
     }
   }

@@ -67,3 +67,9 @@ export function broaderScopes(scope: string): string[] | undefined {
   const start = chain.indexOf(scope)
   return start === -1 ? chain.slice(1) : chain.slice(start + 1)
 }
+
+/** The rule that images under `scope` would get without it: the first broader scope present, else "" or the default. */
+export function ruleBeneath(policy: Policy, scope: string): ScopeResolution | undefined {
+  const broader = broaderScopes(scope)
+  return broader && firstPresent(policy, broader)
+}

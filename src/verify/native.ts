@@ -12,6 +12,7 @@ import {type DockerReference, referenceName} from '../policy/reference.js'
 import {newReject} from '../policy/requirements.js'
 import type {PolicyRequirement, SignedIdentity} from '../policy/types.js'
 import {type IdentityVerdict, matchSignedIdentity, pulledReference} from './identity.js'
+import {judgeSigstore, type SigstoreRequirement} from './native-sigstore.js'
 import {VERIFY_EXIT} from './verify.js'
 
 /**
@@ -157,6 +158,8 @@ async function trustedKeysOf(root: HostRoot, requirements: PolicyRequirement[]) 
   return keys
 }
 
+export {Unreachable as LookasideUnreachable}
+
 export async function nativeVerify(root: HostRoot, image: string, options: {tlsVerify: boolean; capabilities?: Capabilities}): Promise<NativeReport> {
   const openpgp = await import('openpgp')
   // As the docker transport sees it: normalised, :latest added. Signatures are matched against this.
@@ -166,6 +169,11 @@ export async function nativeVerify(root: HostRoot, image: string, options: {tlsV
   const lookaside = String(explained.registriesD.lookaside.value)
   const base = {image, scope: explained.policy.scope, lookaside}
   const requirements = explained.policy.requirements
+  const sigstore = requirements.filter((r) => r.type === 'sigstoreSigned')
+  if (sigstore.length === 1 && requirements.every((r) => r.type === 'sigstoreSigned' || r.type === 'insecureAcceptAnything')) {
+    return nativeSigstore(root, explained, ref, sigstore[0] as SigstoreRequirement, options.tlsVerify)
+  }
+
   const signedBy = requirements.find((r) => r.type === 'signedBy') as Extract<PolicyRequirement, {type: 'signedBy'}> | undefined
   // Requirements are ANDed. This checks one GPG signedBy; anything else it cannot vouch for.
   const unchecked = requirements.filter((r) => r !== signedBy && r.type !== 'insecureAcceptAnything')
@@ -217,6 +225,42 @@ export async function nativeVerify(root: HostRoot, image: string, options: {tlsV
   } else summary = `no valid signature by a trusted key: ${signatures.map((s) => `#${s.index} ${s.reasons.join('; ')}`).join(' | ')}`
   if (accepted || !signedBy) exitCode = VERIFY_EXIT.confirmed
   return {...base, digest, trustedKeys, signatures, accepted, summary, exitCode}
+}
+
+/** A lone sigstoreSigned requirement: the registry's sha256-<digest>.sig attachment, checked with node:crypto. */
+async function nativeSigstore(root: HostRoot, explained: Awaited<ReturnType<typeof explainImage>>, ref: DockerReference, requirement: SigstoreRequirement, tlsVerify: boolean): Promise<NativeReport> {
+  const base = {image: explained.image, scope: explained.policy.scope}
+  let digest: string
+  try {
+    digest = await fetchManifestDigest(ref, tlsVerify)
+  } catch (error) {
+    if (!(error instanceof Unreachable)) throw error
+    return {...base, lookaside: '', digest: '', trustedKeys: [], signatures: [], accepted: false, summary: `inconclusive: ${error.message}`, exitCode: VERIFY_EXIT.inconclusive}
+  }
+
+  const verdict = await judgeSigstore({
+    requirement,
+    ref,
+    digest,
+    attachmentsEnabled: explained.registriesD.sigstoreAttachments.value === true,
+    readKey: async (p) => (await readHostFile(root, p)).content,
+    registry: {tlsVerify},
+  })
+  const signatures: NativeSignature[] = verdict.signatures.map((s) => ({
+    index: s.index,
+    url: verdict.location,
+    signer: s.signer,
+    trusted: s.trusted,
+    valid: s.valid,
+    inconclusive: s.identity?.verdict === 'unknown',
+    reasons: s.reasons,
+    identity: s.identity,
+    dockerReference: s.dockerReference,
+    manifestDigest: s.manifestDigest,
+  }))
+  const exitCode = verdict.outcome === 'accepted' ? VERIFY_EXIT.confirmed : verdict.outcome === 'unknown' ? VERIFY_EXIT.inconclusive : VERIFY_EXIT.failed
+  const summary = verdict.outcome === 'unknown' ? `inconclusive: ${verdict.summary}` : verdict.summary
+  return {...base, lookaside: verdict.location, digest, trustedKeys: verdict.trustedKeys, signatures, accepted: verdict.outcome === 'accepted', summary, exitCode}
 }
 
 export async function checkSignature(

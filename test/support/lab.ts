@@ -229,6 +229,25 @@ export class Lab {
     await mustRunIsolated('podman', [...this.podmanArgs(), 'import', '--quiet', tar, tag], {env: await this.signerEnv()})
   }
 
+  /**
+   * An image that can run `sleep` (the binary and the libraries it needs),
+   * for tests that start containers. `content` makes its digest distinct.
+   */
+  async buildRunnableImage(tag: string, content: string): Promise<void> {
+    const rootfs = path.join(this.dir, `rootfs-run-${content.replaceAll(/\W/g, '')}`)
+    const {stdout} = await mustRun('ldd', ['/bin/sleep'])
+    const files = ['/bin/sleep', ...[...stdout.matchAll(/(\/\S+\.so[.\d]*)/g)].map((m) => m[1])]
+    for (const file of files) {
+      await mkdir(path.join(rootfs, path.dirname(file)), {recursive: true})
+      await mustRun('cp', ['-L', file, path.join(rootfs, file)])
+    }
+
+    await writeFile(path.join(rootfs, 'hello.txt'), `${content}\n`)
+    const tar = `${rootfs}.tar`
+    await mustRun('tar', ['-C', rootfs, '--owner=0', '--group=0', '-cf', tar, '.'])
+    await mustRunIsolated('podman', [...this.podmanArgs(), 'import', '--quiet', tar, tag], {env: await this.signerEnv()})
+  }
+
   /** podman push, signed with --sign-by when a key is given. */
   async push(localTag: string, repoAndTag: string, key?: GpgKey): Promise<string> {
     const dest = `${this.registry}/${repoAndTag}`

@@ -1,0 +1,175 @@
+import type {HostRoot} from '../host/paths.js'
+import {referenceName, referenceString} from '../policy/reference.js'
+import {pulledReference} from '../verify/identity.js'
+import {VERIFY_EXIT} from '../verify/verify.js'
+import {judgeContext, judgeImage, type Outcome} from './judge.js'
+import {policyView} from './policy-view.js'
+import {listStorage, type StorageOptions} from './storage.js'
+
+/**
+ * audit: every image in local storage (podman, crictl) and every running
+ * container's image, judged against the installed policy or the candidate
+ * the trust file would produce. Nothing in image storage changes.
+ * Exit: 0 nothing running would break, 3 a running container's image would
+ * be refused, 4 that cannot be known.
+ */
+export interface AuditEntry {
+  /** The name judged, as a pull would use it. */
+  reference: string
+  imageId: string
+  source: 'podman' | 'crictl'
+  namespace?: string
+  /** The manifest digest judged (local repo digest, or the registry's for the tag). */
+  digest: string | null
+  /** Running containers started from this image under this name. */
+  containers: Array<{id: string; name: string}>
+  running: boolean
+  policyFile: string
+  scope: string | null
+  requirement: string
+  outcome: Outcome
+  reason: string
+  signer?: string
+}
+
+export interface AuditReport {
+  policy: {source: 'installed' | 'candidate'; file: string}
+  /** Grouped by outcome (refused, unknown, accepted); running images first in each group. */
+  images: AuditEntry[]
+  /** Images with no name (dangling): a pull needs a name, so they are not judged. */
+  unnamed: string[]
+  summary: {images: number; accepted: number; refused: number; unknown: number; runningContainers: number; runningRefused: number; runningUnknown: number}
+  warnings: string[]
+  exitCode: number
+}
+
+export interface AuditOptions extends StorageOptions {
+  candidate?: boolean
+  config?: string
+  user?: boolean
+  tlsVerify: boolean
+  /** Images judged at once (signature fetches in flight). */
+  concurrency?: number
+}
+
+const ORDER: Record<Outcome, number> = {refused: 0, unknown: 1, accepted: 2}
+
+async function pool<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  const workers = Array.from({length: Math.min(limit, items.length)}, async () => {
+    while (next < items.length) await work(items[next++])
+  })
+  await Promise.all(workers)
+}
+
+export async function runAudit(root: HostRoot, options: AuditOptions): Promise<AuditReport> {
+  const [view, storage] = await Promise.all([
+    policyView(root, {candidate: options.candidate ? {config: options.config, user: options.user} : undefined}),
+    listStorage(options),
+  ])
+  const warnings = [...view.warnings, ...storage.warnings]
+  type Pending = Omit<AuditEntry, 'policyFile' | 'scope' | 'requirement' | 'outcome' | 'reason'> & {repoDigests: string[]}
+  const entries = new Map<string, Pending>()
+  const imagesById = new Map(storage.images.map((i) => [`${i.source} ${i.id}`, i]))
+  const unnamed: string[] = []
+  const add = (source: Pending['source'], imageId: string, name: string, repoDigests: string[], namespace?: string): Pending | undefined => {
+    const key = `${source} ${namespace ?? ''} ${imageId} ${name}`
+    let entry = entries.get(key)
+    if (!entry) {
+      entry = {reference: name, imageId, source, namespace, digest: null, containers: [], running: false, repoDigests}
+      entries.set(key, entry)
+    }
+
+    return entry
+  }
+
+  // Running containers first: under the name they were started with.
+  for (const c of storage.containers) {
+    const image = imagesById.get(`${c.source} ${c.imageId}`) ?? [...imagesById.values()].find((i) => i.source === c.source && i.id.startsWith(c.imageId))
+    const byId = /^(sha256:)?[a-f0-9]{12,64}$/.test(c.image)
+    const names = byId ? (image?.names ?? []) : [c.image]
+    if (names.length === 0) {
+      warnings.push(`running container ${c.name} (${c.id.slice(0, 12)}) uses image ${c.imageId.slice(0, 12)}, which has no name: a pull needs one, so it is not judged`)
+      continue
+    }
+
+    for (const name of names) {
+      const entry = add(c.source, image?.id ?? c.imageId, name, image?.repoDigests ?? [], c.namespace)!
+      entry.running = true
+      entry.containers.push({id: c.id, name: c.name})
+    }
+  }
+
+  for (const image of storage.images) {
+    if (image.names.length === 0) unnamed.push(image.id)
+    for (const name of image.names) if (![...entries.values()].some((e) => e.source === image.source && e.imageId === image.id && e.reference === name)) add(image.source, image.id, name, image.repoDigests)
+  }
+
+  const ctx = judgeContext(root, view, {tlsVerify: options.tlsVerify})
+  const results: AuditEntry[] = []
+  let sigstoreJudged = false
+  await pool([...entries.values()], options.concurrency ?? 8, async (pending) => {
+    const {repoDigests, ...entry} = pending
+    const ref = pulledReference(entry.reference)
+    const policy = entry.source === 'crictl' ? ((await view.crio(entry.namespace)) ?? view.podman) : view.podman
+    if (typeof ref === 'string') {
+      results.push({...entry, policyFile: policy.file, scope: null, requirement: '', outcome: 'unknown', reason: `cannot be known: "${entry.reference}" is not a reference a pull can use: ${ref}`})
+      return
+    }
+
+    // The local manifest digest for this repository, as podman records it.
+    const repo = referenceName(ref)
+    const local = repoDigests.map((d) => pulledReference(d)).find((r) => typeof r !== 'string' && referenceName(r) === repo && r.digest)
+    const digest = ref.digest ?? (typeof local === 'object' ? local.digest : undefined)
+    try {
+      const verdict = await judgeImage(ctx, policy.policy, {ref, digest})
+      if (verdict.requirements.some((r) => r.type === 'sigstoreSigned')) sigstoreJudged = true
+      results.push({...entry, reference: referenceString(ref), digest: verdict.digest ?? null, policyFile: policy.file, scope: verdict.scope, requirement: verdict.requirement, outcome: verdict.outcome, reason: verdict.reason, signer: verdict.signer})
+    } catch (error) {
+      results.push({...entry, reference: referenceString(ref), policyFile: policy.file, scope: null, requirement: '', outcome: 'unknown', reason: `cannot be known: ${(error as Error).message}`})
+    }
+  })
+
+  if (sigstoreJudged) {
+    // The signatures were checked natively; the engines here may still refuse them all.
+    const {sigstoreSupport} = await import('../sigstore/probe.js')
+    const refusing = (await sigstoreSupport(root)).filter((p) => p.canVerify === false)
+    if (refusing.length > 0) {
+      warnings.push(`${refusing.map((p) => `${p.engine} ${p.version}`).join(' and ')} cannot verify sigstore signatures: a real pull of an image under a sigstoreSigned scope is refused here whatever its signature (outcomes above are the signatures' own verdicts)`)
+    }
+  }
+
+  results.sort((a, b) => ORDER[a.outcome] - ORDER[b.outcome] || Number(b.running) - Number(a.running) || a.reference.localeCompare(b.reference))
+  const running = results.filter((r) => r.running)
+  const summary = {
+    images: results.length,
+    accepted: results.filter((r) => r.outcome === 'accepted').length,
+    refused: results.filter((r) => r.outcome === 'refused').length,
+    unknown: results.filter((r) => r.outcome === 'unknown').length,
+    runningContainers: storage.containers.length,
+    runningRefused: running.filter((r) => r.outcome === 'refused').length,
+    runningUnknown: running.filter((r) => r.outcome === 'unknown').length,
+  }
+  const exitCode = summary.runningRefused > 0 ? VERIFY_EXIT.failed : summary.runningUnknown > 0 ? VERIFY_EXIT.inconclusive : VERIFY_EXIT.confirmed
+  return {policy: {source: view.source, file: view.podman.file}, images: results, unnamed, summary, warnings, exitCode}
+}
+
+export function renderAudit(report: AuditReport): string {
+  const lines = [`Judged against the ${report.policy.source} policy ${report.policy.file}:`]
+  const titles: Record<Outcome, string> = {refused: 'WOULD BE REFUSED', unknown: 'CANNOT BE KNOWN', accepted: 'would be accepted'}
+  for (const outcome of ['refused', 'unknown', 'accepted'] as const) {
+    const group = report.images.filter((i) => i.outcome === outcome)
+    if (group.length === 0) continue
+    lines.push(`${titles[outcome]} (${group.length}):`)
+    for (const i of group) {
+      const flag = i.running ? `RUNNING (${i.containers.map((c) => c.name).join(', ')}) ` : ''
+      lines.push(`  ${flag}${i.reference}${i.namespace ? ` [namespace ${i.namespace}]` : ''}`)
+      lines.push(`      scope ${i.scope === null ? '(default)' : i.scope === '' ? '"" (transport default)' : i.scope}: ${i.requirement}`)
+      lines.push(`      ${i.reason}`)
+    }
+  }
+
+  const s = report.summary
+  lines.push(`${s.images} image name(s): ${s.accepted} accepted, ${s.refused} refused, ${s.unknown} unknown; ${s.runningContainers} running container(s), ${s.runningRefused} would break, ${s.runningUnknown} unknown.`)
+  return lines.join('\n')
+}

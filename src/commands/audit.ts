@@ -1,0 +1,46 @@
+import * as Flags from '@oclif/core/flags'
+
+import {type AuditReport, renderAudit, runAudit} from '../audit/audit.js'
+import {hostRoot} from '../host/paths.js'
+import {ImagetrustCommand} from '../lib/command.js'
+
+export default class Audit extends ImagetrustCommand {
+  static override summary = 'Judge local images and running containers against the installed policy, or the one the trust file would produce: what would stop working?'
+  static override description = `Lists the images in local storage (podman, and crictl where installed) and the images of running containers, with their repo digests, and says for each whether a fresh pull would be accepted, refused (with the reason) or cannot be known: the scope that applies, its requirement, and for signed scopes the signatures themselves, verified natively (GPG lookaside with openpgp, sigstore attachments with node:crypto). Image storage is never changed.
+Exit codes: 0 nothing running would break, 3 a running container's image would be refused, 4 that cannot be known, 1 error.`
+
+  static override examples = [
+    '<%= config.bin %> audit --candidate',
+    '<%= config.bin %> audit --json',
+    '<%= config.bin %> audit --candidate --storage-root /tmp/store/root --runroot /tmp/store/run --storage-driver vfs',
+  ]
+
+  static override flags = {
+    candidate: Flags.boolean({description: 'Judge against the policy the trust file would produce (what apply would write), not the installed one.'}),
+    'storage-root': Flags.string({description: "podman's --root: the image store to read.", helpValue: 'DIR'}),
+    runroot: Flags.string({description: "podman's --runroot: where its running containers' state is.", helpValue: 'DIR'}),
+    'storage-driver': Flags.string({description: "podman's --storage-driver.", helpValue: 'DRIVER'}),
+    crictl: Flags.boolean({default: true, allowNo: true, description: 'Read crictl images and containers too when crictl is installed.'}),
+    concurrency: Flags.integer({default: 8, min: 1, max: 64, description: 'Images judged (signatures fetched) at once.'}),
+    'tls-verify': Flags.boolean({default: true, allowNo: true, description: 'Require HTTPS with valid certificates for registries (--no-tls-verify for plain-HTTP test registries).'}),
+  }
+
+  async run(): Promise<AuditReport> {
+    const {flags} = await this.parse(Audit)
+    const report = await runAudit(hostRoot(flags), {
+      candidate: flags.candidate,
+      config: flags.config,
+      user: flags.user,
+      storageRoot: flags['storage-root'],
+      runroot: flags.runroot,
+      storageDriver: flags['storage-driver'],
+      crictl: flags.crictl,
+      concurrency: flags.concurrency,
+      tlsVerify: flags['tls-verify'],
+    })
+    this.warnAll(report.warnings)
+    this.log(renderAudit(report))
+    process.exitCode = report.exitCode
+    return report
+  }
+}

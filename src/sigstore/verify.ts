@@ -1,0 +1,152 @@
+import {type KeyObject, createHash, createPublicKey, verify as cryptoVerify} from 'node:crypto'
+
+import {registryGet, type RegistryOptions, sha256Digest} from '../registry/client.js'
+
+/**
+ * Native sigstore (cosign-style) signature checks, for hosts whose
+ * containers/image cannot verify them (Debian disables it). The signatures
+ * are the layers of the OCI manifest tagged `sha256-<hex>.sig` in the image's
+ * repository; each layer blob is a simple-signing payload and its
+ * `dev.cosignproject.cosign/signature` annotation the base64 signature over
+ * those bytes. This module checks the cryptography and the payload; the
+ * caller checks the signed identity against the policy (verify/identity.ts).
+ */
+export const SIGSTORE_PAYLOAD_TYPE = 'application/vnd.dev.cosign.simplesigning.v1+json'
+export const SIGNATURE_ANNOTATION = 'dev.cosignproject.cosign/signature'
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
+
+export interface SigstoreAttachment {
+  index: number
+  layerDigest: string
+  payload: Uint8Array
+  /** Base64, as in the annotation. */
+  signature: string
+  problems: string[]
+}
+
+export interface SigstoreKey {
+  source: string
+  fingerprint: string
+  key: KeyObject
+}
+
+export interface SigstoreSignatureCheck {
+  index: number
+  /** The trusted key that verifies it (SHA-256 of its SPKI), or "unknown". */
+  signer: string
+  /** A trusted key verifies the signature over the payload. */
+  trusted: boolean
+  /** Cryptography and payload hold; the identity is the caller's to judge. */
+  valid: boolean
+  dockerReference?: string
+  manifestDigest?: string
+  reasons: string[]
+}
+
+export function attachmentTag(digest: string): string {
+  return `${digest.replace(':', '-')}.sig`
+}
+
+/** The attachment manifest's signature layers; [] when the image has none. */
+export async function fetchSigstoreAttachments(domain: string, repo: string, digest: string, options: RegistryOptions): Promise<SigstoreAttachment[]> {
+  const manifest = await registryGet(domain, repo, 'manifests', attachmentTag(digest), {...options, accept: OCI_MANIFEST})
+  if (!manifest) return []
+  const parsed = JSON.parse(Buffer.from(manifest.body).toString('utf8')) as {layers?: Array<{mediaType?: string; digest?: string; annotations?: Record<string, string>}>}
+  const out: SigstoreAttachment[] = []
+  let index = 0
+  for (const layer of parsed.layers ?? []) {
+    // Attestations and other attachments are skipped, as containers/image does.
+    if (layer.mediaType !== SIGSTORE_PAYLOAD_TYPE || !layer.digest) continue
+    index++
+    const problems: string[] = []
+    const blob = await registryGet(domain, repo, 'blobs', layer.digest, options)
+    const payload = blob?.body ?? new Uint8Array()
+    if (!blob) problems.push(`the payload blob ${layer.digest} is missing from the registry`)
+    else if (sha256Digest(payload) !== layer.digest) problems.push(`the payload does not match its digest ${layer.digest}`)
+    const signature = layer.annotations?.[SIGNATURE_ANNOTATION] ?? ''
+    if (!signature) problems.push(`the layer has no ${SIGNATURE_ANNOTATION} annotation`)
+    out.push({index, layerDigest: layer.digest, payload, signature, problems})
+  }
+
+  return out
+}
+
+/** PEM public keys as the policy names them (keyPath(s), keyData(s)); unreadable ones are reported, not thrown. */
+export function loadSigstoreKeys(sources: Array<{source: string; bytes: Uint8Array | null}>): {keys: SigstoreKey[]; problems: string[]} {
+  const keys: SigstoreKey[] = []
+  const problems: string[] = []
+  for (const {source, bytes} of sources) {
+    if (!bytes) {
+      problems.push(`${source} does not exist`)
+      continue
+    }
+
+    try {
+      const key = createPublicKey({key: Buffer.from(bytes).toString('utf8'), format: 'pem'})
+      const fingerprint = createHash('sha256').update(key.export({type: 'spki', format: 'der'})).digest('hex').toUpperCase()
+      keys.push({source, fingerprint, key})
+    } catch (error) {
+      problems.push(`${source} is not a PEM public key: ${(error as Error).message}`)
+    }
+  }
+
+  return {keys, problems}
+}
+
+/** sigstore's LoadVerifier(key, SHA256): ECDSA (ASN.1) and RSA PKCS#1 v1.5 over SHA-256, Ed25519 over the bytes. */
+function verifiesWith(key: KeyObject, payload: Uint8Array, signature: Buffer): boolean {
+  try {
+    const algorithm = key.asymmetricKeyType === 'ed25519' ? null : 'sha256'
+    return cryptoVerify(algorithm, payload, key, signature)
+  } catch {
+    return false
+  }
+}
+
+function exactKeys(value: unknown, keys: string[]): value is Record<string, unknown> {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return false
+  const present = Object.keys(value)
+  return present.length === keys.length && keys.every((k) => present.includes(k))
+}
+
+/**
+ * containers/image's order: the signature must verify with a trusted key
+ * before the payload is even parsed; then the payload must be a cosign
+ * simple-signing document for this manifest digest.
+ */
+export function checkSigstoreAttachment(attachment: SigstoreAttachment, keys: SigstoreKey[], digest: string): SigstoreSignatureCheck {
+  const out: SigstoreSignatureCheck = {index: attachment.index, signer: 'unknown', trusted: false, valid: false, reasons: [...attachment.problems]}
+  if (out.reasons.length > 0) return out
+  const signature = Buffer.from(attachment.signature, 'base64')
+  const signer = keys.find((k) => verifiesWith(k.key, attachment.payload, signature))
+  if (!signer) {
+    out.reasons.push(keys.length === 0 ? 'the policy names no usable sigstore key' : `no trusted key verifies the signature (tried ${keys.map((k) => k.fingerprint.slice(0, 16)).join(', ')}): another key made it, or the payload was changed`)
+    return out
+  }
+
+  out.signer = signer.fingerprint
+  out.trusted = true
+  let payload: unknown
+  try {
+    payload = JSON.parse(Buffer.from(attachment.payload).toString('utf8'))
+  } catch {
+    out.reasons.push('the signed payload is not JSON')
+    return out
+  }
+
+  const top = payload as {critical?: unknown; optional?: unknown}
+  const critical = top.critical as {type?: unknown; image?: {'docker-manifest-digest'?: unknown}; identity?: {'docker-reference'?: unknown}}
+  if (!exactKeys(top, ['critical', 'optional']) && !exactKeys(top, ['critical'])) out.reasons.push('the payload must hold exactly "critical" and "optional"')
+  else if (!exactKeys(critical, ['type', 'image', 'identity'])) out.reasons.push('payload "critical" must hold exactly type, image and identity')
+  else {
+    if (critical.type !== 'cosign container image signature') out.reasons.push(`unexpected signature type ${JSON.stringify(critical.type)}`)
+    if (!exactKeys(critical.image, ['docker-manifest-digest']) || typeof critical.image['docker-manifest-digest'] !== 'string') out.reasons.push('payload image must hold exactly docker-manifest-digest')
+    else out.manifestDigest = critical.image['docker-manifest-digest']
+    if (!exactKeys(critical.identity, ['docker-reference']) || typeof critical.identity['docker-reference'] !== 'string') out.reasons.push('payload identity must hold exactly docker-reference')
+    else out.dockerReference = critical.identity['docker-reference']
+    if (out.manifestDigest !== undefined && out.manifestDigest !== digest) out.reasons.push(`signed manifest digest ${out.manifestDigest} is not the image's ${digest}`)
+  }
+
+  out.valid = out.reasons.length === 0
+  return out
+}

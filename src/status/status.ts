@@ -1,0 +1,303 @@
+import {access, readFile} from 'node:fs/promises'
+import path from 'node:path'
+
+import {configPaths, readCrioConfig} from '../host/detect.js'
+import {HOST_PATHS, type HostRoot, trustFilePath} from '../host/paths.js'
+import {readHostFile, readRegistriesDir} from '../host/snapshot.js'
+import type {KeyInfo} from '../keys/types.js'
+import {ImagetrustError} from '../lib/errors.js'
+import {ruleBeneath} from '../policy/effective.js'
+import {describeOverride, findOverrides} from '../policy/overrides.js'
+import {parsePolicy} from '../policy/parse.js'
+import {type DockerReference, parseDockerScope} from '../policy/reference.js'
+import type {Policy, PolicyRequirement} from '../policy/types.js'
+import {managedPaths} from '../host/managed-paths.js'
+import {parseState, type OwnershipState, type PolicyOwnership} from '../host/state.js'
+import {resolveLookaside} from '../registries-d/lookup.js'
+import type {RegistriesFile} from '../registries-d/read.js'
+import {plainRequirements} from '../explain/words.js'
+import {readStamp} from './stamp.js'
+
+/**
+ * status: what is in force on this host and whose it is. For every policy
+ * file an engine reads (system, the user's, CRI-O's global and per-namespace
+ * ones): each scope's requirement in plain words, its keys, lookaside or
+ * sigstore attachments, its owner, and what shadows or overrides it. Reads
+ * only; key details come from check's fingerprint when nothing changed since
+ * the last apply, so status parses no key it does not have to.
+ */
+export type Owner = 'imagetrust' | 'foreign' | 'taken over'
+
+export interface StatusKey {
+  /** Installed path as policy.json names it, or "keyData". */
+  path: string
+  installed: boolean
+  fingerprints: string[]
+  expires: string[]
+  userIds: string[]
+  error?: string
+}
+
+export interface StatusScope {
+  transport: string
+  /** The scope key; "" is the transport default. */
+  scope: string
+  requirement: string
+  requirements: PolicyRequirement[]
+  keys: StatusKey[]
+  lookaside?: string
+  sigstoreAttachments?: boolean
+  owner: Owner
+  /** The broader scope (or default) this one hides for the images it covers. */
+  shadows?: string
+  /** Foreign scopes that override this owned one, in words. */
+  overriddenBy: string[]
+  /** The owned rule this foreign scope overrides, in words. */
+  overrides?: string
+}
+
+export interface StatusTarget {
+  kind: 'system' | 'user' | 'crio' | 'crio-namespace'
+  namespace?: string
+  file: string
+  exists: boolean
+  /** Who reads it. */
+  readers: string
+  /** A file that takes its place for some readers. */
+  shadowedBy?: string
+  default?: {requirement: string; requirements: PolicyRequirement[]; owner: Owner}
+  scopes: StatusScope[]
+  error?: string
+}
+
+export interface StatusReport {
+  targets: StatusTarget[]
+  lastApply: string | null
+  lastCheck: string | null
+  trustFile: string | null
+  warnings: string[]
+}
+
+type CachedKeys = Map<string, KeyInfo[]>
+
+async function exists(p: string): Promise<boolean> {
+  return access(p).then(
+    () => true,
+    () => false,
+  )
+}
+
+function scopeReference(scope: string): DockerReference | undefined {
+  const syntax = parseDockerScope(scope)
+  if (typeof syntax === 'string' || syntax.kind === 'wildcard') return undefined
+  if (syntax.kind === 'reference') return syntax.ref
+  if (syntax.kind === 'namespace') return {domain: syntax.domain, path: syntax.path}
+  return {domain: syntax.domain, path: '_'}
+}
+
+async function describeKeys(root: HostRoot, requirements: PolicyRequirement[], cached: CachedKeys): Promise<StatusKey[]> {
+  const out: StatusKey[] = []
+  for (const r of requirements) {
+    if (r.type !== 'signedBy' && r.type !== 'sigstoreSigned') continue
+    const paths = [...(r.keyPath ? [r.keyPath] : []), ...(r.keyPaths ?? [])]
+    for (const p of paths) {
+      const file = await readHostFile(root, p)
+      const key: StatusKey = {path: p, installed: file.content !== null, fingerprints: [], expires: [], userIds: []}
+      if (!file.content) key.error = `${file.realPath} does not exist: every pull under this scope fails`
+      else {
+        let infos = cached.get(p)
+        if (!infos) {
+          try {
+            infos = r.type === 'sigstoreSigned' ? [(await import('../keys/sigstore.js')).checkSigstoreKey(file.content, {name: p}).info] : (await (await import('../keys/gpg.js')).inspectGpgKeys(file.content, {name: p})).keys
+          } catch (error) {
+            key.error = (error as Error).message
+          }
+        }
+
+        for (const info of infos ?? []) {
+          key.fingerprints.push(info.fingerprint)
+          key.expires.push(info.expires ?? 'never')
+          key.userIds.push(...info.userIds)
+        }
+      }
+
+      out.push(key)
+    }
+
+    if (r.keyData !== undefined) out.push({path: 'keyData', installed: true, fingerprints: [], expires: [], userIds: [], error: 'inline key data (not inspected)'})
+  }
+
+  return out
+}
+
+function ownerOf(scope: string, ownership: PolicyOwnership | undefined, generated: boolean): Owner {
+  if (generated) return 'imagetrust'
+  if (!ownership) return 'foreign'
+  if (ownership.takenOver?.[scope] || ownership.replaced?.[scope]) return 'taken over'
+  return ownership.scopes.includes(scope) ? 'imagetrust' : 'foreign'
+}
+
+async function describeTarget(
+  root: HostRoot,
+  target: Pick<StatusTarget, 'kind' | 'namespace' | 'readers' | 'shadowedBy'> & {hostPath: string},
+  context: {state: OwnershipState | null; ownsDefault: boolean; registries: RegistriesFile[]; cached: CachedKeys},
+): Promise<StatusTarget> {
+  const file = await readHostFile(root, target.hostPath)
+  const {hostPath, ...rest} = target
+  const out: StatusTarget = {...rest, file: file.realPath, exists: file.content !== null, scopes: []}
+  if (!file.content) return out
+  let policy: Policy
+  try {
+    policy = parsePolicy(file.content.toString('utf8'), file.realPath).policy
+  } catch (error) {
+    if (!(error instanceof ImagetrustError)) throw error
+    out.error = error.message
+    return out
+  }
+
+  const generated = context.state?.generatedPolicies.includes(hostPath) ?? false
+  const ownership = context.state?.policies[hostPath]
+  const owned = new Set([...(ownership?.scopes ?? []), ...Object.keys(ownership?.takenOver ?? {})])
+  const managed = generated || ownership !== undefined
+  const overrides = managed ? findOverrides(policy, {scopes: owned, ownsDefault: context.ownsDefault}) : []
+  out.default = {requirement: plainRequirements(policy.default), requirements: policy.default, owner: managed && context.ownsDefault ? 'imagetrust' : 'foreign'}
+  for (const transport of policy.transports ?? []) {
+    for (const {scope, requirements} of transport.scopes) {
+      const entry: StatusScope = {
+        transport: transport.name,
+        scope,
+        requirement: plainRequirements(requirements),
+        requirements,
+        keys: await describeKeys(root, requirements, context.cached),
+        owner: transport.name === 'docker' ? ownerOf(scope, ownership, generated) : ownership?.localTransports.includes(transport.name) && scope === '' ? 'imagetrust' : 'foreign',
+        overriddenBy: [],
+      }
+      if (transport.name === 'docker') {
+        const ref = scopeReference(scope)
+        const signed = requirements.some((r) => r.type === 'signedBy' || r.type === 'sigstoreSigned')
+        if (ref && signed) {
+          const lookaside = resolveLookaside(context.registries, ref)
+          entry.lookaside = String(lookaside.lookaside.value)
+          entry.sigstoreAttachments = lookaside.sigstoreAttachments.value === true
+        }
+
+        if (scope !== '') {
+          const beneath = ruleBeneath(policy, scope)
+          if (beneath) entry.shadows = beneath.scope === null ? 'the default' : beneath.scope === '' ? 'the docker transport default ""' : `scope "${beneath.scope}"`
+        }
+
+        const mine = overrides.find((o) => o.scope === scope)
+        if (mine) entry.overrides = describeOverride(mine)
+        entry.overriddenBy = overrides.filter((o) => o.hides === scope).map((o) => describeOverride(o))
+      }
+
+      out.scopes.push(entry)
+    }
+  }
+
+  return out
+}
+
+/** Whether a (validated) trust file sets the default, from its text; undefined when unsure. */
+function defaultFromText(text: string): boolean | undefined {
+  if (/^\s*[{[]/.test(text)) return undefined // flow style: ask the YAML parser
+  const lines = text.split('\n').filter((l) => /^["']?default["']?\s*:/.test(l))
+  if (lines.length === 0) return false
+  if (lines.length === 1 && /^["']?default["']?\s*:\s*["']?(reject|accept)["']?\s*(#.*)?$/.test(lines[0].trimEnd())) return true
+  return undefined
+}
+
+export async function hostStatus(root: HostRoot, options: {config?: string; user?: boolean}): Promise<StatusReport> {
+  const warnings: string[] = []
+  const stateFile = await readHostFile(root, root.statePath)
+  const state = stateFile.content ? parseState(stateFile.content.toString('utf8'), stateFile.realPath, await managedPaths(root)) : null
+  const trustFile = trustFilePath({root: root.root, user: options.user, config: options.config})
+  let ownsDefault = false
+  let trustFound: string | null = null
+  let cached: CachedKeys = new Map()
+  if (await exists(trustFile)) {
+    trustFound = trustFile
+    // Nothing changed since the last apply: reuse what it learned about the keys.
+    const [{fingerprintHolds}, {fingerprintContext}] = await Promise.all([import('../plan/fingerprint.js'), import('../plan/fingerprint-inputs.js')])
+    const unchanged = await fingerprintHolds(root, trustFile, await fingerprintContext(root))
+    if (unchanged) cached = new Map(unchanged.keys.map((k) => [k.hostPath, k.keys]))
+    // Unchanged since apply validated it: its top-level default: line is enough, without loading YAML.
+    const quick = unchanged ? defaultFromText(await readFile(trustFile, 'utf8')) : undefined
+    const {loadTrustFile} = await import('../trustfile/load.js')
+    ownsDefault = quick ?? await loadTrustFile(trustFile).then(
+      (t) => t.default !== undefined,
+      (error: Error) => {
+        warnings.push(`the trust file cannot be read, so the default's owner is unknown: ${error.message}`)
+        return false
+      },
+    )
+  }
+
+  const systemRegistries = await readRegistriesDir(root, '/etc/containers/registries.d')
+  warnings.push(...systemRegistries.warnings)
+  const home = root.layout.home
+  const userPolicy = path.posix.join(home, '.config/containers/policy.json')
+  const userRegistriesDir = path.posix.join(home, '.config/containers/registries.d')
+  const userRegistries = (await exists(root.resolve(userRegistriesDir))) ? await readRegistriesDir(root, userRegistriesDir) : undefined
+  const userPolicyExists = await exists(root.resolve(userPolicy))
+  const context = {state, ownsDefault, cached}
+  const targets: StatusTarget[] = []
+  targets.push(
+    await describeTarget(
+      root,
+      {kind: 'system', hostPath: '/etc/containers/policy.json', readers: 'podman, skopeo, buildah (root and users without their own policy)', shadowedBy: userPolicyExists ? root.resolve(userPolicy) : undefined},
+      {...context, registries: userRegistries?.files ?? systemRegistries.files},
+    ),
+  )
+  if (userPolicyExists) {
+    targets.push(await describeTarget(root, {kind: 'user', hostPath: userPolicy, readers: `this user (HOME=${home}): podman, skopeo, buildah; root's podman 4.x pulls too`}, {...context, registries: userRegistries?.files ?? systemRegistries.files}))
+  }
+
+  // No CRI-O config, no TOML parser to load.
+  const crioPresent = (await exists(root.resolve(HOST_PATHS.crioConf))) || (await exists(root.resolve(HOST_PATHS.crioConfD)))
+  const crio = crioPresent ? await readCrioConfig(root) : undefined
+  if (crio) {
+    if (crio.effectivePolicy !== '/etc/containers/policy.json') {
+      targets.push(await describeTarget(root, {kind: 'crio', hostPath: crio.effectivePolicy, readers: 'CRI-O (signature_policy), pulls without a namespace policy'}, {...context, registries: systemRegistries.files}))
+    }
+
+    for (const ns of crio.namespaces) {
+      targets.push(await describeTarget(root, {kind: 'crio-namespace', namespace: ns.namespace, hostPath: ns.file, readers: `CRI-O pulls in Kubernetes namespace ${ns.namespace}`}, {...context, registries: systemRegistries.files}))
+    }
+  }
+
+  for (const report of await configPaths(root, home)) if (report.shadows) warnings.push(`${report.path} shadows ${report.shadows}`)
+  for (const t of targets) {
+    if (t.error) warnings.push(t.error)
+    for (const s of t.scopes) {
+      if (s.overrides) warnings.push(`${t.file}: ${s.overrides}`)
+      for (const k of s.keys) if (k.error) warnings.push(`${t.file}: scope "${s.scope}": ${k.error}`)
+    }
+  }
+
+  const [lastApply, lastCheck] = await Promise.all([readStamp(root, 'apply'), readStamp(root, 'check')])
+  return {targets, lastApply, lastCheck, trustFile: trustFound, warnings}
+}
+
+export function renderStatus(report: StatusReport): string {
+  const lines: string[] = []
+  for (const t of report.targets) {
+    lines.push(`${t.kind}${t.namespace ? ` ${t.namespace}` : ''}: ${t.file}${t.exists ? '' : ' (absent: every pull is refused)'}`)
+    lines.push(`  read by ${t.readers}`)
+    if (t.shadowedBy) lines.push(`  SHADOWED by ${t.shadowedBy} for the users whose HOME has it`)
+    if (t.error) lines.push(`  ERROR: ${t.error}`)
+    if (t.default) lines.push(`  default: ${t.default.requirement}  [${t.default.owner}]`)
+    const rows = t.scopes.map((s) => [`${s.transport === 'docker' ? '' : `${s.transport}:`}${s.scope === '' ? '""' : s.scope}`, s.owner, s.requirement])
+    const width = [0, 1].map((i) => Math.max(0, ...rows.map((r) => r[i].length)))
+    for (const [i, s] of t.scopes.entries()) {
+      lines.push(`  ${rows[i][0].padEnd(width[0])}  ${rows[i][1].padEnd(width[1])}  ${rows[i][2]}`)
+      for (const k of s.keys) lines.push(`      key ${k.path}: ${k.error ?? k.fingerprints.map((f, j) => `${f} (expires ${k.expires[j]})`).join(', ')}`)
+      if (s.lookaside) lines.push(`      ${s.sigstoreAttachments ? 'sigstore attachments on; ' : ''}lookaside ${s.lookaside}`)
+      if (s.overrides) lines.push(`      OVERRIDES: ${s.overrides}`)
+      for (const o of s.overriddenBy) lines.push(`      OVERRIDDEN: ${o}`)
+    }
+  }
+
+  lines.push(`last apply: ${report.lastApply ?? 'never recorded'}; last check: ${report.lastCheck ?? 'never recorded'}`)
+  return lines.join('\n')
+}
