@@ -1,6 +1,3 @@
-import {readFile} from 'node:fs/promises'
-import os from 'node:os'
-import path from 'node:path'
 
 import {explainImage} from '../explain/explain.js'
 import type {Capabilities} from '../host/capabilities.js'
@@ -8,12 +5,13 @@ import {capabilitiesOf, detectEngines} from '../host/detect.js'
 import type {HostRoot} from '../host/paths.js'
 import {readHostFile} from '../host/snapshot.js'
 import {ImagetrustError} from '../lib/errors.js'
-import {type DockerReference, referenceName} from '../policy/reference.js'
+import type {DockerReference} from '../policy/reference.js'
 import {newReject} from '../policy/requirements.js'
 import type {PolicyRequirement, SignedIdentity} from '../policy/types.js'
 import {type IdentityVerdict, matchSignedIdentity, pulledReference} from './identity.js'
 import {judgeSigstore, type SigstoreRequirement} from './native-sigstore.js'
 import {VERIFY_EXIT} from './verify.js'
+import {manifestDigest, RegistryUnreachable as Unreachable} from '../registry/client.js'
 
 /**
  * verify --native: an engine-independent look at an image's simple-signing
@@ -52,64 +50,12 @@ export interface NativeReport {
   exitCode: number
 }
 
-const MANIFEST_TYPES = [
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-].join(', ')
+// Registry and lookaside outages prove nothing either way: inconclusive, never refused.
+export {RegistryUnreachable as Unreachable} from '../registry/client.js'
 
-export class Unreachable extends Error {}
-
-async function registryAuth(domain: string): Promise<string | undefined> {
-  const candidates = [
-    process.env.REGISTRY_AUTH_FILE,
-    process.env.XDG_RUNTIME_DIR && path.join(process.env.XDG_RUNTIME_DIR, 'containers/auth.json'),
-    `/run/containers/${process.getuid?.() ?? 0}/auth.json`,
-    path.join(os.homedir(), '.docker/config.json'),
-  ].filter(Boolean) as string[]
-  for (const file of candidates) {
-    const text = await readFile(file, 'utf8').catch(() => undefined)
-    if (!text) continue
-    const auths = (JSON.parse(text) as {auths?: Record<string, {auth?: string}>}).auths ?? {}
-    const entry = auths[domain] ?? auths[`https://${domain}`]
-    if (entry?.auth) return entry.auth
-  }
-
-  return undefined
-}
-
+/** The manifest digest a pull of this reference gets today; a pinned digest the registry does not serve is an error. */
 export async function fetchManifestDigest(ref: DockerReference, tlsVerify: boolean): Promise<string> {
-  const host = ref.domain === 'docker.io' ? 'registry-1.docker.io' : ref.domain
-  const url = `${tlsVerify ? 'https' : 'http'}://${host}/v2/${ref.path}/manifests/${ref.digest ?? ref.tag ?? 'latest'}`
-  const basic = await registryAuth(ref.domain)
-  const get = async (authorization?: string) => {
-    try {
-      return await fetch(url, {headers: {accept: MANIFEST_TYPES, ...(authorization ? {authorization} : {})}, signal: AbortSignal.timeout(30_000)})
-    } catch (error) {
-      throw new Unreachable(`the registry ${ref.domain} is unreachable: ${(error as Error).cause ?? (error as Error).message}`)
-    }
-  }
-
-  let response = await get()
-  const challenge = response.headers.get('www-authenticate')
-  if (response.status === 401 && challenge?.startsWith('Bearer ')) {
-    const params = Object.fromEntries([...challenge.slice(7).matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]))
-    const tokenUrl = new URL(params.realm)
-    if (params.service) tokenUrl.searchParams.set('service', params.service)
-    tokenUrl.searchParams.set('scope', params.scope ?? `repository:${ref.path}:pull`)
-    const token = await fetch(tokenUrl, {headers: basic ? {authorization: `Basic ${basic}`} : {}}).then((r) => r.json() as Promise<{token?: string; access_token?: string}>)
-    response = await get(`Bearer ${token.token ?? token.access_token}`)
-  } else if (response.status === 401 && basic) {
-    response = await get(`Basic ${basic}`)
-  }
-
-  if (response.status === 401 || response.status === 403) throw new Unreachable(`the registry ${ref.domain} needs authentication (log in with podman login)`)
-  if (response.status === 404) throw new ImagetrustError(`${referenceName(ref)}:${ref.tag ?? ref.digest}: the image does not exist in the registry`)
-  if (!response.ok) throw new Unreachable(`the registry answered HTTP ${response.status} for ${url}`)
-  const body = new Uint8Array(await response.arrayBuffer())
-  const {createHash} = await import('node:crypto')
-  const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`
+  const digest = await manifestDigest(ref.domain, ref.path, ref.digest ?? ref.tag ?? 'latest', {tlsVerify})
   if (ref.digest && ref.digest !== digest) throw new ImagetrustError(`the registry served a manifest with digest ${digest}, not ${ref.digest}`)
   return digest
 }

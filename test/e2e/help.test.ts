@@ -47,18 +47,18 @@ describe('help, version, did you mean, completion', () => {
     ['explian', 'explain'],
     ['int', 'init'],
   ]) {
-    it(`"${typed}" suggests "${meant}" and exits 1`, async () => {
+    it(`"${typed}" suggests "${meant}" and exits 64 (a usage error)`, async () => {
       const result = await cli(typed.split(' '))
-      assert.equal(result.code, 1)
-      assert.match(result.stderr, new RegExp(`unknown command "${typed}"`))
-      assert.match(result.stderr, new RegExp(`Did you mean [^\\n]*"imagetrust ${meant}"`))
+      assert.equal(result.code, 64)
+      assert.match(result.stderr, new RegExp(`command ${typed} not found`))
+      assert.match(result.stderr, new RegExp(`did you mean [^\\n]*'imagetrust ${meant}'`))
     })
   }
 
   it('an unknown command far from any suggests help', async () => {
     const result = await cli(['zzzzzzzz'])
-    assert.equal(result.code, 1)
-    assert.match(result.stderr, /Run "imagetrust help"/)
+    assert.equal(result.code, 64)
+    assert.match(result.stderr, /see 'imagetrust --help' for the commands/)
   })
 
   const CASES: Array<[words: string[], expected: string[]]> = [
