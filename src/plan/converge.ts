@@ -85,10 +85,14 @@ export async function preparePlan(options: ConvergeOptions): Promise<PreparedPla
   }
 
   const host = await readHostSnapshot(root, {keyHostPaths: [...keyPaths], policyPaths: [...policyPaths], features: capabilities.policy})
+  // A per-namespace policy CRI-O has that is not one we generate: pods there never see the trust file.
+  const crio = root.layout.kind === 'system' ? await readCrioConfig(root) : undefined
+  const crioNamespacePolicies = (crio?.namespaces ?? []).filter((n) => !policyPaths.has(n.file))
   const planned = await plan({
     trust,
     keys,
     host,
+    crioNamespacePolicies,
     capabilities,
     layout: root.layout,
     statePath: root.statePath,

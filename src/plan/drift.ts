@@ -63,6 +63,13 @@ export function planDrift(plan: Plan, realPath: (hostPath: string) => string, ch
       .filter((c) => c.kind !== 'state')
       .map((c) => ({path: realPath(c.hostPath), kind: c.kind, action: c.action, reasons: c.reasons, ...(changes?.has(c.hostPath) ? {changes: changes.get(c.hostPath)} : {})})),
     ...plan.shadowedBy.map((p) => ({path: p, kind: 'policy' as const, action: 'none' as const, reasons: ['shadowed' as const], detail: 'containers/image reads this file instead of the managed one'})),
+    ...plan.namespaceShadows.map((n) => ({
+      path: realPath(n.file),
+      kind: 'policy' as const,
+      action: 'none' as const,
+      reasons: ['shadowed' as const],
+      detail: `CRI-O uses this policy for pods in namespace ${n.namespace} instead of the managed one`,
+    })),
     ...plan.broken.map((b) => ({path: b.path, kind: 'registries.d' as const, action: 'none' as const, reasons: ['broken' as const], detail: b.detail})),
     ...plan.overrides
       .filter((o) => o.effect === 'weaker')

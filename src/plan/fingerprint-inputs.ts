@@ -49,6 +49,10 @@ export function planInputs(prepared: PreparedPlan): InputSet | undefined {
   const dirs: InputSet['dirs'] = [
     {dir: root.resolve(root.layout.registriesD), suffixes: ['.yaml']},
     {dir: root.resolve(HOST_PATHS.crioConfD), suffixes: ['.conf']},
+    // A namespace policy appearing in CRI-O's policy directory changes what check reports.
+    ...[...new Set([HOST_PATHS.crioPolicyDir, ...targets.filter((t) => t.role === 'crio-namespace').map((t) => path.posix.dirname(t.hostPath)), ...prepared.plan.namespaceShadows.map((n) => path.posix.dirname(n.file))])].map(
+      (dir) => ({dir: root.resolve(dir), suffixes: ['.json']}),
+    ),
   ]
   if (root.layout.kind === 'user') dirs.push({dir: root.resolve(HOST_PATHS.registriesD), suffixes: ['.yaml']})
   else {

@@ -39,6 +39,8 @@ export interface PlanInput {
   takeOver?: string[]
   /** Who must own the managed files (root for the system's, the user for --user); undefined: not checked. */
   owner?: Owner
+  /** CRI-O per-namespace policy files that imagetrust does not generate. */
+  crioNamespacePolicies?: Array<{namespace: string; file: string}>
 }
 
 const FILE_MODE = 0o644
@@ -308,5 +310,10 @@ export async function plan(input: PlanInput): Promise<Plan> {
     warnings.push(`${o.policyPath}: ${describeOverride(o)}${o.effect === 'weaker' ? `; take it over with apply --take-over ${o.scope === '' ? '""' : JSON.stringify(o.scope)}, or remove it` : ''}`)
   }
 
-  return {changes, warnings, shadowedBy: input.host.shadowing.map((f) => f.realPath), overrides, broken: registries.broken, notes, state, capabilities: input.capabilities}
+  const namespaceShadows = input.crioNamespacePolicies ?? []
+  for (const n of namespaceShadows) {
+    warnings.push(`${n.file}: CRI-O uses this policy for pods in namespace ${n.namespace}, not the managed one; add the namespace under crio.namespaces in the trust file, or remove the file`)
+  }
+
+  return {changes, warnings, shadowedBy: input.host.shadowing.map((f) => f.realPath), namespaceShadows, overrides, broken: registries.broken, notes, state, capabilities: input.capabilities}
 }

@@ -32,6 +32,8 @@ export interface Plan {
   warnings: string[]
   /** Files that take precedence over the managed ones: pulls do not read what imagetrust manages. */
   shadowedBy: string[]
+  /** CRI-O per-namespace policies (host paths) that imagetrust does not generate: pods there never see the trust file. */
+  namespaceShadows: Array<{namespace: string; file: string}>
   /** Foreign rules in the planned policy files that decide instead of the trust file's (see policy/overrides). */
   overrides: Array<Override & {policyPath: string}>
   /** Files (real paths) that make containers/image fail every pull: a dangling registries.d entry, a scope defined twice. */

@@ -230,3 +230,24 @@ describe('odd but valid registries.d files', () => {
     }
   })
 })
+
+describe('policies in force that are not the managed one', () => {
+  it('a CRI-O per-namespace policy imagetrust does not generate is drift (shadowed), naming the namespace', async () => {
+    const host = await TestHost.create()
+    try {
+      await host.write(POLICY, '{"default":[{"type":"insecureAcceptAnything"}]}\n')
+      await host.write('/etc/crio/crio.conf', '[crio.image]\nsignature_policy_dir = "/etc/crio/policies"\n')
+      const config = await host.local('trust.yaml', 'version: 1\ndefault: reject\nscopes:\n  "registry.example.com":\n    policy: reject\n')
+      await host.apply(config)
+      const prepared = await host.plan(config)
+      assert.deepEqual(planDrift(prepared.plan, (p) => prepared.root.resolve(p)), [])
+      await host.write('/etc/crio/policies/dev.json', '{"default":[{"type":"insecureAcceptAnything"}]}\n')
+      const after = await host.plan(config)
+      const drift = planDrift(after.plan, (p) => after.root.resolve(p))
+      assert.deepEqual(drift.map((d) => [d.path, d.reasons]), [[host.path('/etc/crio/policies/dev.json'), ['shadowed']]])
+      assert.match(drift[0].detail ?? '', /pods in namespace dev/)
+    } finally {
+      await host.remove()
+    }
+  })
+})
