@@ -100,3 +100,12 @@ export function trustFilePath(options: {root: string; user?: boolean; config?: s
 export function hostRoot(options: {root: string; user?: boolean}): HostRoot {
   return new HostRoot(options.root, options.user ? userLayout() : systemLayout())
 }
+
+/** Where the managed files live: whoever can write there can replace what the host trusts. */
+export function managedDirs(layout: Layout): Array<{dir: string; kind: 'policy' | 'registries.d' | 'key'}> {
+  return [
+    {dir: path.posix.dirname(layout.policy), kind: 'policy'},
+    {dir: layout.registriesD, kind: 'registries.d'},
+    {dir: layout.keyDir, kind: 'key'},
+  ]
+}

@@ -1,4 +1,4 @@
-import {lstat, readdir, readlink} from 'node:fs/promises'
+import {lstat, readdir, readlink, stat} from 'node:fs/promises'
 import path from 'node:path'
 
 import {MiB, readRegularFile} from '../fs/read-bounded.js'
@@ -8,7 +8,7 @@ import type {PolicyFeatures} from '../policy/types.js'
 import {parseState, type OwnershipState} from './state.js'
 import {parseRegistriesFile, type RegistriesFile} from '../registries-d/read.js'
 import {managedPaths} from './managed-paths.js'
-import {HOST_PATHS, type HostRoot} from './paths.js'
+import {HOST_PATHS, type HostRoot, managedDirs} from './paths.js'
 
 /** A file on the host as found: content, mode, owner, and whether it is a link. */
 export interface HostFile {
@@ -36,6 +36,8 @@ export interface HostSnapshot {
   systemRegistriesD?: {dirHostPath: string; files: RegistriesFile[]; warnings: string[]}
   /** Files that take precedence over the managed ones for this user. */
   shadowing: HostFile[]
+  /** The directories holding the managed files, as found (absent ones left out). */
+  dirs: Array<{hostPath: string; realPath: string; mode: number; kind: 'policy' | 'registries.d' | 'key'}>
   keyFiles: Map<string, HostFile>
   state: {file: HostFile; value: OwnershipState | null}
 }
@@ -104,7 +106,14 @@ export async function readHostSnapshot(
     systemRegistriesD = await readRegistriesDir(root, HOST_PATHS.registriesD)
   }
 
-  return {policies, registriesD, systemRegistriesD, shadowing, keyFiles, state: {file: stateFile, value: stateValue}}
+  const dirs: HostSnapshot['dirs'] = []
+  for (const {dir, kind} of managedDirs(root.layout)) {
+    const realPath = root.resolveFull(dir)
+    const info = await stat(realPath).catch(() => undefined)
+    if (info?.isDirectory()) dirs.push({hostPath: dir, realPath, mode: info.mode & 0o7777, kind})
+  }
+
+  return {policies, registriesD, systemRegistriesD, shadowing, keyFiles, dirs, state: {file: stateFile, value: stateValue}}
 }
 
 async function exists(p: string): Promise<boolean> {

@@ -70,6 +70,7 @@ export function planDrift(plan: Plan, realPath: (hostPath: string) => string, ch
       reasons: ['shadowed' as const],
       detail: `CRI-O uses this policy for pods in namespace ${n.namespace} instead of the managed one`,
     })),
+    ...plan.looseDirs.map((d) => ({path: d.path, kind: d.kind, action: 'none' as const, reasons: ['mode' as const], detail: `a directory of managed files, writable by others (mode ${d.mode.toString(8).padStart(4, '0')}): chmod go-w`})),
     ...plan.broken.map((b) => ({path: b.path, kind: 'registries.d' as const, action: 'none' as const, reasons: ['broken' as const], detail: b.detail})),
     ...plan.overrides
       .filter((o) => o.effect === 'weaker')

@@ -4,7 +4,7 @@ import path from 'node:path'
 
 import {ENGINES, findOnPath} from '../host/detect.js'
 import {expectedOwner} from '../host/owner.js'
-import {HOST_PATHS, type HostRoot} from '../host/paths.js'
+import {HOST_PATHS, type HostRoot, managedDirs} from '../host/paths.js'
 import type {PreparedPlan} from './types.js'
 import {planDrift} from './drift.js'
 import {digestInputs, type InputSet, writeFingerprint} from './fingerprint.js'
@@ -45,6 +45,8 @@ export function planInputs(prepared: PreparedPlan): InputSet | undefined {
     ...state.keyFiles.map((p) => root.resolve(p)),
     root.resolve(root.statePath),
     root.resolve(HOST_PATHS.crioConf),
+    // Their modes count: a directory opened to others is drift.
+    ...managedDirs(root.layout).map((d) => root.resolve(d.dir)),
   ]
   const dirs: InputSet['dirs'] = [
     {dir: root.resolve(root.layout.registriesD), suffixes: ['.yaml']},

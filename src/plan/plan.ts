@@ -310,10 +310,15 @@ export async function plan(input: PlanInput): Promise<Plan> {
     warnings.push(`${o.policyPath}: ${describeOverride(o)}${o.effect === 'weaker' ? `; take it over with apply --take-over ${o.scope === '' ? '""' : JSON.stringify(o.scope)}, or remove it` : ''}`)
   }
 
+  // Writable by others without the sticky bit: anyone there can swap a key or policy by rename.
+  // A user's own directories may be group-writable for their private group (umask 002).
+  const openBits = input.layout.kind === 'user' ? 0o002 : 0o022
+  const looseDirs = input.host.dirs.filter((d) => (d.mode & openBits) !== 0 && (d.mode & 0o1000) === 0).map((d) => ({path: d.realPath, mode: d.mode, kind: d.kind}))
+  for (const d of looseDirs) warnings.push(`${d.path} is writable by ${d.mode & 0o002 ? 'everyone' : 'its group'} (mode ${d.mode.toString(8).padStart(4, '0')}): anyone who can write there can replace what this host trusts; chmod go-w ${d.path}`)
   const namespaceShadows = input.crioNamespacePolicies ?? []
   for (const n of namespaceShadows) {
     warnings.push(`${n.file}: CRI-O uses this policy for pods in namespace ${n.namespace}, not the managed one; add the namespace under crio.namespaces in the trust file, or remove the file`)
   }
 
-  return {changes, warnings, shadowedBy: input.host.shadowing.map((f) => f.realPath), namespaceShadows, overrides, broken: registries.broken, notes, state, capabilities: input.capabilities}
+  return {changes, warnings, shadowedBy: input.host.shadowing.map((f) => f.realPath), namespaceShadows, looseDirs, overrides, broken: registries.broken, notes, state, capabilities: input.capabilities}
 }

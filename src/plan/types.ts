@@ -36,6 +36,8 @@ export interface Plan {
   namespaceShadows: Array<{namespace: string; file: string}>
   /** Foreign rules in the planned policy files that decide instead of the trust file's (see policy/overrides). */
   overrides: Array<Override & {policyPath: string}>
+  /** Directories of managed files writable by group or others (real paths): anyone there can replace what the host trusts. */
+  looseDirs: Array<{path: string; mode: number; kind: FileKind}>
   /** Files (real paths) that make containers/image fail every pull: a dangling registries.d entry, a scope defined twice. */
   broken: Array<{path: string; detail: string}>
   /** About this change rather than the host it leaves: a file created from the default, files carried over, what the engines need afterwards. */

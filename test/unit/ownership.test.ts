@@ -251,3 +251,25 @@ describe('policies in force that are not the managed one', () => {
     }
   })
 })
+
+describe('directories of managed files', () => {
+  it('a key directory writable by everyone is drift (mode) with the fix named; a sticky one is not', async () => {
+    const host = await TestHost.create()
+    try {
+      await host.write(POLICY, '{"default":[{"type":"insecureAcceptAnything"}]}\n')
+      const config = await host.local('trust.yaml', 'version: 1\nscopes:\n  "registry.example.com":\n    policy: reject\n')
+      await host.apply(config)
+      await host.write('/etc/pki/containers/.keep', '')
+      await chmod(host.path('/etc/pki/containers'), 0o777)
+      let prepared = await host.plan(config)
+      const drift = planDrift(prepared.plan, (p) => prepared.root.resolve(p))
+      assert.deepEqual(drift.map((d) => [d.path, d.kind, d.reasons]), [[host.path('/etc/pki/containers'), 'key', ['mode']]])
+      assert.match(drift[0].detail ?? '', /writable by others \(mode 0777\): chmod go-w/)
+      await chmod(host.path('/etc/pki/containers'), 0o1777)
+      prepared = await host.plan(config)
+      assert.deepEqual(planDrift(prepared.plan, (p) => prepared.root.resolve(p)), [])
+    } finally {
+      await host.remove()
+    }
+  })
+})
