@@ -1,6 +1,7 @@
 import path from 'node:path'
 
 import type {Capabilities} from '../host/capabilities.js'
+import {broaderScopes} from '../policy/effective.js'
 import {OWNED_REGISTRIES_FILE, type Layout} from '../host/paths.js'
 import type {HostSnapshot} from '../host/snapshot.js'
 import type {LoadedKey} from '../keys/types.js'
@@ -46,6 +47,34 @@ async function carryOver(systemFiles: RegistriesFile[], userDir: string): Promis
   return out
 }
 
+/**
+ * registries.d is read per key from the most specific section that sets it:
+ * a foreign section below one of our scopes that sets the same key to
+ * something else decides for the images it covers (a lookaside that may not
+ * serve our signatures). Warned about, naming both.
+ */
+function sectionOverrides(files: RegistriesFile[], desired: DesiredSection[]): string[] {
+  const ours = new Map(desired.map((d) => [d.scope, d.values]))
+  const warnings: string[] = []
+  for (const file of files) {
+    if (file.name === OWNED_REGISTRIES_FILE) continue
+    for (const [scope, line] of file.scopes) {
+      if (ours.has(scope)) continue
+      const owner = broaderScopes(scope)?.find((s) => ours.has(s))
+      if (!owner) continue
+      const section = file.doc.getIn(['docker', scope]) as {toJSON?: () => unknown} | null
+      const values = (section && typeof section.toJSON === 'function' ? section.toJSON() : section) as Record<string, unknown> | null
+      for (const [key, value] of Object.entries(ours.get(owner)!)) {
+        if (values && key in values && values[key] !== value) {
+          warnings.push(`${file.displayPath}:${line}: section "${scope}" sets ${key}: ${String(values[key])} for the images it covers, not the trust file's ${String(value)} for "${owner}"`)
+        }
+      }
+    }
+  }
+
+  return warnings
+}
+
 /** imagetrust.yaml: 0644 or stricter, never writable by group or others, owned as the other managed files. */
 function ownedAttributes(file: RegistriesFile | undefined, owner: {uid: number; gid: number} | undefined): {mode: number; reasons: FileChange['reasons']} {
   const mode = file?.mode === undefined ? 0o644 : file.mode & ~0o022
@@ -83,6 +112,8 @@ export async function planRegistries(input: {
       warnings.push(`scope "${spec.scope}" is signed but has no lookaside: pulls read signatures from registries.d's default-docker or the built-in local directory`)
     }
   }
+
+  warnings.push(...sectionOverrides(host.registriesD.files, desired))
 
   // A user's registries.d, once it exists, replaces the system directory: bring the system files along when creating it.
   let files = host.registriesD.files

@@ -273,3 +273,21 @@ describe('directories of managed files', () => {
     }
   })
 })
+
+describe('registries.d sections that decide instead of ours', () => {
+  it('a foreign section below our scope with another lookaside is warned about, naming both', async () => {
+    const host = await TestHost.create()
+    try {
+      await host.write(POLICY, '{"default":[{"type":"insecureAcceptAnything"}]}\n')
+      await host.write('/etc/containers/registries.d/site.yaml', 'docker:\n  registry.example.com/prod/app:\n    lookaside: http://127.0.0.1:9/\n')
+      const config = await host.local('trust.yaml', 'version: 1\nscopes:\n  "registry.example.com":\n    policy: reject\n    lookaside: https://sigs.example.com\n')
+      const applied = await host.apply(config)
+      assert.ok(
+        applied.warnings.some((w) => /site\.yaml:2: section "registry\.example\.com\/prod\/app" sets lookaside: http:\/\/127\.0\.0\.1:9\/ for the images it covers, not the trust file's https:\/\/sigs\.example\.com for "registry\.example\.com"/.test(w)),
+        JSON.stringify(applied.warnings),
+      )
+    } finally {
+      await host.remove()
+    }
+  })
+})
