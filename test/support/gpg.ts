@@ -63,5 +63,11 @@ export async function makeGpgKey(dir: string, name: string, kind: GpgKind = 'ed2
 
   const publicArmored = (await mustRun('gpg', ['--batch', '--armor', '--export', fingerprint], {env})).stdout
   const secretArmored = (await gpg(['--armor', '--export-secret-keys', fingerprint])).stdout
+  await stopGpgAgent(home)
   return {name, home, fingerprint, publicArmored, secretArmored}
+}
+
+/** gpg starts an agent per home that outlives the test; a later signature starts it again, so stop it after that use too. */
+export async function stopGpgAgent(home: string): Promise<void> {
+  await mustRun('gpgconf', ['--homedir', home, '--kill', 'gpg-agent']).catch(() => undefined)
 }

@@ -122,6 +122,7 @@ export interface GpgKey {
 
 export class Lab {
   readonly processes: ChildProcess[] = []
+  private readonly gpgHomes: string[] = []
   registryPort = 0
   lookasidePort = 0
   private constructor(
@@ -200,7 +201,9 @@ export class Lab {
   /** A GPG key whose primary key signs (no subkey): what containers/image < 5.37 accepts. */
   async makeGpgKey(name: string, options: {keyType?: GpgKind} = {}): Promise<GpgKey> {
     const {makeGpgKey} = await import('./gpg.ts')
-    return makeGpgKey(this.dir, name, options.keyType ?? 'ed25519')
+    const key = await makeGpgKey(this.dir, name, options.keyType ?? 'ed25519')
+    this.gpgHomes.push(key.home)
+    return key
   }
 
   private podmanArgs(): string[] {
@@ -339,6 +342,9 @@ export class Lab {
 
   async stop(): Promise<void> {
     for (const child of this.processes) await stopChild(child)
+    // Signing with a key started its gpg-agent again.
+    const {stopGpgAgent} = await import('./gpg.ts')
+    for (const home of this.gpgHomes) await stopGpgAgent(home)
     // The podman store can hold read-only layers; podman cleans what it made.
     await runIsolated('podman', [...this.podmanArgs(), 'system', 'reset', '--force']).catch(() => undefined)
     await rm(this.dir, {recursive: true, force: true})
