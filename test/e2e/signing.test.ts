@@ -10,30 +10,19 @@
 import assert from 'node:assert/strict'
 import {type ChildProcess, spawn} from 'node:child_process'
 import {chmod, mkdir, readdir, readFile, stat, writeFile} from 'node:fs/promises'
-import {createServer} from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {parseDocument} from 'yaml'
 
-import {type GpgKey, Lab, REPO_ROOT, imagetrust, mustRun, run} from '../support/lab.ts'
+import {freePort, type GpgKey, Lab, REPO_ROOT, imagetrust, mustRun, run} from '../support/lab.ts'
 import {hashTree} from '../support/tree.ts'
 
 const SIGNER_HOST = 'it-signer'
 const STAGING = '/var/lib/containers/sigstore-staging'
 const BIN = path.join(REPO_ROOT, 'bin/run.js')
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.listen(0, '127.0.0.1', () => {
-      const {port} = server.address() as {port: number}
-      server.close(() => resolve(port))
-    })
-    server.on('error', reject)
-  })
-}
 
 /** imagetrust on the signing host: a UTS namespace whose hostname is the signer's (apply --root writes only below the root). */
 function asSigner(args: string[]) {

@@ -88,7 +88,8 @@ export async function etcContainersDigest(): Promise<string> {
   return JSON.stringify([await hashTree('/etc/containers'), await hashTree('/var/lib/containers')])
 }
 
-async function freePort(): Promise<number> {
+/** A free TCP port on 127.0.0.1 (for servers the tests start). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer()
     server.listen(0, '127.0.0.1', () => {
