@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Installs what imagetrust's demo and tests need, only when missing:
 # Debian packages (podman, skopeo, docker-registry, gnupg, rsync; runc for the containers
-# audit's tests start; tmux and zsh for the terminal and completion tests) and the npm packages.
+# audit's tests start; tmux and zsh for the terminal and completion tests), the npm packages,
+# and with --lab the engine lab built from Go modules (scripts/lab-build.sh: CRI-O, crictl,
+# skopeo, the policy oracles), which needs gcc, conmon and the libseccomp and libsqlite3 headers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 for pair in podman:podman skopeo:skopeo docker-registry:docker-registry gpg:gnupg unshare:util-linux tar:tar newuidmap:uidmap ansible-playbook:ansible-core rsync:rsync tmux:tmux zsh:zsh runc:runc; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+done
+for pkg in libseccomp-dev libsqlite3-dev pkg-config gcc libc6-dev conmon; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
@@ -21,3 +26,5 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   echo "setup: npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+
+if [ "${1:-}" = "--lab" ]; then bash scripts/lab-build.sh; fi
