@@ -70,24 +70,37 @@ async function readPodman(options: StorageOptions): Promise<StorageListing> {
   return {images: imageList, containers, warnings: []}
 }
 
+type CriImage = {id: string; repoTags?: string[]; repoDigests?: string[]}
+type CriContainer = {id: string; podSandboxId?: string; metadata?: {name?: string}; image?: {image?: string}; imageRef?: string; imageId?: string; state?: string; labels?: Record<string, string>}
+type CriPod = {id: string; metadata?: {namespace?: string}}
+
+/**
+ * The image a CRI container runs. CRI-O 1.36 reports its ID in imageId and a
+ * repo digest (repo@sha256:…, not an ID) in imageRef; older ones only imageRef,
+ * which may be either.
+ */
+function criImageId(container: CriContainer, images: CriImage[]): string {
+  if (container.imageId) return normalizeId(container.imageId)
+  const ref = container.imageRef ?? container.image?.image ?? ''
+  const byDigest = images.find((i) => i.repoDigests?.includes(ref) || i.repoTags?.includes(ref))
+  return normalizeId(byDigest?.id ?? ref)
+}
+
 async function readCrictl(): Promise<StorageListing> {
-  const [images, ps] = await Promise.all([runTool('crictl', ['images', '-o', 'json'], {timeoutMs: 30_000}), runTool('crictl', ['ps', '-o', 'json'], {timeoutMs: 30_000})])
-  const imageList = ((JSON.parse(images.stdout || '{}') as {images?: Array<{id: string; repoTags?: string[]; repoDigests?: string[]}>}).images ?? []).map((i) => ({
-    source: 'crictl' as const,
-    id: normalizeId(i.id),
-    names: i.repoTags ?? [],
-    repoDigests: i.repoDigests ?? [],
-  }))
-  type CriContainer = {id: string; metadata?: {name?: string}; image?: {image?: string}; imageRef?: string; state?: string; labels?: Record<string, string>}
-  const containers = ((JSON.parse(ps.stdout || '{}') as {containers?: CriContainer[]}).containers ?? [])
+  const json = async <T>(args: string[]) => JSON.parse((await runTool('crictl', [...args, '-o', 'json'], {timeoutMs: 30_000})).stdout || '{}') as T
+  const [images, ps, pods] = await Promise.all([json<{images?: CriImage[]}>(['images']), json<{containers?: CriContainer[]}>(['ps']), json<{items?: CriPod[]}>(['pods'])])
+  const imageList = (images.images ?? []).map((i) => ({source: 'crictl' as const, id: normalizeId(i.id), names: i.repoTags ?? [], repoDigests: i.repoDigests ?? []}))
+  // A container's Kubernetes namespace: its label when kubelet set one, else its pod's.
+  const podNamespace = new Map((pods.items ?? []).map((p) => [p.id, p.metadata?.namespace]))
+  const containers = (ps.containers ?? [])
     .filter((c) => (c.state ?? 'CONTAINER_RUNNING') === 'CONTAINER_RUNNING')
     .map((c) => ({
       source: 'crictl' as const,
       id: c.id,
       name: c.metadata?.name ?? c.id.slice(0, 12),
       image: c.image?.image ?? c.imageRef ?? '',
-      imageId: normalizeId(c.imageRef ?? c.image?.image ?? ''),
-      namespace: c.labels?.['io.kubernetes.pod.namespace'],
+      imageId: criImageId(c, images.images ?? []),
+      namespace: c.labels?.['io.kubernetes.pod.namespace'] ?? (c.podSandboxId ? podNamespace.get(c.podSandboxId) : undefined),
     }))
   return {images: imageList, containers, warnings: []}
 }

@@ -252,6 +252,19 @@ export class Lab {
     await mustRunIsolated('podman', [...this.podmanArgs(), 'import', '--quiet', tar, tag], {env: await this.signerEnv()})
   }
 
+  /** An image of the given files (source path → path in the image), e.g. a pause binary. */
+  async buildImageFromFiles(tag: string, files: Record<string, string>): Promise<void> {
+    const rootfs = await mkdtemp(path.join(this.dir, 'rootfs-files-'))
+    for (const [source, dest] of Object.entries(files)) {
+      await mkdir(path.join(rootfs, path.dirname(dest)), {recursive: true})
+      await mustRun('cp', ['-L', source, path.join(rootfs, dest)])
+    }
+
+    const tar = `${rootfs}.tar`
+    await mustRun('tar', ['-C', rootfs, '--owner=0', '--group=0', '-cf', tar, '.'])
+    await mustRunIsolated('podman', [...this.podmanArgs(), 'import', '--quiet', tar, tag], {env: await this.signerEnv()})
+  }
+
   /** podman push, signed with --sign-by when a key is given. */
   async push(localTag: string, repoAndTag: string, key?: GpgKey): Promise<string> {
     const dest = `${this.registry}/${repoAndTag}`
