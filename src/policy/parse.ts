@@ -125,6 +125,26 @@ function readKeyData(ctx: Context, entry: JsonEntry, path: string): string {
   return Buffer.from(bytes).toString('base64')
 }
 
+/**
+ * sigstoreSigned's keyPath or keyData. containers/image 5.23 counts the keys
+ * present, so a null or empty one still is the requirement's one key source
+ * (it loads, then rejects every image). From 5.24 it counts values: an empty
+ * or null keyPath, and a null keyData, are no key source at all (undefined
+ * here); an empty keyData string still is one.
+ */
+function sigstoreSingleKey(ctx: Context, entry: JsonEntry | undefined, path: string, key: 'keyPath' | 'keyData'): string | undefined {
+  if (!entry) return undefined
+  const isNull = entry.value.kind === 'null'
+  const value = isNull ? '' : key === 'keyData' ? readKeyData(ctx, entry, path) : readString(ctx, entry, path)!
+  const countsValues = ctx.features.sigstoreFulcioRekor
+  if (countsValues && (isNull || (key === 'keyPath' && value === ''))) return undefined
+  if (value === '') {
+    warn(ctx, entry.value, childPath(path, key), `${key} is ${isNull ? 'null' : 'empty'}: containers/image loads this requirement, but no key can verify a signature, so it rejects every image`)
+  }
+
+  return value
+}
+
 function readStringMap(ctx: Context, entry: JsonEntry | undefined, path: string, allowed: readonly string[]): Record<string, string> | undefined {
   if (!entry) return undefined
   const here = childPath(path, entry.key)
@@ -234,27 +254,15 @@ export function parseRequirement(ctx: Context, node: JsonNode, path: string): Po
       if (!ctx.features.sigstoreSigned) fail(ctx, typeEntry.value, path, 'Unknown policy requirement type "sigstoreSigned" (needs containers/image 5.22)')
       const fields = readFields(ctx, node, path, SIGSTORE_FIELDS)
       const identity = fields.get('signedIdentity')
-      // containers/image loads a null or empty keyPath or keyData here (it
-      // only counts which keys are present), then rejects every image.
-      const singleKey = (key: 'keyPath' | 'keyData'): string | undefined => {
-        const entry = fields.get(key)
-        if (!entry) return undefined
-        const value = entry.value.kind === 'null' ? '' : key === 'keyData' ? readKeyData(ctx, entry, path) : readString(ctx, entry, path)!
-        if (value === '') {
-          const what = entry.value.kind === 'null' ? 'null' : 'empty'
-          warn(ctx, entry.value, childPath(path, key), `${key} is ${what}: containers/image loads this requirement, but no key can verify a signature, so it rejects every image`)
-        }
-
-        return value
-      }
-
+      const singleKey = (key: 'keyPath' | 'keyData') => sigstoreSingleKey(ctx, fields.get(key), path, key)
+      const rekorPath = fields.get('rekorPublicKeyPath')
       return build(ctx, node, path, () =>
         newSigstoreSigned(
           {
             keyPath: singleKey('keyPath'),
-            keyPaths: readStringList(ctx, fields.get('keyPaths'), path),
+            keyPaths: readStringList(ctx, fields.get('keyPaths'), path, true),
             keyData: singleKey('keyData'),
-            keyDatas: readStringList(ctx, fields.get('keyDatas'), path),
+            keyDatas: readStringList(ctx, fields.get('keyDatas'), path, true),
             fulcio: readStringMap(ctx, fields.get('fulcio'), path, ['caPath', 'caData', 'oidcIssuer', 'subjectEmail']),
             pki: readStringMap(ctx, fields.get('pki'), path, [
               'caRootsPath',
@@ -264,8 +272,9 @@ export function parseRequirement(ctx: Context, node: JsonNode, path: string): Po
               'subjectEmail',
               'subjectHostname',
             ]),
-            rekorPublicKeyPath: readString(ctx, fields.get('rekorPublicKeyPath'), path),
-            rekorPublicKeyPaths: readStringList(ctx, fields.get('rekorPublicKeyPaths'), path),
+            // From 5.24 an empty rekorPublicKeyPath is no Rekor key, as an empty keyPath is no key.
+            rekorPublicKeyPath: rekorPath && (rekorPath.value.kind === 'null' || (rekorPath.value.kind === 'string' && rekorPath.value.value === '')) ? undefined : readString(ctx, rekorPath, path),
+            rekorPublicKeyPaths: readStringList(ctx, fields.get('rekorPublicKeyPaths'), path, true),
             rekorPublicKeyData: readString(ctx, fields.get('rekorPublicKeyData'), path),
             rekorPublicKeyDatas: readStringList(ctx, fields.get('rekorPublicKeyDatas'), path),
             signedIdentity: identity ? parseIdentity(ctx, identity.value, childPath(path, 'signedIdentity')) : undefined,
@@ -323,7 +332,7 @@ export function parsePolicy(input: string | Uint8Array, file: string, options: P
       const scopesNode = expectObject(ctx, transport.value, transportPath)
       const scopes = scopesNode.entries.map((scope) => {
         const scopePath = childPath(transportPath, scope.key)
-        const check = checkScope(transport.key, scope.key)
+        const check = checkScope(transport.key, scope.key, ctx.features)
         if (!check.ok) fail(ctx, {pos: scope.keyPos}, scopePath, `Unknown key "${scope.key}": ${check.reason}`)
         if (check.warning) ctx.warnings.push(`${file}:${scope.keyPos.line}: ${transport.key} scope "${scope.key}": ${check.warning}`)
         return {scope: scope.key, requirements: parseRequirementList(ctx, scope.value, scopePath)}

@@ -1,6 +1,7 @@
 import path from 'node:path'
 
 import {dockerScopeNormalization, parseDockerScope} from './reference.js'
+import type {PolicyFeatures} from './types.js'
 
 /**
  * Scope validation per transport, as containers/image does it at load time.
@@ -45,8 +46,12 @@ function checkStorageScope(scope: string): ScopeCheck {
   return {ok: true}
 }
 
-export function checkScope(transport: string, scope: string): ScopeCheck {
+/** The OpenShift transport's scope syntax: hostname[/namespace[/stream[:tag]]]. */
+const ATOMIC_SCOPE = /^[^/]*(\/[^:/]*(\/[^:/]*(:[^:/]*)?)?)?$/
+
+export function checkScope(transport: string, scope: string, features: Pick<PolicyFeatures, 'atomicScopes'> = {atomicScopes: true}): ScopeCheck {
   if (scope === '') return {ok: true}
+  if (transport === 'atomic' && features.atomicScopes && !ATOMIC_SCOPE.test(scope)) return {ok: false, reason: `Invalid scope name ${scope}`}
   switch (transport) {
     case 'docker':
     case 'atomic': {

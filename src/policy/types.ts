@@ -90,6 +90,11 @@ export interface PolicyFeatures {
   sigstoreFulcioRekor: boolean // 5.24
   sigstoreKeyLists: boolean // 5.33
   sigstorePki: boolean // 5.35
+  /**
+   * The atomic (OpenShift) transport validates its scopes (hostname/namespace/stream:tag).
+   * Debian 12's containers/image 5.23 build does not (observed); upstream builds do (the lab's 5.29-5.40).
+   */
+  atomicScopes: boolean
 }
 
 export const ALL_FEATURES: PolicyFeatures = {
@@ -99,4 +104,5 @@ export const ALL_FEATURES: PolicyFeatures = {
   sigstoreFulcioRekor: true,
   sigstoreKeyLists: true,
   sigstorePki: true,
+  atomicScopes: true,
 }

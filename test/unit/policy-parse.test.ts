@@ -3,6 +3,7 @@ import {readFileSync} from 'node:fs'
 import path from 'node:path'
 import {describe, it} from 'node:test'
 
+import {capabilitiesFor} from '../../src/host/capabilities.ts'
 import {ParseError} from '../../src/lib/errors.ts'
 import {decodeJsonBytes, parseStrictJson, toValue} from '../../src/policy/json.ts'
 import {parsePolicy} from '../../src/policy/parse.ts'
@@ -66,7 +67,11 @@ const CASES: Array<[name: string, input: string, error: string | null, line?: nu
   ['signedBy keyData as bytes loads', scoped('[{"type":"signedBy","keyType":"GPGKeys","keyData":[104,105,null]}]'), null],
   ['signedBy keyData byte 256', scoped('[{"type":"signedBy","keyType":"GPGKeys","keyData":[256]}]'), 'expected a byte value 0-255, got number 256'],
   ['signedBy keyData number', scoped('[{"type":"signedBy","keyType":"GPGKeys","keyData":5}]'), 'cannot unmarshal number into Go value of type []uint8'],
-  ['sigstore null keyPath loads', scoped('[{"type":"sigstoreSigned","keyPath":null}]'), null],
+  // From containers/image 5.24 a null or empty keyPath is no key source (5.23 counted it: see below).
+  ['sigstore null keyPath', scoped('[{"type":"sigstoreSigned","keyPath":null}]'), 'exactly one of keyPath, keyPaths, keyData, keyDatas, fulcio, and pki must be specified'],
+  ['sigstore empty keyPath beside keyData', scoped('[{"type":"sigstoreSigned","keyPath":"","keyData":"YQ=="}]'), null],
+  ['sigstore keyPaths with a null entry loads', scoped('[{"type":"sigstoreSigned","keyPaths":["/a",null]}]'), null],
+  ['atomic scope with a digest', transport('atomic', `a.example.com/img@sha256:${'a'.repeat(64)}`), 'Invalid scope name'],
   ['signedBy no keyType', scoped('[{"type":"signedBy","keyPath":"/a"}]'), 'invalid keyType ""'],
   ['signedBy bad keyType', scoped('[{"type":"signedBy","keyType":"PGP","keyPath":"/a"}]'), 'Unrecognized keyType value "PGP"'],
   ['signedBy X509 keyType loads', scoped('[{"type":"signedBy","keyType":"X509Certificates","keyPath":"/a"}]'), null],
@@ -113,6 +118,17 @@ const CASES: Array<[name: string, input: string, error: string | null, line?: nu
   ['containers-storage empty driver', transport('containers-storage', '[@/var/lib/x]'), 'driver before @ is empty'],
   ['containers-storage relative root', transport('containers-storage', '[overlay@var/lib]x'), 'must be an absolute path'],
 ]
+
+describe('sigstoreSigned key sources on containers/image 5.23', () => {
+  const features = capabilitiesFor([5, 23], 'skopeo 1.9.3').policy
+  it('a null keyPath is the one key source, as 5.23 counts keys present', () => {
+    assert.doesNotThrow(() => parsePolicy(scoped('[{"type":"sigstoreSigned","keyPath":null}]'), 'policy.json', {features}))
+  })
+
+  it('an atomic scope is not validated by Debian 12\'s build', () => {
+    assert.doesNotThrow(() => parsePolicy(transport('atomic', `a.example.com/img@sha256:${'a'.repeat(64)}`), 'policy.json', {features}))
+  })
+})
 
 describe('strict policy.json parser', () => {
   for (const [name, input, error, line] of CASES) {

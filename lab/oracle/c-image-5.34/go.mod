@@ -3,7 +3,7 @@ module imagetrust.lab/policy-oracle
 go 1.26
 
 require (
-	github.com/containers/image/v5 v5.34.3
+	github.com/containers/image/v5 v5.34.0
 	github.com/sirupsen/logrus v1.9.3
 )
 
@@ -22,7 +22,7 @@ require (
 	github.com/containerd/typeurl/v2 v2.2.3 // indirect
 	github.com/containers/libtrust v0.0.0-20230121012942-c1716e8a8d01 // indirect
 	github.com/containers/ocicrypt v1.2.1 // indirect
-	github.com/containers/storage v1.57.2 // indirect
+	github.com/containers/storage v1.57.1 // indirect
 	github.com/cyberphone/json-canonicalization v0.0.0-20231217050601-ba74d44ecf5f // indirect
 	github.com/cyphar/filepath-securejoin v0.3.6 // indirect
 	github.com/distribution/reference v0.6.0 // indirect
