@@ -3,7 +3,9 @@ import type {PolicyFeatures} from '../policy/types.js'
 /**
  * What the installed containers/image understands. Podman, Skopeo, Buildah
  * and CRI-O print only their own version, so we map it to the vendored
- * containers/image release (reference §0, each project's go.mod at its tags).
+ * containers/image release: each project's go.mod at its tags, and for the
+ * lab's binaries (CRI-O 1.36.3, skopeo 1.23.0) what `go version -m` says they
+ * were built with (test/e2e/lab-versions.test.ts).
  */
 export interface Capabilities {
   /** The containers/image version assumed, e.g. "5.23". */
@@ -23,9 +25,14 @@ type Version = [number, number]
 /** Tool release → first containers/image minor it vendors, newest first. */
 const TOOL_TO_CIMAGE: Record<string, Array<[Version, Version]>> = {
   podman: [
-    [[5, 7], [5, 37]],
+    [[6, 0], [5, 40]],
+    [[5, 8], [5, 39]],
+    [[5, 7], [5, 38]],
+    [[5, 6], [5, 36]],
     [[5, 5], [5, 35]],
+    [[5, 4], [5, 34]],
     [[5, 3], [5, 33]],
+    [[4, 9], [5, 29]],
     [[4, 5], [5, 25]],
     [[4, 4], [5, 24]],
     [[4, 3], [5, 23]],
@@ -36,6 +43,8 @@ const TOOL_TO_CIMAGE: Record<string, Array<[Version, Version]>> = {
     [[2, 0], [5, 5]],
   ],
   skopeo: [
+    [[1, 23], [5, 40]],
+    [[1, 22], [5, 39]],
     [[1, 21], [5, 37]],
     [[1, 19], [5, 35]],
     [[1, 17], [5, 33]],
@@ -45,13 +54,15 @@ const TOOL_TO_CIMAGE: Record<string, Array<[Version, Version]>> = {
     [[1, 2], [5, 7]],
   ],
   buildah: [
-    [[1, 42], [5, 37]],
+    [[1, 44], [5, 40]],
+    [[1, 43], [5, 39]],
+    [[1, 42], [5, 38]],
     [[1, 38], [5, 33]],
     [[1, 27], [5, 22]],
   ],
   crio: [
     [[1, 35], [5, 38]],
-    [[1, 34], [5, 36]],
+    [[1, 34], [5, 35]],
     [[1, 33], [5, 35]],
     [[1, 32], [5, 33]],
     [[1, 31], [5, 32]],
@@ -92,6 +103,7 @@ export function capabilitiesFor(cimage: Version, source: string): Capabilities {
       sigstoreFulcioRekor: has(24),
       sigstoreKeyLists: has(33),
       sigstorePki: has(35),
+      atomicScopes: has(24),
     },
     lookasideKeys: has(22) ? 'lookaside' : 'sigstore',
     sigstoreAttachments: has(22),
