@@ -18,6 +18,12 @@ export interface Capabilities {
   sigstoreAttachments: boolean
   /** GPG signatures by a signing subkey are accepted (5.37+). */
   subkeySignatures: boolean
+  /**
+   * An engine that reads GPG keys with golang.org/x/crypto/openpgp (built with
+   * containers_image_openpgp), which cannot read EdDSA keys: it names that
+   * engine. Such an engine refuses every image signed by an ed25519 key.
+   */
+  noEdDsaKeys?: string
 }
 
 type Version = [number, number]
@@ -115,7 +121,7 @@ export function capabilitiesFor(cimage: Version, source: string): Capabilities {
 export const ASSUMED_CAPABILITIES = capabilitiesFor([5, 23], 'assumed (no container engine found)')
 
 /** The capabilities every detected engine shares: the oldest one decides. */
-export function commonCapabilities(found: Array<{tool: string; version: string}>): Capabilities {
+export function commonCapabilities(found: Array<{tool: string; version: string; goOpenPgp?: boolean}>): Capabilities {
   let oldest: {cimage: Version; source: string} | undefined
   for (const {tool, version} of found) {
     const parsed = parseVersion(version)
@@ -124,5 +130,7 @@ export function commonCapabilities(found: Array<{tool: string; version: string}>
     if (!oldest || !atLeast(cimage, oldest.cimage)) oldest = {cimage, source: `${tool} ${version}`}
   }
 
-  return oldest ? capabilitiesFor(oldest.cimage, oldest.source) : ASSUMED_CAPABILITIES
+  const capabilities = oldest ? capabilitiesFor(oldest.cimage, oldest.source) : ASSUMED_CAPABILITIES
+  const goOpenPgp = found.find((e) => e.goOpenPgp)
+  return goOpenPgp ? {...capabilities, noEdDsaKeys: `${goOpenPgp.tool} ${goOpenPgp.version}`} : capabilities
 }

@@ -17,6 +17,11 @@ export interface EngineInfo {
   version: string
   /** containers/image version it vendors, when known. */
   containersImage?: string
+  /**
+   * Built with containers_image_openpgp (CRI-O prints its build tags): GPG
+   * keys are read by golang.org/x/crypto/openpgp, which has no EdDSA.
+   */
+  goOpenPgp?: boolean
 }
 
 export async function findOnPath(name: string, searchPath = process.env.PATH ?? ''): Promise<string | undefined> {
@@ -39,7 +44,9 @@ async function probe(name: Engine): Promise<EngineInfo | undefined> {
   const version = /version:?\s+v?(\d+\.\d+(?:\.\d+)?)/i.exec(text)?.[1] ?? parseVersion(text)?.join('.') ?? 'unknown'
   const parsed = parseVersion(version)
   const cimage = parsed && containersImageFor(name, parsed)
-  return {name, path: found, version, containersImage: cimage ? `${cimage[0]}.${cimage[1]}` : undefined}
+  const info: EngineInfo = {name, path: found, version, containersImage: cimage ? `${cimage[0]}.${cimage[1]}` : undefined}
+  if (/\bcontainers_image_openpgp\b/.test(text)) info.goOpenPgp = true
+  return info
 }
 
 export async function detectEngines(): Promise<EngineInfo[]> {
@@ -48,7 +55,8 @@ export async function detectEngines(): Promise<EngineInfo[]> {
 }
 
 export function capabilitiesOf(engines: EngineInfo[]): Capabilities {
-  return commonCapabilities(engines.filter((e) => e.name !== 'crictl').map((e) => ({tool: e.name, version: e.version})))
+  const judging = engines.filter((e) => e.name !== 'crictl')
+  return commonCapabilities(judging.map((e) => ({tool: e.name, version: e.version, goOpenPgp: e.goOpenPgp})))
 }
 
 export interface ConfigPathReport {

@@ -6,7 +6,7 @@ import type {KeySpec, TrustFile} from '../trustfile/types.js'
 import {inspectGpgKeys, isOpenPgp, usabilityProblems} from './gpg.js'
 import {checkSigstoreKey} from './sigstore.js'
 import {readKeySource} from './source.js'
-import type {LoadedKey} from './types.js'
+import type {KeyInfo, LoadedKey} from './types.js'
 
 export function keyHostPath(spec: Pick<KeySpec, 'name' | 'type'>, keyDir: string): string {
   return path.posix.join(keyDir, `${spec.name}.${spec.type === 'gpg' ? 'gpg' : 'pub'}`)
@@ -42,12 +42,7 @@ export async function describeKeyBytes(
   }
 
   const inspected = await inspectGpgKeys(bytes, {name: spec.name, now})
-  const warnings = inspected.keys
-    .filter((k) => k.subkeyOnlySigning && !capabilities.subkeySignatures)
-    .map(
-      (k) =>
-        `key "${spec.name}" (${k.fingerprint}) can sign only with a subkey; containers/image ${capabilities.containersImage} (${capabilities.source}) rejects subkey signatures (5.37+ accepts them)`,
-    )
+  const warnings = [...subkeyWarnings(spec.name, inspected.keys, capabilities), ...edDsaWarnings(spec.name, inspected.keys, capabilities)]
   return {
     name: spec.name,
     type: 'gpg',
@@ -57,6 +52,20 @@ export async function describeKeyBytes(
     warnings,
     problems: usabilityProblems(spec.name, inspected.keys, spec.fingerprints),
   }
+}
+
+function subkeyWarnings(name: string, keys: KeyInfo[], capabilities: Capabilities): string[] {
+  return keys
+    .filter((k) => k.subkeyOnlySigning && !capabilities.subkeySignatures)
+    .map((k) => `key "${name}" (${k.fingerprint}) can sign only with a subkey; containers/image ${capabilities.containersImage} (${capabilities.source}) rejects subkey signatures (5.37+ accepts them)`)
+}
+
+/** An EdDSA key on a host whose engine reads keys with golang.org/x/crypto/openpgp (no EdDSA there). */
+function edDsaWarnings(name: string, keys: KeyInfo[], capabilities: Capabilities): string[] {
+  if (!capabilities.noEdDsaKeys) return []
+  return keys
+    .filter((k) => /^eddsa|ed25519/i.test(k.algorithm))
+    .map((k) => `key "${name}" (${k.fingerprint}) is an EdDSA key (${k.algorithm}): ${capabilities.noEdDsaKeys} was built with containers_image_openpgp, whose OpenPGP reader has no EdDSA, so it refuses every image signed by this key; use an RSA key for it`)
 }
 
 async function loadKey(spec: KeySpec, trust: TrustFile, capabilities: Capabilities, options: LoadKeysOptions): Promise<LoadedKey> {

@@ -171,6 +171,24 @@ describe('CRI-O for real (the lab CRI-O 1.36, crictl, a sandbox host root)', {ti
     assert.equal((await imagetrust(['apply', '--root', root, '-c', trustFile], crio.env)).code, 0)
   })
 
+  it("an EdDSA key: CRI-O (built with containers_image_openpgp) refuses its signatures, and apply says so before writing", async () => {
+    const edKey = await lab.makeGpgKey('eddsa')
+    await lab.buildImage('localhost/hello:4', 'crio-lab eddsa')
+    const image = await lab.push('localhost/hello:4', 'ed/app:1', edKey)
+    await writeFile(path.join(lab.dir, 'ed.asc'), edKey.publicArmored)
+    const config = path.join(lab.dir, 'trust-ed.yaml')
+    await writeFile(config, (await readFile(trustFile, 'utf8')).replace('keys:\n', `keys:\n  ed: {file: ed.asc, fingerprint: ${edKey.fingerprint}}\n`).replace('scopes:\n', `scopes:\n  "${lab.registry}/ed":\n    policy: signed\n    keys: [ed]\n    lookaside: ${lab.lookasideUrl}\n`))
+    const applied = await imagetrust(['apply', '--root', root, '-c', config], crio.env)
+    assert.equal(applied.code, 0, applied.stderr)
+    assert.match(applied.stderr, /key "ed" \([0-9A-F]+\) is an EdDSA key .*crio 1\.36\.3 was built with containers_image_openpgp/)
+    // The engine agrees: x/crypto/openpgp cannot read the key, so the signature never verifies.
+    assert.ok(refusedFor(await crio.pull(image), /tag byte does not have MSB set|unsupported public key algorithm/))
+    // The same key does not warn where no engine says it was built that way.
+    const plain = await imagetrust(['apply', '--root', root, '-c', config, '--dry-run'])
+    assert.doesNotMatch(plain.stderr, /EdDSA/)
+    assert.equal((await imagetrust(['apply', '--root', root, '-c', trustFile], crio.env)).code, 0)
+  })
+
   it('verify --engine crictl reports NOT ENFORCED when the policy is loosened by hand', async () => {
     const file = path.join(root, 'etc/crio/policy.json')
     const policy = JSON.parse(await readFile(file, 'utf8'))
