@@ -13,6 +13,7 @@ import {after, before, describe, it} from 'node:test'
 import {CrioLab} from '../support/crio-lab.ts'
 import {type GpgKey, Lab, POLICY_REJECTION, imagetrust} from '../support/lab.ts'
 import {builtWithContainersImage, labBin} from '../support/lab-bin.ts'
+import {assertMatchesSchema} from '../support/schema.ts'
 
 const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/crio')
 
@@ -96,8 +97,11 @@ describe('CRI-O for real (the lab CRI-O 1.36, crictl, a sandbox host root)', {ti
     const result = await imagetrust(['detect', '--root', root, '--json'], crio.env)
     assert.equal(result.code, 0, result.stderr)
     const report = JSON.parse(result.stdout)
+    assertMatchesSchema('detect', report)
     const engine = report.engines.find((e: {name: string}) => e.name === 'crio')
     assert.equal(engine.version, '1.36.3')
+    assert.equal(engine.goOpenPgp, true)
+    assert.equal(report.capabilities.noEdDsaKeys, 'crio 1.36.3')
     // The table's answer is the version the binary was really built with.
     assert.equal(`v${engine.containersImage}.0`, await builtWithContainersImage(await labBin('crio')))
     assert.equal(report.crio.signaturePolicy, '/etc/crio/policy.json')
@@ -112,6 +116,7 @@ describe('CRI-O for real (the lab CRI-O 1.36, crictl, a sandbox host root)', {ti
     const result = await imagetrust(['audit', '--root', root, '-c', trustFile, '--candidate', '--json'], crio.env)
     assert.equal(result.code, 3, `${result.stderr}\n${result.stdout}`)
     const report = JSON.parse(result.stdout)
+    assertMatchesSchema('audit', report)
     type Judged = {source: string; reference: string; outcome: string; running: boolean; containers: Array<{name: string}>}
     const judged = (reference: string) => (report.images as Judged[]).find((i) => i.source === 'crictl' && i.reference === reference)
     assert.deepEqual(
@@ -154,6 +159,7 @@ describe('CRI-O for real (the lab CRI-O 1.36, crictl, a sandbox host root)', {ti
     const result = await imagetrust(['verify', '--root', root, '-c', trustFile, '--engine', 'crictl', '--json'], crio.env)
     assert.equal(result.code, 0, `${result.stderr}\n${result.stdout}`)
     const report = JSON.parse(result.stdout)
+    assertMatchesSchema('verify', report)
     assert.deepEqual(report.results.map((r: {engine: string; outcome: string}) => [r.engine, r.outcome]), [['crictl', 'confirmed'], ['crictl', 'confirmed']])
   })
 
@@ -167,6 +173,7 @@ describe('CRI-O for real (the lab CRI-O 1.36, crictl, a sandbox host root)', {ti
     assert.equal((await crio.pull(images.prodUnsigned, 'prod')).code, 0)
     const result = await imagetrust(['check', '--root', root, '-c', trustFile, '--json'], crio.env)
     assert.equal(result.code, 2, result.stderr)
+    assertMatchesSchema('check', JSON.parse(result.stdout))
     assert.ok(JSON.parse(result.stdout).drift.some((d: {path: string}) => d.path === file), result.stdout)
     assert.equal((await imagetrust(['apply', '--root', root, '-c', trustFile], crio.env)).code, 0)
   })
