@@ -276,7 +276,7 @@ export function parseRequirement(ctx: Context, node: JsonNode, path: string): Po
             rekorPublicKeyPath: rekorPath && (rekorPath.value.kind === 'null' || (rekorPath.value.kind === 'string' && rekorPath.value.value === '')) ? undefined : readString(ctx, rekorPath, path),
             rekorPublicKeyPaths: readStringList(ctx, fields.get('rekorPublicKeyPaths'), path, true),
             rekorPublicKeyData: readString(ctx, fields.get('rekorPublicKeyData'), path),
-            rekorPublicKeyDatas: readStringList(ctx, fields.get('rekorPublicKeyDatas'), path),
+            rekorPublicKeyDatas: readStringList(ctx, fields.get('rekorPublicKeyDatas'), path, true),
             signedIdentity: identity ? parseIdentity(ctx, identity.value, childPath(path, 'signedIdentity')) : undefined,
           },
           ctx.features,

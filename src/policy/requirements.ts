@@ -179,6 +179,7 @@ export function newSigstoreSigned(
   if (rekor.length > 1) fail('at most one of rekorPublicKeyPath, rekorPublicKeyPaths, rekorPublicKeyData and rekorPublicKeyDatas can be used')
   if (fields.fulcio !== undefined && rekor.length === 0) fail('fulcio requires a Rekor public key')
   if (fields.pki !== undefined && rekor.length > 0) fail('pki cannot be used with a Rekor public key')
+  if (fields.pki !== undefined) checkPki(fields.pki)
   if (fields.keyData !== undefined) checkBase64('keyData', fields.keyData)
   for (const data of fields.keyDatas ?? []) checkBase64('keyDatas', data)
 
@@ -189,6 +190,20 @@ export function newSigstoreSigned(
 
   if (fields.signedIdentity !== undefined) out.signedIdentity = newSignedIdentity(fields.signedIdentity, features)
   return out
+}
+
+/**
+ * As containers/image's PKI constructor: one CA roots source, at most one
+ * intermediates source, and a subject. A path counts when not empty; inline
+ * data counts when present (Go's []byte), even when empty.
+ */
+function checkPki(pki: Record<string, string>): void {
+  const hasPath = (key: string) => pki[key] !== undefined && pki[key] !== ''
+  const hasData = (key: string) => pki[key] !== undefined
+  if (hasPath('caRootsPath') && hasData('caRootsData')) fail('caRootsPath and caRootsData cannot be used simultaneously')
+  if (!hasPath('caRootsPath') && !hasData('caRootsData')) fail('At least one of caRootsPath and caRootsData must be specified')
+  if (hasPath('caIntermediatesPath') && hasData('caIntermediatesData')) fail('caIntermediatesPath and caIntermediatesData cannot be used simultaneously')
+  if (!hasPath('subjectEmail') && !hasPath('subjectHostname')) fail('At least one of subjectEmail, subjectHostname must be specified')
 }
 
 export function newSignedBaseLayer(baseLayerIdentity: SignedIdentity, features: PolicyFeatures = ALL_FEATURES): PolicyRequirement {

@@ -319,7 +319,11 @@ export class PolicyGenerator {
     const entries: Array<[string, J]> = [['type', str('sigstoreSigned')]]
     const names: string[] = ['sigstoreSigned']
     const sources = mutate
-      ? this.pick([['keyPath'], ['keyData'], [], ['keyPath', 'keyData'], ['keyPaths'], ['keyDatas'], ['fulcio', 'rekorPublicKeyPath'], ['keyPath', 'rekorPublicKeyPath'], ['pki'], ['keyPath', 'rekorPublicKeyData']])
+      ? this.pick([
+          ['keyPath'], ['keyData'], [], ['keyPath', 'keyData'], ['keyPaths'], ['keyDatas'], ['fulcio', 'rekorPublicKeyPath'], ['keyPath', 'rekorPublicKeyPath'], ['pki'], ['keyPath', 'rekorPublicKeyData'],
+          // The plural Rekor keys (5.33), pki with intermediates or a hostname (5.35), and pairs the engines refuse.
+          ['fulcio', 'rekorPublicKeyPaths'], ['keyPaths', 'rekorPublicKeyDatas'], ['keyPath', 'rekorPublicKeyPath', 'rekorPublicKeyPaths'], ['pki', 'rekorPublicKeyPath'], ['pki', 'keyPath'], ['pki-full'], ['pki-empty'],
+        ])
       : [this.pick(['keyPath', 'keyData'])]
     for (const source of sources) {
       let value: [string, J]
@@ -351,6 +355,32 @@ export class PolicyGenerator {
 
         case 'pki': {
           value = ['roots', obj(['caRootsPath', str(this.paths.gpgKey)], ['subjectEmail', str('a@example.com')])]
+          break
+        }
+
+        case 'pki-full': {
+          const pki = this.pick<[string, J]>([
+            ['roots+intermediates+hostname', obj(['caRootsPath', str(this.paths.gpgKey)], ['caIntermediatesPath', str(this.paths.gpgKey2)], ['subjectHostname', str('signer.example.com')])],
+            ['rootsData+both-subjects', obj(['caRootsData', str('YQ==')], ['subjectEmail', str('a@example.com')], ['subjectHostname', str('signer.example.com')])],
+            ['roots-path-and-data', obj(['caRootsPath', str(this.paths.gpgKey)], ['caRootsData', str('YQ==')], ['subjectEmail', str('a@example.com')])],
+            ['no-subject', obj(['caRootsPath', str(this.paths.gpgKey)])],
+            ['unknown-key', obj(['caRootsPath', str(this.paths.gpgKey)], ['subjectEmail', str('a@example.com')], ['subjectURI', str('x')])],
+          ])
+          entries.push(['pki', pki[1]])
+          names.push(`pki=${pki[0]}`)
+          continue
+        }
+
+        case 'pki-empty': {
+          entries.push(['pki', this.pick([obj(), nul])])
+          names.push('pki=empty')
+          continue
+        }
+
+        case 'rekorPublicKeyPaths':
+        case 'rekorPublicKeyDatas': {
+          const item = source.endsWith('Datas') ? str('YQ==') : str(this.paths.gpgKey)
+          value = this.pick<[string, J]>([['one', arr(item)], ['empty', arr()], ['null-item', arr(item, nul)]])
           break
         }
 
