@@ -1,5 +1,6 @@
 import {type KeyObject, createHash, createPublicKey, verify as cryptoVerify} from 'node:crypto'
 
+import {readSimplePayload, SIGSTORE_SIGNING_TYPE} from '../lib/signature-payload.js'
 import {registryGet, type RegistryOptions, sha256Digest} from '../registry/client.js'
 
 /**
@@ -103,12 +104,6 @@ function verifiesWith(key: KeyObject, payload: Uint8Array, signature: Buffer): b
   }
 }
 
-function exactKeys(value: unknown, keys: string[]): value is Record<string, unknown> {
-  if (!value || typeof value !== 'object' || Array.isArray(value)) return false
-  const present = Object.keys(value)
-  return present.length === keys.length && keys.every((k) => present.includes(k))
-}
-
 /**
  * containers/image's order: the signature must verify with a trusted key
  * before the payload is even parsed; then the payload must be a cosign
@@ -126,27 +121,15 @@ export function checkSigstoreAttachment(attachment: SigstoreAttachment, keys: Si
 
   out.signer = signer.fingerprint
   out.trusted = true
-  let payload: unknown
-  try {
-    payload = JSON.parse(Buffer.from(attachment.payload).toString('utf8'))
-  } catch {
-    out.reasons.push('the signed payload is not JSON')
+  const payload = readSimplePayload(Buffer.from(attachment.payload).toString('utf8'), SIGSTORE_SIGNING_TYPE)
+  if ('refused' in payload) {
+    out.reasons.push(payload.refused)
     return out
   }
 
-  const top = payload as {critical?: unknown; optional?: unknown}
-  const critical = top.critical as {type?: unknown; image?: {'docker-manifest-digest'?: unknown}; identity?: {'docker-reference'?: unknown}}
-  if (!exactKeys(top, ['critical', 'optional']) && !exactKeys(top, ['critical'])) out.reasons.push('the payload must hold exactly "critical" and "optional"')
-  else if (!exactKeys(critical, ['type', 'image', 'identity'])) out.reasons.push('payload "critical" must hold exactly type, image and identity')
-  else {
-    if (critical.type !== 'cosign container image signature') out.reasons.push(`unexpected signature type ${JSON.stringify(critical.type)}`)
-    if (!exactKeys(critical.image, ['docker-manifest-digest']) || typeof critical.image['docker-manifest-digest'] !== 'string') out.reasons.push('payload image must hold exactly docker-manifest-digest')
-    else out.manifestDigest = critical.image['docker-manifest-digest']
-    if (!exactKeys(critical.identity, ['docker-reference']) || typeof critical.identity['docker-reference'] !== 'string') out.reasons.push('payload identity must hold exactly docker-reference')
-    else out.dockerReference = critical.identity['docker-reference']
-    if (out.manifestDigest !== undefined && out.manifestDigest !== digest) out.reasons.push(`signed manifest digest ${out.manifestDigest} is not the image's ${digest}`)
-  }
-
+  out.manifestDigest = payload.dockerManifestDigest
+  out.dockerReference = payload.dockerReference
+  if (out.manifestDigest !== digest) out.reasons.push(`signed manifest digest ${out.manifestDigest} is not the image's ${digest}`)
   out.valid = out.reasons.length === 0
   return out
 }

@@ -7,8 +7,9 @@ import {readHostFile} from '../host/snapshot.js'
 import {ImagetrustError} from '../lib/errors.js'
 import type {DockerReference} from '../policy/reference.js'
 import {newReject} from '../policy/requirements.js'
-import type {PolicyRequirement, SignedIdentity} from '../policy/types.js'
-import {type IdentityVerdict, matchSignedIdentity, pulledReference} from './identity.js'
+import type {PolicyRequirement} from '../policy/types.js'
+import {checkSignature, type NativeSignature} from './gpg-signature.js'
+import {pulledReference} from './identity.js'
 import {judgeSigstore, type SigstoreRequirement} from './native-sigstore.js'
 import {VERIFY_EXIT} from './verify.js'
 import {manifestDigest, RegistryUnreachable as Unreachable} from '../registry/client.js'
@@ -21,22 +22,7 @@ import {manifestDigest, RegistryUnreachable as Unreachable} from '../registry/cl
  * digest and docker-reference (identity.ts). A signature whose identity
  * cannot be evaluated makes the result inconclusive, never valid.
  */
-export interface NativeSignature {
-  index: number
-  url: string
-  /** Fingerprint (or key ID) of the key that made it, as the signature says. */
-  signer: string
-  /** The policy names this key (or its primary key). */
-  trusted: boolean
-  valid: boolean
-  /** Everything else holds, but the signed identity could not be evaluated. */
-  inconclusive: boolean
-  reasons: string[]
-  /** The signedIdentity check, once the signature itself verified. */
-  identity?: IdentityVerdict
-  dockerReference?: string
-  manifestDigest?: string
-}
+export {checkSignature, type NativeSignature} from './gpg-signature.js'
 
 export interface NativeReport {
   image: string
@@ -207,89 +193,4 @@ async function nativeSigstore(root: HostRoot, explained: Awaited<ReturnType<type
   const exitCode = verdict.outcome === 'accepted' ? VERIFY_EXIT.confirmed : verdict.outcome === 'unknown' ? VERIFY_EXIT.inconclusive : VERIFY_EXIT.failed
   const summary = verdict.outcome === 'unknown' ? `inconclusive: ${verdict.summary}` : verdict.summary
   return {...base, lookaside: verdict.location, digest, trustedKeys: verdict.trustedKeys, signatures, accepted: verdict.outcome === 'accepted', summary, exitCode}
-}
-
-export async function checkSignature(
-  openpgp: typeof import('openpgp'),
-  input: {
-    index: number
-    url: string
-    bytes: Uint8Array
-    trusted: Awaited<ReturnType<typeof trustedKeysOf>>
-    digest: string
-    ref: DockerReference
-    identity?: SignedIdentity
-    /** The engines accept signatures by a signing subkey (containers/image 5.37+); unknown: assume not. */
-    subkeySignatures?: boolean
-  },
-): Promise<NativeSignature> {
-  const out: NativeSignature = {index: input.index, url: input.url, signer: 'unknown', trusted: false, valid: false, inconclusive: false, reasons: []}
-  let message
-  try {
-    message = await openpgp.readMessage({binaryMessage: input.bytes})
-  } catch (error) {
-    out.reasons.push(`not an OpenPGP signed message: ${(error as Error).message}`)
-    return out
-  }
-
-  // Verify first even for an unknown signer: the packets (compressed, decompressed lazily) are
-  // only read then, and the issuer fingerprint subpacket names the key we do not hold.
-  let result
-  try {
-    result = await openpgp.verify({message, verificationKeys: input.trusted, expectSigned: false})
-  } catch (error) {
-    out.reasons.push(`cannot read the signature: ${(error as Error).message}`)
-    return out
-  }
-
-  const first = result.signatures[0]
-  if (!first) {
-    out.reasons.push('the message carries no signature')
-    return out
-  }
-
-  const keyId = first.keyID
-  const packet = (await first.signature).packets[0] as {issuerFingerprint?: Uint8Array | null}
-  out.signer = packet.issuerFingerprint ? Buffer.from(packet.issuerFingerprint).toString('hex').toUpperCase() : keyId.toHex().toUpperCase()
-  const primary = input.trusted.find((k) => k.getKeys(keyId).length > 0)
-  out.trusted = primary !== undefined
-  if (!primary) {
-    out.reasons.push(`signed by key ${out.signer}, which the policy does not name`)
-    await first.verified.catch(() => undefined)
-    return out
-  }
-
-  try {
-    await first.verified
-  } catch (error) {
-    out.reasons.push(`the signature does not verify: ${(error as Error).message}`)
-    return out
-  }
-
-  // Before 5.37 containers/image matches the signing key against primary keys only.
-  const bySubkey = !keyId.equals(primary.getKeyID())
-  if (bySubkey && !input.subkeySignatures) {
-    out.reasons.push(`made by subkey ${out.signer} of ${primary.getFingerprint().toUpperCase()}, which this host's containers/image refuses (subkey signatures are accepted from 5.37)`)
-  }
-
-  let payload: {critical?: {type?: string; image?: Record<string, string>; identity?: Record<string, string>}}
-  try {
-    payload = JSON.parse(String(result.data))
-  } catch {
-    out.reasons.push('the signed payload is not JSON')
-    return out
-  }
-
-  out.manifestDigest = payload.critical?.image?.['docker-manifest-digest']
-  out.dockerReference = payload.critical?.identity?.['docker-reference']
-  if (payload.critical?.type !== 'atomic container signature') out.reasons.push(`unexpected signature type ${JSON.stringify(payload.critical?.type)}`)
-  if (out.manifestDigest !== input.digest) out.reasons.push(`signed manifest digest ${out.manifestDigest} is not the image's ${input.digest}`)
-  const otherwiseValid = out.reasons.length === 0
-  out.identity = matchSignedIdentity(input.identity, input.ref, out.dockerReference ?? '')
-  if (out.identity.verdict === 'mismatch') out.reasons.push(`identity mismatch: ${out.identity.reason}`)
-  if (out.identity.verdict === 'unknown') out.reasons.push(`identity not evaluated: ${out.identity.reason}`)
-  out.valid = otherwiseValid && out.identity.verdict === 'match'
-  out.inconclusive = otherwiseValid && out.identity.verdict === 'unknown'
-  if (out.valid) out.reasons.push(bySubkey ? `valid (made by subkey ${out.signer} of ${primary.getFingerprint().toUpperCase()})` : 'valid')
-  return out
 }
