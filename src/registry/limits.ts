@@ -4,7 +4,26 @@
  * read further. Ours are the same, so a hostile server costs no more here.
  */
 export const MiB = 1024 * 1024
-export const MAX_MANIFEST_BODY = 4 * MiB
-export const MAX_AUTH_TOKEN_BODY = MiB
-export const MAX_SIGNATURE_BODY = 4 * MiB
-export const MAX_ERROR_BODY = MiB
+
+export interface BodyLimit {
+  bytes: number
+  /** The containers/image constant it copies. */
+  name: string
+}
+
+export const MANIFEST_LIMIT: BodyLimit = {bytes: 4 * MiB, name: 'MaxManifestBodySize'}
+export const AUTH_TOKEN_LIMIT: BodyLimit = {bytes: MiB, name: 'MaxAuthTokenBodySize'}
+export const SIGNATURE_LIMIT: BodyLimit = {bytes: 4 * MiB, name: 'MaxSignatureBodySize'}
+export const MAX_SIGNATURE_BODY = SIGNATURE_LIMIT.bytes
+
+/** One deadline for a whole command (or one image of audit), shared by every fetch it makes. */
+export interface Budget {
+  signal: AbortSignal
+  seconds: number
+}
+
+export const DEFAULT_TIMEOUT_SECONDS = 60
+
+export function deadline(seconds = DEFAULT_TIMEOUT_SECONDS): Budget {
+  return {signal: AbortSignal.timeout(seconds * 1000), seconds}
+}

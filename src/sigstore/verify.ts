@@ -48,14 +48,59 @@ export function attachmentTag(digest: string): string {
   return `${digest.replace(':', '-')}.sig`
 }
 
+/** The registry served an attachment manifest containers/image cannot parse: the pull fails, whatever the signatures. */
+export class MalformedAttachment extends Error {}
+
+interface AttachmentLayer {
+  mediaType?: string
+  digest?: string
+  annotations?: Record<string, string>
+}
+
+const kindOf = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v)
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+/** One element of "layers", typed as Go's json.Unmarshal into an OCI descriptor would have it (null is a zero descriptor). */
+function attachmentLayer(value: unknown, where: string): AttachmentLayer {
+  if (value === null) return {}
+  if (!isObject(value)) throw new MalformedAttachment(`${where} is ${kindOf(value)}, not an object`)
+  for (const field of ['mediaType', 'digest'] as const) {
+    if (value[field] !== undefined && value[field] !== null && typeof value[field] !== 'string') throw new MalformedAttachment(`${where}.${field} is ${kindOf(value[field])}, not a string`)
+  }
+
+  const annotations = value.annotations ?? undefined
+  if (annotations !== undefined && annotations !== null) {
+    if (!isObject(annotations)) throw new MalformedAttachment(`${where}.annotations is ${kindOf(annotations)}, not an object`)
+    const bad = Object.entries(annotations).find(([, v]) => typeof v !== 'string' && v !== null)
+    if (bad) throw new MalformedAttachment(`${where}.annotations["${bad[0]}"] is ${kindOf(bad[1])}, not a string`)
+  }
+
+  return value as AttachmentLayer
+}
+
+/** The manifest's layers, or MalformedAttachment naming what is wrong and where. */
+export function attachmentLayers(body: Uint8Array, where: string): AttachmentLayer[] {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(Buffer.from(body).toString('utf8'))
+  } catch (error) {
+    throw new MalformedAttachment(`${where}: the attachment manifest is not JSON: ${(error as Error).message}`)
+  }
+
+  if (parsed === null) return []
+  if (!isObject(parsed)) throw new MalformedAttachment(`${where}: the attachment manifest is ${kindOf(parsed)}, not a JSON object`)
+  const layers = parsed.layers ?? []
+  if (!Array.isArray(layers)) throw new MalformedAttachment(`${where}: "layers" is ${kindOf(layers)}, not an array`)
+  return layers.map((layer, i) => attachmentLayer(layer, `${where}: layers[${i}]`))
+}
+
 /** The attachment manifest's signature layers; [] when the image has none. */
 export async function fetchSigstoreAttachments(domain: string, repo: string, digest: string, options: RegistryOptions): Promise<SigstoreAttachment[]> {
   const manifest = await registryGet(domain, repo, 'manifests', attachmentTag(digest), {...options, accept: OCI_MANIFEST})
   if (!manifest) return []
-  const parsed = JSON.parse(Buffer.from(manifest.body).toString('utf8')) as {layers?: Array<{mediaType?: string; digest?: string; annotations?: Record<string, string>}>}
   const out: SigstoreAttachment[] = []
   let index = 0
-  for (const layer of parsed.layers ?? []) {
+  for (const layer of attachmentLayers(manifest.body, `${domain}/${repo}:${attachmentTag(digest)}`)) {
     // Attestations and other attachments are skipped, as containers/image does.
     if (layer.mediaType !== SIGSTORE_PAYLOAD_TYPE || !layer.digest) continue
     index++
