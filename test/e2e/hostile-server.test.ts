@@ -89,6 +89,9 @@ describe('verify --native against a hostile registry and lookaside', () => {
     await mkdir(path.join(root, 'etc/pki/containers'), {recursive: true})
     const pem = generateKeyPairSync('ec', {namedCurve: 'P-256'}).publicKey.export({type: 'spki', format: 'pem'})
     await writeFile(path.join(root, 'etc/pki/containers/c.pub'), pem)
+    const openpgp = await import('openpgp')
+    const {publicKey} = await openpgp.generateKey({type: 'ecc', curve: 'curve25519Legacy', userIDs: [{name: 'hostile test'}], format: 'armored'})
+    await writeFile(path.join(root, 'etc/pki/containers/k.gpg'), publicKey)
     const docker = {
       [`${host}/gpg`]: [{type: 'signedBy', keyType: 'GPGKeys', keyPath: '/etc/pki/containers/k.gpg'}],
       [`${host}/cosign`]: [{type: 'sigstoreSigned', keyPath: '/etc/pki/containers/c.pub', signedIdentity: {type: 'matchRepository'}}],
@@ -204,6 +207,27 @@ describe('verify --native against a hostile registry and lookaside', () => {
     const {code, summary} = await native('gpg')
     assert.match(summary, /inconclusive: the lookaside serves 128 signatures or more .*fails the pull/)
     assert.equal(code, 4, summary)
+  })
+
+  it('audit: an image whose signature trickles is unknown at its own deadline, and the next image gets a fresh one', async () => {
+    const {policyView} = await import('../../src/audit/policy-view.ts')
+    const {judgeContext, judgeImage} = await import('../../src/audit/judge.ts')
+    const {HostRoot} = await import('../../src/host/paths.ts')
+    const {deadline} = await import('../../src/registry/limits.ts')
+    const {pulledReference} = await import('../../src/verify/identity.ts')
+    routes.set(`${sigDir()}/signature-1`, trickle)
+    const view = await policyView(new HostRoot(root), {})
+    const shared = judgeContext(new HostRoot(root), view, {tlsVerify: false, budget: deadline(2)})
+    const ref = pulledReference(`${host}/gpg/app:1`) as Exclude<ReturnType<typeof pulledReference>, string>
+    const started = Date.now()
+    const first = await judgeImage({...shared, gpgSignatures: new Map()}, view.podman.policy, {ref, digest: DIGEST})
+    assert.equal(first.outcome, 'unknown')
+    assert.match(first.reason, /within the 2 s deadline \(--timeout\)/)
+    // As runAudit does per image: a new budget; the first image's spent one does not carry over.
+    routes.set(`${sigDir()}/signature-1`, send('not a signature'))
+    const second = await judgeImage({...shared, gpgSignatures: new Map(), registry: {tlsVerify: false, budget: deadline(2)}}, view.podman.policy, {ref, digest: DIGEST})
+    assert.equal(second.outcome, 'refused', second.reason)
+    assert.ok((Date.now() - started) / 1000 < 8)
   })
 
   it('a compression bomb (1 GiB of zeros in a small signature) is refused fast with bounded memory', async () => {
