@@ -78,6 +78,33 @@ async function readSigned(openpgp: OpenPGP, bytes: Uint8Array, config: ReturnTyp
   return openpgp.readMessage({binaryMessage: bytes, config})
 }
 
+interface PacketLike {
+  constructor: {tag: number}
+  packets?: Iterable<PacketLike>
+}
+
+/**
+ * The signatures gpg counts: signature and one-pass signature packets up to
+ * the first literal data, inside compressed packets too. openpgp.js keeps only
+ * the first compressed packet's contents, so a bare signature packet in front
+ * of a signed message escapes its count; gpg's count of 2 refuses it.
+ */
+function signaturesBeforeData(packets: Iterable<PacketLike>): {count: number; data: boolean} {
+  let count = 0
+  for (const packet of packets) {
+    const tag = packet.constructor.tag
+    if (tag === 11) return {count, data: true}
+    if (tag === 2 || tag === 4) count++
+    if (tag === 8 && packet.packets) {
+      const inner = signaturesBeforeData(packet.packets)
+      count += inner.count
+      if (inner.data) return {count, data: true}
+    }
+  }
+
+  return {count, data: false}
+}
+
 /** The cryptographic part, as gpgme reports it; undefined (with reasons in out) when it fails. */
 async function verifyMessage(openpgp: OpenPGP, input: SignatureInput, out: NativeSignature): Promise<Verified | undefined> {
   const config = gpgLikeConfig(openpgp)
@@ -92,8 +119,9 @@ async function verifyMessage(openpgp: OpenPGP, input: SignatureInput, out: Nativ
     return undefined
   }
 
-  if (result.signatures.length !== 1) {
-    out.reasons.push(result.signatures.length === 0 ? 'the message carries no signature' : `Unexpected GPG signature count ${result.signatures.length}: containers/image accepts exactly one`)
+  const count = 'packets' in message ? Math.max(result.signatures.length, signaturesBeforeData(message.packets as unknown as Iterable<PacketLike>).count) : result.signatures.length
+  if (count !== 1 || result.signatures.length !== 1) {
+    out.reasons.push(count === 0 ? 'the message carries no signature' : `Unexpected GPG signature count ${count}: containers/image accepts exactly one`)
     return undefined
   }
 
