@@ -39,6 +39,8 @@ interface Case {
   /** The key the verifier trusts (skopeo's keyring and fingerprint, the native trusted keys). */
   trusted: string
   make: (sign: Signer) => Promise<Buffer>
+  /** A known false refusal (native stricter, never laxer), with why it is left. */
+  knownFalseRefusal?: string
 }
 
 type Signer = (key: string, args: string[], body?: string) => Promise<Buffer>
@@ -113,6 +115,13 @@ describe('native GPG verdicts equal skopeo standalone-verify (containers/image g
     {name: 'a detached signature, then an uncompressed signed message', trusted: 'trusted', make: async (s) => Buffer.concat([await s('other', ['KEY', '--detach-sign']), await s('trusted', ['--compress-algo', 'none', ...SIGN])])},
     {name: 'a marker packet, then a good signature', trusted: 'trusted', make: async (s) => Buffer.concat([Buffer.from([0xa8, 0x03, 0x50, 0x47, 0x50]), await good(s)])},
     {name: 'a literal data packet, then a good signature', trusted: 'trusted', make: async (s) => Buffer.concat([Buffer.from([0xcb, 0x07, 0x62, 0x00, 0, 0, 0, 0, 0x41]), await good(s)])},
+    {name: 'RSA key whose self-signatures use SHA-1', trusted: 'rsasha1cert', make: (s) => s('rsasha1cert', SIGN)},
+    {
+      name: 'Ed25519 key whose self-signatures use SHA-1',
+      trusted: 'edsha1cert',
+      make: (s) => s('edsha1cert', SIGN),
+      knownFalseRefusal: 'openpgp.js refuses SHA-1 EdDSA self-signatures inside its key checks (not configurable); gpg makes SHA-512 ones unless told --cert-digest-algo SHA1',
+    },
     {name: 'by a key that expires in ten days', trusted: 'soon', make: (s) => s('soon', SIGN)},
     {name: 'a critical policy URL', trusted: 'trusted', make: (s) => s('trusted', ['--sig-policy-url', '!https://example.test/policy', ...SIGN])},
     {name: 'signed by a key the verifier does not hold', trusted: 'trusted', make: (s) => s('other', SIGN)},
@@ -150,6 +159,8 @@ describe('native GPG verdicts equal skopeo standalone-verify (containers/image g
       makeKey('other', [['--quick-gen-key', 'UID', 'ed25519', 'sign', 'never']]),
       makeKey('rsa', [['--quick-gen-key', 'UID', 'rsa2048', 'sign', 'never']]),
       makeKey('soon', [['--quick-gen-key', 'UID', 'ed25519', 'sign', '10d']]),
+      makeKey('rsasha1cert', [['--cert-digest-algo', 'SHA1', '--quick-gen-key', 'UID', 'rsa2048', 'sign', 'never']]),
+      makeKey('edsha1cert', [['--cert-digest-algo', 'SHA1', '--quick-gen-key', 'UID', 'ed25519', 'sign', 'never']]),
       makeKey('rsa1024', [['--quick-gen-key', 'UID', 'rsa1024', 'sign', 'never']]),
       makeKey('expired', [['--faked-system-time', '20200101T000000!', '--quick-gen-key', 'UID', 'ed25519', 'sign', '1d']]),
       makeKey('old', [['--faked-system-time', '20190101T000000!', '--quick-gen-key', 'UID', 'ed25519', 'sign', 'never']]),
@@ -201,7 +212,8 @@ describe('native GPG verdicts equal skopeo standalone-verify (containers/image g
       const native = await checkSignature(openpgp, {index: 1, url: file, bytes: new Uint8Array(bytes), trusted, digest: DIGEST, ref, subkeySignatures: false})
       const line = `${c.name}: skopeo ${engine.accepted ? 'ACCEPTS' : 'refuses'} (${engine.output.split('\n').at(-1)}); native ${native.valid ? 'ACCEPTS' : 'refuses'} (${native.reasons.join('; ')})`
       if (process.env.GPG_PARITY_VERBOSE) console.log(line)
-      if (engine.accepted !== native.valid) disagreements.push(line)
+      // A known false refusal must stay exactly that: the engine accepts, native refuses.
+      if (c.knownFalseRefusal ? !(engine.accepted && !native.valid) : engine.accepted !== native.valid) disagreements.push(line)
     }
 
     assert.deepEqual(disagreements, [])
