@@ -43,6 +43,15 @@ interface Case {
   knownFalseRefusal?: string
 }
 
+/** Changes one byte of the (uncompressed) payload: "gpg test" becomes "gpg tost". */
+function tamper(bytes: Buffer): Buffer {
+  const at = bytes.indexOf('gpg test')
+  assert.ok(at >= 0, 'the payload is in the clear')
+  const out = Buffer.from(bytes)
+  out[at + 5] = 0x6f
+  return out
+}
+
 type Signer = (key: string, args: string[], body?: string) => Promise<Buffer>
 
 describe('native GPG verdicts equal skopeo standalone-verify (containers/image gpgme)', () => {
@@ -136,6 +145,8 @@ describe('native GPG verdicts equal skopeo standalone-verify (containers/image g
     {name: 'RSA, --digest-algo SHA512', trusted: 'rsa', make: (s) => s('rsa', ['--digest-algo', 'SHA512', ...SIGN])},
     {name: 'RSA, --digest-algo RIPEMD160', trusted: 'rsa', make: (s) => s('rsa', ['--digest-algo', 'RIPEMD160', ...SIGN])},
     {name: 'Ed25519, --digest-algo SHA1', trusted: 'trusted', make: (s) => s('trusted', ['--digest-algo', 'SHA1', ...SIGN])},
+    {name: 'Ed25519, --digest-algo SHA1, a payload byte changed', trusted: 'trusted', make: async (s) => tamper(await s('trusted', ['--digest-algo', 'SHA1', '--compress-algo', 'none', ...SIGN]))},
+    {name: 'RSA, --digest-algo SHA1, a payload byte changed', trusted: 'rsa', make: async (s) => tamper(await s('rsa', ['--digest-algo', 'SHA1', '--compress-algo', 'none', ...SIGN]))},
     {name: 'Ed25519, --digest-algo SHA512', trusted: 'trusted', make: (s) => s('trusted', ['--digest-algo', 'SHA512', ...SIGN])},
     {name: 'RSA 1024', trusted: 'rsa1024', make: (s) => s('rsa1024', SIGN)},
     {name: 'uncompressed', trusted: 'trusted', make: (s) => s('trusted', ['--compress-algo', 'none', ...SIGN])},
