@@ -1,5 +1,6 @@
 import type {HostRoot} from '../host/paths.js'
 import {referenceName, referenceString} from '../policy/reference.js'
+import {deadline} from '../registry/limits.js'
 import {pulledReference} from '../verify/identity.js'
 import {VERIFY_EXIT} from '../verify/verify.js'
 import {judgeContext, judgeImage, type Outcome} from './judge.js'
@@ -50,6 +51,8 @@ export interface AuditOptions extends StorageOptions {
   tlsVerify: boolean
   /** Images judged at once (signature fetches in flight). */
   concurrency?: number
+  /** Each image's deadline for all its fetches (--timeout). */
+  timeoutSeconds?: number
 }
 
 const ORDER: Record<Outcome, number> = {refused: 0, unknown: 1, accepted: 2}
@@ -105,11 +108,13 @@ export async function runAudit(root: HostRoot, options: AuditOptions): Promise<A
     for (const name of image.names) if (![...entries.values()].some((e) => e.source === image.source && e.imageId === image.id && e.reference === name)) add(image.source, image.id, name, image.repoDigests)
   }
 
-  const ctx = judgeContext(root, view, {tlsVerify: options.tlsVerify})
+  const shared = judgeContext(root, view, {tlsVerify: options.tlsVerify, budget: deadline(options.timeoutSeconds)})
   const results: AuditEntry[] = []
   let sigstoreJudged = false
   await pool([...entries.values()], options.concurrency ?? 8, async (pending) => {
     const {repoDigests, ...entry} = pending
+    // One deadline per image, started when its turn comes.
+    const ctx = {...shared, registry: {tlsVerify: options.tlsVerify, budget: deadline(options.timeoutSeconds)}}
     const ref = pulledReference(entry.reference)
     const policy = entry.source === 'crictl' ? ((await view.crio(entry.namespace)) ?? view.podman) : view.podman
     if (typeof ref === 'string') {

@@ -6,7 +6,7 @@ import {manifestDigest, RegistryUnreachable, type RegistryOptions} from '../regi
 import {resolveLookaside} from '../registries-d/lookup.js'
 import type {SigstoreAttachment} from '../sigstore/verify.js'
 import type {HostRoot} from '../host/paths.js'
-import {checkSignature, fetchSignature, LookasideUnreachable} from '../verify/native.js'
+import {checkSignature, LookasideUnreachable, lookasideSignatures} from '../verify/native.js'
 import {judgeSigstore, type SigstoreRequirement} from '../verify/native-sigstore.js'
 import {plainRequirements} from '../explain/words.js'
 import type {PolicyView} from './policy-view.js'
@@ -162,16 +162,7 @@ async function judgeGpg(ctx: JudgeContext, requirement: SignedBy, ref: DockerRef
   const dir = `${lookaside}/${ref.path}@${digest.replace(':', '=')}`
   let blobs: Uint8Array[]
   try {
-    blobs = await once(ctx.gpgSignatures, dir, async () => {
-      const found: Uint8Array[] = []
-      for (let index = 1; index <= 128; index++) {
-        const bytes = await fetchSignature(ctx.root, `${dir}/signature-${index}`)
-        if (!bytes) break
-        found.push(bytes)
-      }
-
-      return found
-    })
+    blobs = await once(ctx.gpgSignatures, dir, () => lookasideSignatures(ctx.root, dir, ctx.registry.budget))
   } catch (error) {
     if (error instanceof LookasideUnreachable || error instanceof RegistryUnreachable) return {outcome: 'unknown', reason: `cannot be known: ${error.message}`}
     throw error

@@ -3,6 +3,7 @@ import * as Flags from '@oclif/core/flags'
 import {type AuditReport, renderAudit, runAudit} from '../audit/audit.js'
 import {hostRoot} from '../host/paths.js'
 import {ImagetrustCommand} from '../lib/command.js'
+import {DEFAULT_TIMEOUT_SECONDS} from '../registry/limits.js'
 
 export default class Audit extends ImagetrustCommand {
   static override summary = 'Judge local images and running containers against the installed policy, or the one the trust file would produce: what would stop working?'
@@ -22,6 +23,13 @@ Exit codes: 0 nothing running would break, 3 a running container's image would b
     'storage-driver': Flags.string({description: "podman's --storage-driver.", helpValue: 'DRIVER'}),
     crictl: Flags.boolean({default: true, allowNo: true, description: 'Read crictl images and containers too when crictl is installed.'}),
     concurrency: Flags.integer({default: 8, min: 1, max: 64, description: 'Images judged (signatures fetched) at once.'}),
+    timeout: Flags.integer({
+      default: DEFAULT_TIMEOUT_SECONDS,
+      min: 1,
+      max: 3600,
+      helpValue: 'SECONDS',
+      description: 'Seconds for each image, every registry and lookaside fetch for it together; then that image cannot be known.',
+    }),
     'tls-verify': Flags.boolean({default: true, allowNo: true, description: 'Require HTTPS with valid certificates for registries (--no-tls-verify for plain-HTTP test registries).'}),
   }
 
@@ -36,6 +44,7 @@ Exit codes: 0 nothing running would break, 3 a running container's image would b
       storageDriver: flags['storage-driver'],
       crictl: flags.crictl,
       concurrency: flags.concurrency,
+      timeoutSeconds: flags.timeout,
       tlsVerify: flags['tls-verify'],
     })
     this.warnAll(report.warnings)

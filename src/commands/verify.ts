@@ -11,6 +11,7 @@ import {nativeVerify, type NativeReport} from '../verify/native.js'
 import type {SignedReport} from '../verify/signed.js'
 import {capabilitiesOf, detectEngines} from '../host/detect.js'
 import {withProgress} from '../lib/progress.js'
+import {DEFAULT_TIMEOUT_SECONDS} from '../registry/limits.js'
 
 
 export default class Verify extends ImagetrustCommand {
@@ -37,13 +38,20 @@ Exit codes: 0 all confirmed, 3 anything not enforced or broken, 4 inconclusive a
       helpValue: 'IMAGE',
       exclusive: ['native'],
     }),
+    timeout: Flags.integer({
+      description: 'With --native or --signed: seconds for the whole check, every registry and lookaside fetch together; a server still sending then makes it inconclusive (exit 4).',
+      helpValue: 'SECONDS',
+      default: DEFAULT_TIMEOUT_SECONDS,
+      min: 1,
+      max: 3600,
+    }),
   }
 
   async run(): Promise<VerifyReport | NativeReport | SignedReport> {
     const {flags} = await this.parse(Verify)
     const root = hostRoot(flags)
-    if (flags.native) return this.runNative(root, flags.native, flags['tls-verify'])
-    if (flags.signed) return this.runSigned(root, flags.signed, flags['tls-verify'], trustFilePath(flags))
+    if (flags.native) return this.runNative(root, flags.native, flags['tls-verify'], flags.timeout)
+    if (flags.signed) return this.runSigned(root, flags.signed, {tlsVerify: flags['tls-verify'], timeoutSeconds: flags.timeout}, trustFilePath(flags))
     const given = casesFromFlags(flags.image, flags.expect)
     let cases: VerifyCase[] = given
     if (given.length === 0) cases = casesFromTrust(await loadTrustFile(trustFilePath(flags)))
@@ -64,9 +72,9 @@ Exit codes: 0 all confirmed, 3 anything not enforced or broken, 4 inconclusive a
     return report
   }
 
-  private async runSigned(root: HostRoot, image: string, tlsVerify: boolean, trustFile: string): Promise<SignedReport> {
+  private async runSigned(root: HostRoot, image: string, options: {tlsVerify: boolean; timeoutSeconds: number}, trustFile: string): Promise<SignedReport> {
     const {verifySigned} = await import('../verify/signed.js')
-    const report = await verifySigned(root, await loadTrustFile(trustFile), image, {tlsVerify, capabilities: capabilitiesOf(await detectEngines())})
+    const report = await verifySigned(root, await loadTrustFile(trustFile), image, {...options, capabilities: capabilitiesOf(await detectEngines())})
     this.log(`${report.image}  ${report.digest}`)
     this.log(`  trust file scope: ${report.scope}; trusted keys: ${report.trustedKeys.join(', ') || 'none'}`)
     this.log(`  lookaside (what pulling hosts read): ${report.lookaside}${report.staged === null ? '' : `; staged here: ${report.staged}`}`)
@@ -76,8 +84,8 @@ Exit codes: 0 all confirmed, 3 anything not enforced or broken, 4 inconclusive a
     return report
   }
 
-  private async runNative(root: HostRoot, image: string, tlsVerify: boolean): Promise<NativeReport> {
-    const report = await withProgress(`probing the registry and lookaside for ${image}`, () => nativeVerify(root, image, {tlsVerify}), {quiet: this.jsonEnabled()})
+  private async runNative(root: HostRoot, image: string, tlsVerify: boolean, timeoutSeconds: number): Promise<NativeReport> {
+    const report = await withProgress(`probing the registry and lookaside for ${image}`, () => nativeVerify(root, image, {tlsVerify, timeoutSeconds}), {quiet: this.jsonEnabled()})
     this.log(`${report.image}  ${report.digest}`)
     this.log(`  policy scope: ${report.scope ?? '(default)'}; trusted keys: ${report.trustedKeys.join(', ') || 'none'}`)
     this.log(`  lookaside: ${report.lookaside}`)

@@ -4,13 +4,15 @@ import os from 'node:os'
 import path from 'node:path'
 
 import {ImagetrustError} from '../lib/errors.js'
+import {discardBody, httpGet, readBody, RegistryUnreachable} from './http.js'
+import {AUTH_TOKEN_LIMIT, type BodyLimit, type Budget, MANIFEST_LIMIT, SIGNATURE_LIMIT} from './limits.js'
 
 /**
  * A small read-only client for the registry v2 API: manifests and blobs,
  * with the Bearer token and Basic auth a `podman login` leaves behind. Used by
  * the native checks (sigstore attachments, manifest digests for audit).
  */
-export class RegistryUnreachable extends Error {}
+export {BodyTooLarge, RegistryUnreachable} from './http.js'
 
 export const MANIFEST_TYPES = [
   'application/vnd.oci.image.manifest.v1+json',
@@ -41,44 +43,54 @@ async function registryAuth(domain: string): Promise<string | undefined> {
 
 export interface RegistryOptions {
   tlsVerify: boolean
-  timeoutMs?: number
+  /** The deadline shared by every fetch of the command (or of one audited image). */
+  budget: Budget
 }
 
-/** GET /v2/<repo>/<kind>/<reference>; 404 gives null. */
-export async function registryGet(domain: string, repo: string, kind: 'manifests' | 'blobs', reference: string, options: RegistryOptions & {accept?: string}): Promise<{body: Uint8Array; contentType: string} | null> {
+/** What a Bearer challenge asks for, fetched within the budget and the token size limit. */
+async function bearerToken(domain: string, repo: string, challenge: string, basic: string | undefined, budget: Budget): Promise<string> {
+  const params = Object.fromEntries([...challenge.slice(7).matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]))
+  let tokenUrl: URL
+  try {
+    tokenUrl = new URL(params.realm)
+  } catch {
+    throw new RegistryUnreachable(`the registry ${domain}: its Bearer challenge names no valid realm URL`)
+  }
+
+  if (params.service) tokenUrl.searchParams.set('service', params.service)
+  tokenUrl.searchParams.set('scope', params.scope ?? `repository:${repo}:pull`)
+  const source = `the token server for ${domain}`
+  const response = await httpGet(tokenUrl, basic ? {authorization: `Basic ${basic}`} : {}, budget, source)
+  const body = await readBody(response, AUTH_TOKEN_LIMIT, `the token response for ${domain}`, budget, source)
+  try {
+    const token = JSON.parse(Buffer.from(body).toString('utf8')) as {token?: unknown; access_token?: unknown}
+    const value = token.token ?? token.access_token
+    if (typeof value === 'string') return value
+  } catch {}
+
+  throw new RegistryUnreachable(`the registry ${domain}: the token response from ${tokenUrl.origin} holds no token`)
+}
+
+/** GET /v2/<repo>/<kind>/<reference>; 404 gives null. Bodies stop at the limit for their kind. */
+export async function registryGet(domain: string, repo: string, kind: 'manifests' | 'blobs', reference: string, options: RegistryOptions & {accept?: string; limit?: BodyLimit}): Promise<{body: Uint8Array; contentType: string} | null> {
   const host = domain === 'docker.io' ? 'registry-1.docker.io' : domain
   const url = `${options.tlsVerify ? 'https' : 'http'}://${host}/v2/${repo}/${kind}/${reference}`
   const basic = await registryAuth(domain)
-  const get = async (authorization?: string) => {
-    try {
-      return await fetch(url, {headers: {...(options.accept ? {accept: options.accept} : {}), ...(authorization ? {authorization} : {})}, signal: AbortSignal.timeout(options.timeoutMs ?? 30_000)})
-    } catch (error) {
-      throw new RegistryUnreachable(`the registry ${domain} is unreachable: ${(error as Error).cause ?? (error as Error).message}`)
-    }
-  }
-
+  const what = kind === 'manifests' ? 'the manifest' : 'the blob'
+  const get = (authorization?: string) => httpGet(url, {...(options.accept ? {accept: options.accept} : {}), ...(authorization ? {authorization} : {})}, options.budget, `the registry ${domain}`)
   let response = await get()
   const challenge = response.headers.get('www-authenticate')
-  if (response.status === 401 && challenge?.startsWith('Bearer ')) {
-    const params = Object.fromEntries([...challenge.slice(7).matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]))
-    try {
-      const tokenUrl = new URL(params.realm)
-      if (params.service) tokenUrl.searchParams.set('service', params.service)
-      tokenUrl.searchParams.set('scope', params.scope ?? `repository:${repo}:pull`)
-      const token = await fetch(tokenUrl, {headers: basic ? {authorization: `Basic ${basic}`} : {}, signal: AbortSignal.timeout(options.timeoutMs ?? 30_000)}).then((r) => r.json() as Promise<{token?: string; access_token?: string}>)
-      response = await get(`Bearer ${token.token ?? token.access_token}`)
-    } catch (error) {
-      if (error instanceof RegistryUnreachable) throw error
-      throw new RegistryUnreachable(`the registry ${domain}: token request failed: ${(error as Error).message}`)
-    }
-  } else if (response.status === 401 && basic) {
-    response = await get(`Basic ${basic}`)
+  if (response.status === 401 && (challenge?.startsWith('Bearer ') || basic)) {
+    await discardBody(response)
+    response = await get(challenge?.startsWith('Bearer ') ? `Bearer ${await bearerToken(domain, repo, challenge, basic, options.budget)}` : `Basic ${basic}`)
   }
 
+  if (!response.ok) await discardBody(response)
   if (response.status === 401 || response.status === 403) throw new RegistryUnreachable(`the registry ${domain} needs authentication (log in with podman login)`)
   if (response.status === 404) return null
   if (!response.ok) throw new RegistryUnreachable(`the registry answered HTTP ${response.status} for ${url}`)
-  return {body: new Uint8Array(await response.arrayBuffer()), contentType: response.headers.get('content-type') ?? ''}
+  const limit = options.limit ?? (kind === 'manifests' ? MANIFEST_LIMIT : SIGNATURE_LIMIT)
+  return {body: await readBody(response, limit, `${what} ${repo}/${kind}/${reference}`, options.budget, `the registry ${domain}`), contentType: response.headers.get('content-type') ?? ''}
 }
 
 export function sha256Digest(bytes: Uint8Array): string {

@@ -1,5 +1,6 @@
 import {type KeyObject, createHash, createPublicKey, verify as cryptoVerify} from 'node:crypto'
 
+import {readSimplePayload, SIGSTORE_SIGNING_TYPE} from '../lib/signature-payload.js'
 import {registryGet, type RegistryOptions, sha256Digest} from '../registry/client.js'
 
 /**
@@ -47,14 +48,59 @@ export function attachmentTag(digest: string): string {
   return `${digest.replace(':', '-')}.sig`
 }
 
+/** The registry served an attachment manifest containers/image cannot parse: the pull fails, whatever the signatures. */
+export class MalformedAttachment extends Error {}
+
+interface AttachmentLayer {
+  mediaType?: string
+  digest?: string
+  annotations?: Record<string, string>
+}
+
+const kindOf = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v)
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+/** One element of "layers", typed as Go's json.Unmarshal into an OCI descriptor would have it (null is a zero descriptor). */
+function attachmentLayer(value: unknown, where: string): AttachmentLayer {
+  if (value === null) return {}
+  if (!isObject(value)) throw new MalformedAttachment(`${where} is ${kindOf(value)}, not an object`)
+  for (const field of ['mediaType', 'digest'] as const) {
+    if (value[field] !== undefined && value[field] !== null && typeof value[field] !== 'string') throw new MalformedAttachment(`${where}.${field} is ${kindOf(value[field])}, not a string`)
+  }
+
+  const annotations = value.annotations ?? undefined
+  if (annotations !== undefined && annotations !== null) {
+    if (!isObject(annotations)) throw new MalformedAttachment(`${where}.annotations is ${kindOf(annotations)}, not an object`)
+    const bad = Object.entries(annotations).find(([, v]) => typeof v !== 'string' && v !== null)
+    if (bad) throw new MalformedAttachment(`${where}.annotations["${bad[0]}"] is ${kindOf(bad[1])}, not a string`)
+  }
+
+  return value as AttachmentLayer
+}
+
+/** The manifest's layers, or MalformedAttachment naming what is wrong and where. */
+export function attachmentLayers(body: Uint8Array, where: string): AttachmentLayer[] {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(Buffer.from(body).toString('utf8'))
+  } catch (error) {
+    throw new MalformedAttachment(`${where}: the attachment manifest is not JSON: ${(error as Error).message}`)
+  }
+
+  if (parsed === null) return []
+  if (!isObject(parsed)) throw new MalformedAttachment(`${where}: the attachment manifest is ${kindOf(parsed)}, not a JSON object`)
+  const layers = parsed.layers ?? []
+  if (!Array.isArray(layers)) throw new MalformedAttachment(`${where}: "layers" is ${kindOf(layers)}, not an array`)
+  return layers.map((layer, i) => attachmentLayer(layer, `${where}: layers[${i}]`))
+}
+
 /** The attachment manifest's signature layers; [] when the image has none. */
 export async function fetchSigstoreAttachments(domain: string, repo: string, digest: string, options: RegistryOptions): Promise<SigstoreAttachment[]> {
   const manifest = await registryGet(domain, repo, 'manifests', attachmentTag(digest), {...options, accept: OCI_MANIFEST})
   if (!manifest) return []
-  const parsed = JSON.parse(Buffer.from(manifest.body).toString('utf8')) as {layers?: Array<{mediaType?: string; digest?: string; annotations?: Record<string, string>}>}
   const out: SigstoreAttachment[] = []
   let index = 0
-  for (const layer of parsed.layers ?? []) {
+  for (const layer of attachmentLayers(manifest.body, `${domain}/${repo}:${attachmentTag(digest)}`)) {
     // Attestations and other attachments are skipped, as containers/image does.
     if (layer.mediaType !== SIGSTORE_PAYLOAD_TYPE || !layer.digest) continue
     index++
@@ -103,12 +149,6 @@ function verifiesWith(key: KeyObject, payload: Uint8Array, signature: Buffer): b
   }
 }
 
-function exactKeys(value: unknown, keys: string[]): value is Record<string, unknown> {
-  if (!value || typeof value !== 'object' || Array.isArray(value)) return false
-  const present = Object.keys(value)
-  return present.length === keys.length && keys.every((k) => present.includes(k))
-}
-
 /**
  * containers/image's order: the signature must verify with a trusted key
  * before the payload is even parsed; then the payload must be a cosign
@@ -126,27 +166,15 @@ export function checkSigstoreAttachment(attachment: SigstoreAttachment, keys: Si
 
   out.signer = signer.fingerprint
   out.trusted = true
-  let payload: unknown
-  try {
-    payload = JSON.parse(Buffer.from(attachment.payload).toString('utf8'))
-  } catch {
-    out.reasons.push('the signed payload is not JSON')
+  const payload = readSimplePayload(Buffer.from(attachment.payload).toString('utf8'), SIGSTORE_SIGNING_TYPE)
+  if ('refused' in payload) {
+    out.reasons.push(payload.refused)
     return out
   }
 
-  const top = payload as {critical?: unknown; optional?: unknown}
-  const critical = top.critical as {type?: unknown; image?: {'docker-manifest-digest'?: unknown}; identity?: {'docker-reference'?: unknown}}
-  if (!exactKeys(top, ['critical', 'optional']) && !exactKeys(top, ['critical'])) out.reasons.push('the payload must hold exactly "critical" and "optional"')
-  else if (!exactKeys(critical, ['type', 'image', 'identity'])) out.reasons.push('payload "critical" must hold exactly type, image and identity')
-  else {
-    if (critical.type !== 'cosign container image signature') out.reasons.push(`unexpected signature type ${JSON.stringify(critical.type)}`)
-    if (!exactKeys(critical.image, ['docker-manifest-digest']) || typeof critical.image['docker-manifest-digest'] !== 'string') out.reasons.push('payload image must hold exactly docker-manifest-digest')
-    else out.manifestDigest = critical.image['docker-manifest-digest']
-    if (!exactKeys(critical.identity, ['docker-reference']) || typeof critical.identity['docker-reference'] !== 'string') out.reasons.push('payload identity must hold exactly docker-reference')
-    else out.dockerReference = critical.identity['docker-reference']
-    if (out.manifestDigest !== undefined && out.manifestDigest !== digest) out.reasons.push(`signed manifest digest ${out.manifestDigest} is not the image's ${digest}`)
-  }
-
+  out.manifestDigest = payload.dockerManifestDigest
+  out.dockerReference = payload.dockerReference
+  if (out.manifestDigest !== digest) out.reasons.push(`signed manifest digest ${out.manifestDigest} is not the image's ${digest}`)
   out.valid = out.reasons.length === 0
   return out
 }

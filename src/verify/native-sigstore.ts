@@ -1,7 +1,7 @@
 import type {DockerReference} from '../policy/reference.js'
 import type {PolicyRequirement} from '../policy/types.js'
 import {RegistryUnreachable, type RegistryOptions} from '../registry/client.js'
-import {attachmentTag, checkSigstoreAttachment, fetchSigstoreAttachments, loadSigstoreKeys, type SigstoreAttachment, type SigstoreSignatureCheck} from '../sigstore/verify.js'
+import {attachmentTag, checkSigstoreAttachment, MalformedAttachment, fetchSigstoreAttachments, loadSigstoreKeys, type SigstoreAttachment, type SigstoreSignatureCheck} from '../sigstore/verify.js'
 import {type IdentityVerdict, matchSignedIdentity} from './identity.js'
 
 /**
@@ -71,6 +71,8 @@ export async function judgeSigstore(input: SigstoreJudgeInput): Promise<Sigstore
     attachments = await pending
   } catch (error) {
     if (error instanceof RegistryUnreachable) return {...base, trustedKeys, outcome: 'unknown', summary: `cannot be known: ${error.message}`}
+    // containers/image fails the pull on a manifest it cannot parse.
+    if (error instanceof MalformedAttachment) return {...base, trustedKeys, outcome: 'refused', summary: `refused: ${error.message} (containers/image fails the pull)`}
     throw error
   }
 

@@ -7,11 +7,14 @@ import {readHostFile} from '../host/snapshot.js'
 import {ImagetrustError} from '../lib/errors.js'
 import type {DockerReference} from '../policy/reference.js'
 import {newReject} from '../policy/requirements.js'
-import type {PolicyRequirement, SignedIdentity} from '../policy/types.js'
-import {type IdentityVerdict, matchSignedIdentity, pulledReference} from './identity.js'
+import type {PolicyRequirement} from '../policy/types.js'
+import {checkSignature, type NativeSignature} from './gpg-signature.js'
+import {pulledReference} from './identity.js'
 import {judgeSigstore, type SigstoreRequirement} from './native-sigstore.js'
 import {VERIFY_EXIT} from './verify.js'
-import {manifestDigest, RegistryUnreachable as Unreachable} from '../registry/client.js'
+import {BodyTooLarge, manifestDigest, type RegistryOptions, RegistryUnreachable as Unreachable} from '../registry/client.js'
+import {discardBody, httpGet, readBody} from '../registry/http.js'
+import {type Budget, deadline, SIGNATURE_LIMIT} from '../registry/limits.js'
 
 /**
  * verify --native: an engine-independent look at an image's simple-signing
@@ -21,22 +24,7 @@ import {manifestDigest, RegistryUnreachable as Unreachable} from '../registry/cl
  * digest and docker-reference (identity.ts). A signature whose identity
  * cannot be evaluated makes the result inconclusive, never valid.
  */
-export interface NativeSignature {
-  index: number
-  url: string
-  /** Fingerprint (or key ID) of the key that made it, as the signature says. */
-  signer: string
-  /** The policy names this key (or its primary key). */
-  trusted: boolean
-  valid: boolean
-  /** Everything else holds, but the signed identity could not be evaluated. */
-  inconclusive: boolean
-  reasons: string[]
-  /** The signedIdentity check, once the signature itself verified. */
-  identity?: IdentityVerdict
-  dockerReference?: string
-  manifestDigest?: string
-}
+export {checkSignature, type NativeSignature} from './gpg-signature.js'
 
 export interface NativeReport {
   image: string
@@ -54,28 +42,42 @@ export interface NativeReport {
 export {RegistryUnreachable as Unreachable} from '../registry/client.js'
 
 /** The manifest digest a pull of this reference gets today; a pinned digest the registry does not serve is an error. */
-export async function fetchManifestDigest(ref: DockerReference, tlsVerify: boolean): Promise<string> {
-  const digest = await manifestDigest(ref.domain, ref.path, ref.digest ?? ref.tag ?? 'latest', {tlsVerify})
+export async function fetchManifestDigest(ref: DockerReference, registry: RegistryOptions): Promise<string> {
+  const digest = await manifestDigest(ref.domain, ref.path, ref.digest ?? ref.tag ?? 'latest', registry)
   if (ref.digest && ref.digest !== digest) throw new ImagetrustError(`the registry served a manifest with digest ${digest}, not ${ref.digest}`)
   return digest
 }
 
-export async function fetchSignature(root: HostRoot, url: string): Promise<Uint8Array | null> {
+/** signature-N from the lookaside, within the deadline and containers/image's 4 MiB signature limit; null at 404. */
+export async function fetchSignature(root: HostRoot, url: string, budget: Budget): Promise<Uint8Array | null> {
   if (url.startsWith('file://')) {
     const file = await readHostFile(root, decodeURIComponent(new URL(url).pathname))
+    if (file.content && file.content.length > SIGNATURE_LIMIT.bytes) throw new BodyTooLarge(`${url} is larger than 4 MiB, containers/image's limit (${SIGNATURE_LIMIT.name})`)
     return file.content ? new Uint8Array(file.content) : null
   }
 
-  let response: Response
-  try {
-    response = await fetch(url, {signal: AbortSignal.timeout(30_000)})
-  } catch (error) {
-    throw new Unreachable(`the lookaside is unreachable: ${url}: ${(error as Error).cause ?? (error as Error).message}`)
-  }
-
+  const response = await httpGet(url, {}, budget, 'the lookaside')
+  if (!response.ok) await discardBody(response)
   if (response.status === 404) return null
   if (!response.ok) throw new Unreachable(`the lookaside answered HTTP ${response.status} for ${url}`)
-  return new Uint8Array(await response.arrayBuffer())
+  return readBody(response, SIGNATURE_LIMIT, 'the signature', budget, 'the lookaside')
+}
+
+/** containers/image (docker_image_src.go) reads at most this many; with signature-128 present the pull fails. */
+export const MAX_LOOKASIDE_SIGNATURES = 128
+
+/** signature-1, -2, ... from <dir>/ until the first missing one; as many as containers/image reads, or Unreachable. */
+export async function lookasideSignatures(root: HostRoot, dir: string, budget: Budget): Promise<Uint8Array[]> {
+  const found: Uint8Array[] = []
+  for (let index = 1; ; index++) {
+    if (index > MAX_LOOKASIDE_SIGNATURES) {
+      throw new Unreachable(`the lookaside serves ${MAX_LOOKASIDE_SIGNATURES} signatures or more at ${dir}/: containers/image takes that for a server error and fails the pull`)
+    }
+
+    const bytes = await fetchSignature(root, `${dir}/signature-${index}`, budget)
+    if (!bytes) return found
+    found.push(bytes)
+  }
 }
 
 async function trustedKeysOf(root: HostRoot, requirements: PolicyRequirement[]) {
@@ -106,7 +108,22 @@ async function trustedKeysOf(root: HostRoot, requirements: PolicyRequirement[]) 
 
 export {Unreachable as LookasideUnreachable}
 
-export async function nativeVerify(root: HostRoot, image: string, options: {tlsVerify: boolean; capabilities?: Capabilities}): Promise<NativeReport> {
+/** The verdict on a signedBy scope's signatures: one valid signature accepts; an undecided one makes it inconclusive. */
+function gpgVerdict(signatures: NativeSignature[], signedBy: boolean, scope: string | null, where: string): {accepted: boolean; summary: string; exitCode: number} {
+  const accepted = signatures.some((s) => s.valid)
+  const undecided = signatures.filter((s) => s.inconclusive)
+  const list = (l: NativeSignature[]) => l.map((s) => `#${s.index} ${s.reasons.join('; ')}`).join(' | ')
+  if (!signedBy) return {accepted, summary: `the policy scope ${scope ?? '(default)'} accepts any image, signed or not (insecureAcceptAnything)`, exitCode: VERIFY_EXIT.confirmed}
+  if (accepted) return {accepted, summary: `valid signature by ${signatures.find((s) => s.valid)!.signer}`, exitCode: VERIFY_EXIT.confirmed}
+  if (signatures.length === 0) return {accepted, summary: `no signature found at ${where}`, exitCode: VERIFY_EXIT.failed}
+  // A signature that may satisfy the policy, unchecked: neither accepted nor refused.
+  if (undecided.length > 0) return {accepted, summary: `inconclusive: ${list(undecided)}`, exitCode: VERIFY_EXIT.inconclusive}
+  return {accepted, summary: `no valid signature by a trusted key: ${list(signatures)}`, exitCode: VERIFY_EXIT.failed}
+}
+
+export async function nativeVerify(root: HostRoot, image: string, options: {tlsVerify: boolean; capabilities?: Capabilities; timeoutSeconds?: number}): Promise<NativeReport> {
+  // One deadline for every fetch of this check (--timeout), not one per fetch.
+  const registry: RegistryOptions = {tlsVerify: options.tlsVerify, budget: deadline(options.timeoutSeconds)}
   const openpgp = await import('openpgp')
   // As the docker transport sees it: normalised, :latest added. Signatures are matched against this.
   const ref = pulledReference(image)
@@ -117,7 +134,7 @@ export async function nativeVerify(root: HostRoot, image: string, options: {tlsV
   const requirements = explained.policy.requirements
   const sigstore = requirements.filter((r) => r.type === 'sigstoreSigned')
   if (sigstore.length === 1 && requirements.every((r) => r.type === 'sigstoreSigned' || r.type === 'insecureAcceptAnything')) {
-    return nativeSigstore(root, explained, ref, sigstore[0] as SigstoreRequirement, options.tlsVerify)
+    return nativeSigstore(root, explained, ref, sigstore[0] as SigstoreRequirement, registry)
   }
 
   const signedBy = requirements.find((r) => r.type === 'signedBy') as Extract<PolicyRequirement, {type: 'signedBy'}> | undefined
@@ -138,47 +155,33 @@ export async function nativeVerify(root: HostRoot, image: string, options: {tlsV
   const trustedKeys = trusted.map((k) => k.getFingerprint().toUpperCase())
   let digest: string
   try {
-    digest = await fetchManifestDigest(ref, options.tlsVerify)
+    digest = await fetchManifestDigest(ref, registry)
   } catch (error) {
     if (!(error instanceof Unreachable)) throw error
     return {...base, digest: '', trustedKeys, signatures: [], accepted: false, summary: `inconclusive: ${error.message}`, exitCode: VERIFY_EXIT.inconclusive}
   }
 
+  const dir = `${lookaside}/${ref.path}@${digest.replace(':', '=')}`
   const signatures: NativeSignature[] = []
   try {
-    for (let index = 1; index <= 128; index++) {
-      const url = `${lookaside}/${ref.path}@${digest.replace(':', '=')}/signature-${index}`
-      const bytes = await fetchSignature(root, url)
-      if (!bytes) break
-      signatures.push(await checkSignature(openpgp, {index, url, bytes, trusted, digest, ref, identity: signedBy?.signedIdentity, subkeySignatures: capabilities.subkeySignatures}))
+    for (const [i, bytes] of (await lookasideSignatures(root, dir, registry.budget)).entries()) {
+      signatures.push(await checkSignature(openpgp, {index: i + 1, url: `${dir}/signature-${i + 1}`, bytes, trusted, digest, ref, identity: signedBy?.signedIdentity, subkeySignatures: capabilities.subkeySignatures}))
     }
   } catch (error) {
     if (!(error instanceof Unreachable)) throw error
     return {...base, digest, trustedKeys, signatures, accepted: false, summary: `inconclusive: ${error.message}`, exitCode: VERIFY_EXIT.inconclusive}
   }
 
-  const accepted = signatures.some((s) => s.valid)
-  const undecided = signatures.filter((s) => s.inconclusive)
-  let summary: string
-  let exitCode: number = VERIFY_EXIT.failed
-  if (!signedBy) summary = `the policy scope ${explained.policy.scope ?? '(default)'} accepts any image, signed or not (insecureAcceptAnything)`
-  else if (signatures.length === 0) summary = `no signature found at ${lookaside}/${ref.path}@${digest.replace(':', '=')}/`
-  else if (accepted) summary = `valid signature by ${signatures.find((s) => s.valid)!.signer}`
-  else if (undecided.length > 0) {
-    // A signature that may satisfy the policy, unchecked: neither accepted nor refused.
-    summary = `inconclusive: ${undecided.map((s) => `#${s.index} ${s.reasons.join('; ')}`).join(' | ')}`
-    exitCode = VERIFY_EXIT.inconclusive
-  } else summary = `no valid signature by a trusted key: ${signatures.map((s) => `#${s.index} ${s.reasons.join('; ')}`).join(' | ')}`
-  if (accepted || !signedBy) exitCode = VERIFY_EXIT.confirmed
+  const {accepted, summary, exitCode} = gpgVerdict(signatures, signedBy !== undefined, explained.policy.scope, `${dir}/`)
   return {...base, digest, trustedKeys, signatures, accepted, summary, exitCode}
 }
 
 /** A lone sigstoreSigned requirement: the registry's sha256-<digest>.sig attachment, checked with node:crypto. */
-async function nativeSigstore(root: HostRoot, explained: Awaited<ReturnType<typeof explainImage>>, ref: DockerReference, requirement: SigstoreRequirement, tlsVerify: boolean): Promise<NativeReport> {
+async function nativeSigstore(root: HostRoot, explained: Awaited<ReturnType<typeof explainImage>>, ref: DockerReference, requirement: SigstoreRequirement, registry: RegistryOptions): Promise<NativeReport> {
   const base = {image: explained.image, scope: explained.policy.scope}
   let digest: string
   try {
-    digest = await fetchManifestDigest(ref, tlsVerify)
+    digest = await fetchManifestDigest(ref, registry)
   } catch (error) {
     if (!(error instanceof Unreachable)) throw error
     return {...base, lookaside: '', digest: '', trustedKeys: [], signatures: [], accepted: false, summary: `inconclusive: ${error.message}`, exitCode: VERIFY_EXIT.inconclusive}
@@ -190,7 +193,7 @@ async function nativeSigstore(root: HostRoot, explained: Awaited<ReturnType<type
     digest,
     attachmentsEnabled: explained.registriesD.sigstoreAttachments.value === true,
     readKey: async (p) => (await readHostFile(root, p)).content,
-    registry: {tlsVerify},
+    registry,
   })
   const signatures: NativeSignature[] = verdict.signatures.map((s) => ({
     index: s.index,
@@ -207,89 +210,4 @@ async function nativeSigstore(root: HostRoot, explained: Awaited<ReturnType<type
   const exitCode = verdict.outcome === 'accepted' ? VERIFY_EXIT.confirmed : verdict.outcome === 'unknown' ? VERIFY_EXIT.inconclusive : VERIFY_EXIT.failed
   const summary = verdict.outcome === 'unknown' ? `inconclusive: ${verdict.summary}` : verdict.summary
   return {...base, lookaside: verdict.location, digest, trustedKeys: verdict.trustedKeys, signatures, accepted: verdict.outcome === 'accepted', summary, exitCode}
-}
-
-export async function checkSignature(
-  openpgp: typeof import('openpgp'),
-  input: {
-    index: number
-    url: string
-    bytes: Uint8Array
-    trusted: Awaited<ReturnType<typeof trustedKeysOf>>
-    digest: string
-    ref: DockerReference
-    identity?: SignedIdentity
-    /** The engines accept signatures by a signing subkey (containers/image 5.37+); unknown: assume not. */
-    subkeySignatures?: boolean
-  },
-): Promise<NativeSignature> {
-  const out: NativeSignature = {index: input.index, url: input.url, signer: 'unknown', trusted: false, valid: false, inconclusive: false, reasons: []}
-  let message
-  try {
-    message = await openpgp.readMessage({binaryMessage: input.bytes})
-  } catch (error) {
-    out.reasons.push(`not an OpenPGP signed message: ${(error as Error).message}`)
-    return out
-  }
-
-  // Verify first even for an unknown signer: the packets (compressed, decompressed lazily) are
-  // only read then, and the issuer fingerprint subpacket names the key we do not hold.
-  let result
-  try {
-    result = await openpgp.verify({message, verificationKeys: input.trusted, expectSigned: false})
-  } catch (error) {
-    out.reasons.push(`cannot read the signature: ${(error as Error).message}`)
-    return out
-  }
-
-  const first = result.signatures[0]
-  if (!first) {
-    out.reasons.push('the message carries no signature')
-    return out
-  }
-
-  const keyId = first.keyID
-  const packet = (await first.signature).packets[0] as {issuerFingerprint?: Uint8Array | null}
-  out.signer = packet.issuerFingerprint ? Buffer.from(packet.issuerFingerprint).toString('hex').toUpperCase() : keyId.toHex().toUpperCase()
-  const primary = input.trusted.find((k) => k.getKeys(keyId).length > 0)
-  out.trusted = primary !== undefined
-  if (!primary) {
-    out.reasons.push(`signed by key ${out.signer}, which the policy does not name`)
-    await first.verified.catch(() => undefined)
-    return out
-  }
-
-  try {
-    await first.verified
-  } catch (error) {
-    out.reasons.push(`the signature does not verify: ${(error as Error).message}`)
-    return out
-  }
-
-  // Before 5.37 containers/image matches the signing key against primary keys only.
-  const bySubkey = !keyId.equals(primary.getKeyID())
-  if (bySubkey && !input.subkeySignatures) {
-    out.reasons.push(`made by subkey ${out.signer} of ${primary.getFingerprint().toUpperCase()}, which this host's containers/image refuses (subkey signatures are accepted from 5.37)`)
-  }
-
-  let payload: {critical?: {type?: string; image?: Record<string, string>; identity?: Record<string, string>}}
-  try {
-    payload = JSON.parse(String(result.data))
-  } catch {
-    out.reasons.push('the signed payload is not JSON')
-    return out
-  }
-
-  out.manifestDigest = payload.critical?.image?.['docker-manifest-digest']
-  out.dockerReference = payload.critical?.identity?.['docker-reference']
-  if (payload.critical?.type !== 'atomic container signature') out.reasons.push(`unexpected signature type ${JSON.stringify(payload.critical?.type)}`)
-  if (out.manifestDigest !== input.digest) out.reasons.push(`signed manifest digest ${out.manifestDigest} is not the image's ${input.digest}`)
-  const otherwiseValid = out.reasons.length === 0
-  out.identity = matchSignedIdentity(input.identity, input.ref, out.dockerReference ?? '')
-  if (out.identity.verdict === 'mismatch') out.reasons.push(`identity mismatch: ${out.identity.reason}`)
-  if (out.identity.verdict === 'unknown') out.reasons.push(`identity not evaluated: ${out.identity.reason}`)
-  out.valid = otherwiseValid && out.identity.verdict === 'match'
-  out.inconclusive = otherwiseValid && out.identity.verdict === 'unknown'
-  if (out.valid) out.reasons.push(bySubkey ? `valid (made by subkey ${out.signer} of ${primary.getFingerprint().toUpperCase()})` : 'valid')
-  return out
 }

@@ -8,8 +8,9 @@ import {ImagetrustError} from '../lib/errors.js'
 import {dockerScopeChain} from '../policy/match.js'
 import {stagingHostPath} from '../plan/staging.js'
 import type {TrustFile} from '../trustfile/types.js'
+import {deadline} from '../registry/limits.js'
 import {pulledReference} from './identity.js'
-import {checkSignature, fetchManifestDigest, fetchSignature, type NativeSignature, Unreachable} from './native.js'
+import {checkSignature, fetchManifestDigest, lookasideSignatures, type NativeSignature, Unreachable} from './native.js'
 import {VERIFY_EXIT} from './verify.js'
 
 /**
@@ -46,7 +47,8 @@ async function countStaged(root: HostRoot, staging: string | undefined, repoPath
   return n
 }
 
-export async function verifySigned(root: HostRoot, trust: TrustFile, image: string, options: {tlsVerify: boolean; capabilities: Capabilities}): Promise<SignedReport> {
+export async function verifySigned(root: HostRoot, trust: TrustFile, image: string, options: {tlsVerify: boolean; capabilities: Capabilities; timeoutSeconds?: number}): Promise<SignedReport> {
+  const registry = {tlsVerify: options.tlsVerify, budget: deadline(options.timeoutSeconds)}
   const openpgp = await import('openpgp')
   const ref = pulledReference(image)
   if (typeof ref === 'string') throw new ImagetrustError(`invalid image reference "${image}": ${ref}`)
@@ -68,12 +70,10 @@ export async function verifySigned(root: HostRoot, trust: TrustFile, image: stri
   let digest = ''
   const signatures: NativeSignature[] = []
   try {
-    digest = await fetchManifestDigest(ref, options.tlsVerify)
-    for (let index = 1; index <= 128; index++) {
-      const url = `${spec.lookaside}/${ref.path}@${digest.replace(':', '=')}/signature-${index}`
-      const bytes = await fetchSignature(root, url)
-      if (!bytes) break
-      signatures.push(await checkSignature(openpgp, {index, url, bytes, trusted, digest, ref, identity: spec.identity}))
+    digest = await fetchManifestDigest(ref, registry)
+    const dir = `${spec.lookaside}/${ref.path}@${digest.replace(':', '=')}`
+    for (const [i, bytes] of (await lookasideSignatures(root, dir, registry.budget)).entries()) {
+      signatures.push(await checkSignature(openpgp, {index: i + 1, url: `${dir}/signature-${i + 1}`, bytes, trusted, digest, ref, identity: spec.identity}))
     }
   } catch (error) {
     if (!(error instanceof Unreachable)) throw error

@@ -53,12 +53,24 @@ describe('sigstore signatures checked natively', () => {
       const {privateKey, keys} = keyPair('ec')
       const payload = payloadFor({...good(), type: 'atomic container signature'})
       return {payload, signed: signWith('ec', privateKey, payload), keys}
-    }, /unexpected signature type "atomic container signature"/],
+    }, /Unrecognized signature type atomic container signature/],
     ['critical carries an unknown key', () => {
       const {privateKey, keys} = keyPair('ec')
       const payload = payloadFor({...good(), extra: 1})
       return {payload, signed: signWith('ec', privateKey, payload), keys}
-    }, /must hold exactly type, image and identity/],
+    }, /critical: Unknown key "extra"/],
+    // containers/image's sigstore_payload.go: "optional" is required (null allowed), keys are never repeated.
+    ['"optional" is missing', () => {
+      const {privateKey, keys} = keyPair('ec')
+      const payload = Buffer.from(JSON.stringify({critical: good()}))
+      return {payload, signed: signWith('ec', privateKey, payload), keys}
+    }, /Key "optional" missing in a JSON object/],
+    ['"critical" appears twice', () => {
+      const {privateKey, keys} = keyPair('ec')
+      const critical = JSON.stringify(good())
+      const payload = Buffer.from(`{"critical":${JSON.stringify({...good(), image: {'docker-manifest-digest': `sha256:${'cd'.repeat(32)}`}})},"critical":${critical},"optional":null}`)
+      return {payload, signed: signWith('ec', privateKey, payload), keys}
+    }, /Duplicate key "critical"/],
   ]
   for (const [name, make, reason] of ROWS) {
     it(`refused when ${name}`, () => {
