@@ -82,10 +82,10 @@ export function imagetrust(args: string[], env?: NodeJS.ProcessEnv, options: {ti
   return runIsolated(process.execPath, [path.join(REPO_ROOT, 'bin/run.js'), ...args], {env, timeoutMs: options.timeoutMs})
 }
 
-/** A fingerprint of this machine's /etc/containers, to prove the tests leave it alone. */
+/** A fingerprint of this machine's /etc/containers (and /etc/crio, /var/lib/containers), to prove the tests leave them alone. */
 export async function etcContainersDigest(): Promise<string> {
   const {hashTree} = await import('./tree.ts')
-  return JSON.stringify([await hashTree('/etc/containers'), await hashTree('/var/lib/containers')])
+  return JSON.stringify([await hashTree('/etc/containers'), await hashTree('/etc/crio'), await hashTree('/var/lib/containers')])
 }
 
 /** A free TCP port on 127.0.0.1 (for servers the tests start). */
