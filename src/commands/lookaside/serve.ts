@@ -17,6 +17,7 @@ For production, see templates/lookaside-nginx.conf and templates/imagetrust-look
   static override flags = {
     dir: Flags.string({description: 'The web root: the directory that publish copies signatures to.', required: true, helpValue: 'DIR'}),
     listen: Flags.string({description: 'Address and port (port 0: any free port).', default: '127.0.0.1:8000', helpValue: 'HOST:PORT'}),
+    'send-timeout': Flags.integer({description: 'Drop a client whose connection makes no progress for this many seconds (one that stops reading).', default: 10, min: 1, max: 3600, helpValue: 'SECONDS'}),
   }
 
   async run(): Promise<ServeResult> {
@@ -28,7 +29,8 @@ For production, see templates/lookaside-nginx.conf and templates/imagetrust-look
     const server = await serveLookaside({
       dir: flags.dir,
       ...listen,
-      log: (e) => process.stdout.write(json ? `${JSON.stringify({event: 'request', ...e})}\n` : `${e.remote} - - [${e.time}] "${e.method} ${e.path}" ${e.status} ${e.bytes}\n`),
+      sendTimeoutMs: flags['send-timeout'] * 1000,
+      log: (e) => process.stdout.write(json ? `${JSON.stringify({event: 'request', ...e})}\n` : `${e.remote} - - [${e.time}] "${e.method} ${e.path}" ${e.status} ${e.bytes}${e.aborted ? ' aborted' : ''}\n`),
     })
     process.stdout.write(json ? `${JSON.stringify({event: 'listening', url: server.url, dir: server.dir})}\n` : `listening on ${server.url}, serving ${server.dir}\n`)
     await new Promise<void>((resolve) => {
