@@ -50,7 +50,7 @@ export async function listKeyring(): Promise<KeyringEntry[]> {
 }
 
 export async function exportFromKeyring(id: string): Promise<Uint8Array> {
-  const result = await runTool('gpg', ['--batch', '--armor', '--export', '--export-options', 'export-minimal', id], {timeoutMs: 30_000})
+  const result = await runTool('gpg', ['--batch', '--armor', '--export', '--export-options', 'export-minimal', '--', id], {timeoutMs: 30_000})
   if (!result.stdout.includes('BEGIN PGP PUBLIC KEY BLOCK')) throw new ImagetrustError(`no public key "${id}" in the GnuPG keyring (${process.env.GNUPGHOME ?? '~/.gnupg'})`)
   return Buffer.from(result.stdout, 'utf8')
 }
