@@ -311,3 +311,10 @@ describe('imagetrust key', () => {
     })
   })
 })
+
+function pem(pair: {publicKey: {export(o: object): string | Buffer}; privateKey: {export(o: object): string | Buffer}}): {publicKey: string; privateKey: string} {
+  return {
+    publicKey: String(pair.publicKey.export({type: 'spki', format: 'pem'})),
+    privateKey: String(pair.privateKey.export({type: 'pkcs8', format: 'pem'})),
+  }
+}
