@@ -4,7 +4,7 @@ import path from 'node:path'
 
 import type {Capabilities} from '../host/capabilities.js'
 import {hostRoot} from '../host/paths.js'
-import {ImagetrustError, ParseError} from '../lib/errors.js'
+import {EXIT, ImagetrustError, ParseError} from '../lib/errors.js'
 import {writeFileAtomic} from '../fs/atomic.js'
 import {type ApplyResult, applyTrust, preparePlan, type PreparedPlan} from '../plan/converge.js'
 import {dockerScopeChain} from '../policy/match.js'
@@ -154,6 +154,9 @@ export async function answersFromFlags(flags: InitFlags, options: {capabilities:
 }
 
 export function normalizeLookaside(url: string): string {
+  // The URL parser drops newlines and tabs, so they are refused before it sees them.
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(url)) throw new ImagetrustError(`lookaside ${JSON.stringify(url)} has a control character (a newline?)`, {exitCode: EXIT.usage})
   let parsed: URL
   try {
     parsed = new URL(url)
