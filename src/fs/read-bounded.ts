@@ -41,6 +41,14 @@ export async function readRegularFile(file: string, maxBytes: number): Promise<B
   }
 }
 
+/** A trust file is YAML a person edits: 16 MiB is far beyond any real one (40,000 scopes take about 3 MiB). */
+export const TRUST_FILE_LIMIT = 16 * MiB
+
+/** A regular file's text (UTF-8), bounded like readRegularFile. */
+export async function readBoundedText(file: string, maxBytes: number): Promise<string> {
+  return (await readRegularFile(file, maxBytes)).content.toString('utf8')
+}
+
 /** A located error for a bad input file: which file, and what is wrong with it. */
 export class NotRegularFile extends ImagetrustError {
   readonly code = 'ENOTREG'

@@ -1,4 +1,4 @@
-import {mkdtemp, readFile, rm, writeFile, mkdir} from 'node:fs/promises'
+import {mkdtemp, rm, writeFile, mkdir} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -6,6 +6,8 @@ import type {Capabilities} from '../host/capabilities.js'
 import {hostRoot} from '../host/paths.js'
 import {EXIT, ImagetrustError, ParseError} from '../lib/errors.js'
 import {writeFileAtomic} from '../fs/atomic.js'
+import {readBoundedText, TRUST_FILE_LIMIT} from '../fs/read-bounded.js'
+import {KEY_SIZE_LIMIT} from '../keys/source.js'
 import {type ApplyResult, applyTrust, preparePlan, type PreparedPlan} from '../plan/converge.js'
 import {dockerScopeChain} from '../policy/match.js'
 import {dockerScopeNormalization, parseDockerScope, parseImageReference} from '../policy/reference.js'
@@ -85,10 +87,10 @@ export interface ExistingTrust {
 export async function readExisting(file: string): Promise<ExistingTrust | undefined> {
   let text: string
   try {
-    text = await readFile(file, 'utf8')
+    text = await readBoundedText(file, TRUST_FILE_LIMIT)
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw new ImagetrustError(`cannot read trust file ${file}: ${(error as Error).message}`)
+    throw new ImagetrustError(error instanceof ImagetrustError ? `trust file ${error.message}` : `cannot read trust file ${file}: ${(error as Error).message}`)
   }
 
   const trust = validateTrustFile(await loadYamlSource(text, file))
@@ -194,7 +196,10 @@ export async function stage(answers: InitAnswers, trustFile: string, existing: E
 
   validateTrustFile(await loadYamlSource(text, trustFile))
   for (const [file, content] of keyFiles) {
-    const current = await readFile(file, 'utf8').catch(() => undefined)
+    const current = await readBoundedText(file, KEY_SIZE_LIMIT).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined
+      throw new ImagetrustError(`cannot read ${file}: ${error.message}`)
+    })
     if (current !== undefined && current !== content) throw new ImagetrustError(`${file} exists and holds another key; choose another key name (--key-name)`)
   }
 

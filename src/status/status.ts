@@ -1,10 +1,11 @@
-import {access, readFile} from 'node:fs/promises'
+import {access} from 'node:fs/promises'
 import path from 'node:path'
 
 import {configPaths, readCrioConfig} from '../host/detect.js'
 import {HOST_PATHS, type HostRoot, trustFilePath} from '../host/paths.js'
 import {readHostFile, readRegistriesDir} from '../host/snapshot.js'
 import type {KeyInfo} from '../keys/types.js'
+import {readBoundedText, TRUST_FILE_LIMIT} from '../fs/read-bounded.js'
 import {ImagetrustError} from '../lib/errors.js'
 import {ruleBeneath} from '../policy/effective.js'
 import {describeOverride, findOverrides} from '../policy/overrides.js'
@@ -222,7 +223,7 @@ export async function hostStatus(root: HostRoot, options: {config?: string; user
     const unchanged = await fingerprintHolds(root, trustFile, await fingerprintContext(root))
     if (unchanged) cached = new Map(unchanged.keys.map((k) => [k.hostPath, k.keys]))
     // Unchanged since apply validated it: its top-level default: line is enough, without loading YAML.
-    const quick = unchanged ? defaultFromText(await readFile(trustFile, 'utf8')) : undefined
+    const quick = unchanged ? await readBoundedText(trustFile, TRUST_FILE_LIMIT).then(defaultFromText, () => undefined) : undefined
     const {loadTrustFile} = await import('../trustfile/load.js')
     ownsDefault = quick ?? await loadTrustFile(trustFile).then(
       (t) => t.default !== undefined,
