@@ -43,9 +43,10 @@ export function fingerprintPath(root: HostRoot): string {
   return root.resolve(path.posix.join(root.layout.stateDir, FINGERPRINT_FILE))
 }
 
-async function fileEntry(hash: ReturnType<typeof createHash>, file: string): Promise<void> {
+async function fileEntry(hash: ReturnType<typeof createHash>, file: string | Buffer): Promise<void> {
   const info = await lstat(file).catch(() => undefined)
-  hash.update(`\0file ${file}`)
+  hash.update('\0file ')
+  hash.update(file)
   if (!info) {
     hash.update('\0absent')
     return
@@ -68,9 +69,11 @@ export async function digestInputs(inputs: InputSet, context: string): Promise<s
   hash.update(context)
   for (const file of inputs.files) await fileEntry(hash, file)
   for (const {dir, suffixes} of inputs.dirs) {
-    const names = await readdir(dir).catch(() => null)
-    hash.update(`\0dir ${dir} ${names === null ? 'absent' : names.sort().join('/')}`)
-    for (const name of (names ?? []).filter((n) => suffixes.some((s) => n.endsWith(s)))) await fileEntry(hash, path.join(dir, name))
+    // Names as bytes: one that is not UTF-8 is an input too.
+    const names = await readdir(dir, {encoding: 'buffer'}).catch(() => null)
+    hash.update(`\0dir ${dir} ${names === null ? 'absent' : ''}`)
+    for (const name of (names ?? []).sort(Buffer.compare)) hash.update(Buffer.concat([name, Buffer.from('/')]))
+    for (const name of (names ?? []).filter((n) => suffixes.some((s) => n.toString('latin1').endsWith(s)))) await fileEntry(hash, Buffer.concat([Buffer.from(`${dir}/`), name]))
   }
 
   return hash.digest('hex')
