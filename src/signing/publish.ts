@@ -70,6 +70,8 @@ export function remoteTarget(to: string): string {
   const [user, host, dir] = match ? [match[1], match[2], match[3]] : [undefined, '', '']
   if (user !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9._-]*$/.test(user)) throw new ImagetrustError(`--to ${JSON.stringify(to)}: the user ${JSON.stringify(user)} is not a plain user name`, {exitCode: EXIT.usage})
   if (!/^(?:[A-Za-z0-9_][A-Za-z0-9._-]*|\[[0-9A-Fa-f:.]+\])$/.test(host)) throw new ImagetrustError(`--to ${JSON.stringify(to)}: ${JSON.stringify(host)} is not a plain host name`, {exitCode: EXIT.usage})
+  // host: alone is the remote home directory; with a '/' added it would be the remote's root.
+  if (dir === '') throw new ImagetrustError(`--to ${JSON.stringify(to)}: give the web root's path after the colon (user@host:/srv/sigstore)`, {exitCode: EXIT.usage})
   return `${user === undefined ? '' : `${user}@`}${host}:${dir.endsWith('/') ? dir : `${dir}/`}`
 }
 

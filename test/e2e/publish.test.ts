@@ -103,12 +103,12 @@ describe('publish', () => {
     })
   }
 
-  for (const to of ['--rsh=x:y', '-e:x', '--rsh=touch${IFS}X:x', 'a@-oProxyCommand=touch${IFS}X:dir', '-oProxyCommand=x@h:dir', 'h:dir\nx']) {
+  for (const to of ['--rsh=x:y', '-e:x', '--rsh=touch${IFS}X:x', 'a@-oProxyCommand=touch${IFS}X:dir', '-oProxyCommand=x@h:dir', 'h:dir\nx', 'lookaside.example:']) {
     it(`refuses --to ${JSON.stringify(to)} (exit 64), running nothing`, async () => {
       const stage = await staging(`stage-opt-${Buffer.from(to).toString('hex')}`)
       const result = await run(process.execPath, [path.join(REPO_ROOT, 'bin/run.js'), 'publish', '--from', stage, `--to=${to}`, '--json'], {cwd: dir, env: {...process.env, RSYNC_RSH: fakeSsh}})
       assert.equal(result.code, 64, `${result.stdout}${result.stderr}`)
-      assert.match(JSON.parse(result.stdout).error.message, /--to .*(looks like an option|not a plain|control character)/)
+      assert.match(JSON.parse(result.stdout).error.message, /--to .*(looks like an option|not a plain|control character|give the web root's path)/)
       await assert.rejects(readFile(path.join(dir, 'X')), 'a command ran')
     })
   }
