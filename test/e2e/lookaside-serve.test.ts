@@ -154,9 +154,9 @@ describe('lookaside serve', () => {
 })
 
 /** `lookaside serve` under `ulimit -n 48`, with its JSON log lines collected. */
-async function startLimited(web: string, extra: string[]): Promise<{child: ChildProcess; port: number; log: Array<Record<string, unknown>>}> {
+async function startLimited(web: string, extra: string[], text: string[] = []): Promise<{child: ChildProcess; port: number; log: Array<Record<string, unknown>>}> {
   const cmd = `ulimit -n 48 && exec "$0" "$@"`
-  const child = spawn('bash', ['-c', cmd, process.execPath, path.join(REPO_ROOT, 'bin/run.js'), 'lookaside', 'serve', '--dir', web, '--listen', '127.0.0.1:0', '--json', ...extra], {stdio: ['ignore', 'pipe', 'inherit']})
+  const child = spawn('bash', ['-c', cmd, process.execPath, path.join(REPO_ROOT, 'bin/run.js'), 'lookaside', 'serve', '--dir', web, '--listen', '127.0.0.1:0', ...(extra.includes('--text') ? [] : ['--json']), ...extra.filter((a) => a !== '--text')], {stdio: ['ignore', 'pipe', 'inherit']})
   const log: Array<Record<string, unknown>> = []
   let buffered = ''
   const port = await new Promise<number>((resolve, reject) => {
@@ -164,11 +164,15 @@ async function startLimited(web: string, extra: string[]): Promise<{child: Child
       buffered += chunk.toString()
       const lines = buffered.split('\n')
       buffered = lines.pop()!
+      text.push(...lines)
       for (const line of lines.filter((l) => l.startsWith('{"event"'))) {
         const event = JSON.parse(line)
         if (event.event === 'request') log.push(event)
         if (event.event === 'listening') resolve(Number(new URL(event.url).port))
       }
+
+      const listening = /^listening on (http:\S+),/.exec(lines.join('\n'))
+      if (listening) resolve(Number(new URL(listening[1]).port))
     })
     child.once('exit', (code) => reject(new Error(`lookaside serve exited with ${code}`)))
   })
@@ -258,5 +262,14 @@ describe('lookaside serve against clients that stop reading', () => {
 
     assert.equal(log[0].path, '/huge')
     assert.equal(log[0].aborted, true)
+  })
+
+  it('the text log keeps a quote in the path from breaking its quoted field', async () => {
+    const text: string[] = []
+    const {child, port} = await startLimited(web, ['--text'], text)
+    children.push(child)
+    assert.equal((await raw(port, 'GET', '/sm"all%22')).status, 404)
+    await until('the log line', () => text.some((l) => l.includes('404')))
+    assert.match(text.find((l) => l.includes('404'))!, /"GET \/sm\\x22all%22" 404 4$/)
   })
 })
