@@ -41,4 +41,15 @@ describe('EPIPE on stdout', () => {
       assert.match(result.stdout, new RegExp(`^status=${code}\\n$`), result.stdout)
     })
   }
+
+  it('warnings on stderr | head -c1: check still exits 2, its drift code', async () => {
+    // Foreign accept-anything scopes under default: reject make one warning each.
+    const policy = {default: [{type: 'insecureAcceptAnything'}], transports: {docker: Object.fromEntries(Array.from({length: 3000}, (_, i) => [`f${i}.example.com/team/x`, [{type: 'insecureAcceptAnything'}]]))}}
+    const root2 = path.join(dir, 'root-warnings')
+    await mkdir(path.join(root2, 'etc/containers'), {recursive: true})
+    await writeFile(path.join(root2, 'etc/containers/policy.json'), JSON.stringify(policy))
+    const command = `"$0" "$@" 2>&1 >/dev/null | head -c1 >/dev/null; echo "status=\${PIPESTATUS[0]}"`
+    const result = await runIsolated('bash', ['-c', command, process.execPath, path.join(REPO_ROOT, 'bin/run.js'), 'check', '--root', root2, '-c', config], {timeoutMs: 120_000})
+    assert.match(result.stdout, /^status=2\n$/, result.stdout)
+  })
 })
