@@ -11,7 +11,7 @@ import {KEY_SIZE_LIMIT} from '../keys/source.js'
 import {type ApplyResult, applyTrust, preparePlan, type PreparedPlan} from '../plan/converge.js'
 import {dockerScopeChain} from '../policy/match.js'
 import {dockerScopeNormalization, parseDockerScope, parseImageReference} from '../policy/reference.js'
-import {validateTrustFile} from '../trustfile/validate.js'
+import {KEY_NAME, validateTrustFile} from '../trustfile/validate.js'
 import {loadYamlSource} from '../trustfile/yaml-source.js'
 import {checkInitKey, readInitKeySource, suggestKeyName} from './keys.js'
 import {editTrustDocument, keyFileOf, renderTrustFile} from './render.js'
@@ -121,6 +121,9 @@ export async function answersFromFlags(flags: InitFlags, options: {capabilities:
   if (keySources.length !== 1 && keySources.length !== scopes.length) throw new ImagetrustError(`give one --key for all scopes, or one per --scope (${scopes.length} scope(s), ${keySources.length} --key)`)
   const pins = flags.fingerprint ?? []
   const names = flags['key-name'] ?? []
+  // Checked before any key is read: a name becomes a file name (keys/NAME.asc).
+  const badName = names.find((n) => !KEY_NAME.test(n))
+  if (badName !== undefined) throw new ImagetrustError(`--key-name ${JSON.stringify(badName)} must match ${KEY_NAME.source} (it becomes a file name)`, {exitCode: EXIT.usage})
   const keyNames: string[] = []
   for (const [i, source] of keySources.entries()) {
     if (/^https:\/\//i.test(source) && !pins[i]) {

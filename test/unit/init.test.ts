@@ -3,7 +3,7 @@ import {describe, it} from 'node:test'
 
 import {parseDocument} from 'yaml'
 
-import {missingFlags, normalizeLookaside, scopeOfImage, scopeProblem} from '../../src/init/core.ts'
+import {answersFromFlags, missingFlags, normalizeLookaside, scopeOfImage, scopeProblem} from '../../src/init/core.ts'
 import {rejectImpact} from '../../src/init/host.ts'
 import {suggestKeyName} from '../../src/init/keys.ts'
 import {editTrustDocument, renderTrustFile} from '../../src/init/render.ts'
@@ -89,6 +89,15 @@ describe('init', () => {
       const trust = validateTrustFile(await loadYamlSource(text, '/t/trust.yaml'))
       assert.deepEqual(trust.scopes.map((sc) => sc.scope), ['registry.example.com:5000/team'], text)
       assert.match(text, /^ *# Mallory\\nscopes:\\n {2}"docker.io":\\n {4}policy: accept\\n#, ed25519, no expiry$/m)
+    }
+  })
+
+  it('refuses a --key-name that is no plain file name before reading any key (exit 64)', async () => {
+    for (const name of ['../../evil', 'a/b', 'UP', '']) {
+      await assert.rejects(
+        answersFromFlags({scope: ['r.example.com/x'], key: ['/nonexistent.asc'], 'key-name': [name]}, {capabilities: {} as never, log: () => undefined}),
+        (error: Error & {exitCode?: number}) => /--key-name .* must match/.test(error.message) && error.exitCode === 64,
+      )
     }
   })
 
