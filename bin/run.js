@@ -7,6 +7,22 @@ import {readFile} from 'node:fs/promises'
 import {flush} from '@oclif/core/flush'
 import {run} from '@oclif/core/run'
 
+// A reader that goes away early (`imagetrust plan --json | head -c1`) makes
+// stdout (or stderr) fail with EPIPE. The rest of the output has nowhere to go: drop it
+// quietly and let the command end with its own exit code. Without this,
+// flush() below waits for a 'drain' that never comes and Node exits with 13.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error) => {
+    if (error?.code !== 'EPIPE') throw error
+    stream.write = (_chunk, encoding, callback) => {
+      const done = typeof encoding === 'function' ? encoding : callback
+      if (typeof done === 'function') process.nextTick(done)
+      return true
+    }
+    stream.emit('drain')
+  })
+}
+
 const argv = process.argv.slice(2)
 try {
   await run(argv, import.meta.url)

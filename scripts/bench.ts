@@ -70,6 +70,26 @@ for (const n of [10, 100, 1000, 10_000]) {
   rows.push({what: `apply (first), ${n} scopes`, ms: firstApply})
 }
 
+// policy.json with 40,000 foreign scopes (issue 19: check and status were quadratic in them).
+function setupForeign(name: string, n: number): {root: string; config: string} {
+  const dir = path.join(work, name)
+  const root = path.join(dir, 'root')
+  mkdirSync(path.join(root, 'etc/containers'), {recursive: true})
+  const docker: Record<string, unknown> = {}
+  for (let i = 0; i < n; i++) docker[`foreign${i % 211}.example.com/team${i}`] = [{type: i % 2 ? 'reject' : 'insecureAcceptAnything'}]
+  writeFileSync(path.join(root, 'etc/containers/policy.json'), JSON.stringify({default: [{type: 'insecureAcceptAnything'}], transports: {docker}}))
+  const config = path.join(dir, 'trust.yaml')
+  writeFileSync(config, 'version: 1\ndefault: reject\nscopes:\n  "registry.example.com/x":\n    policy: accept\n  "foreign3.example.com":\n    policy: reject\n')
+  return {root, config}
+}
+
+const FOREIGN = 40_000
+const foreign = setupForeign('foreign', FOREIGN)
+execFileSync(process.execPath, [CLI, 'apply', '--root', foreign.root, '-c', foreign.config], {stdio: 'ignore'})
+const foreignCheck = measure(3, () => time(process.execPath, [CLI, 'check', '--root', foreign.root, '-c', foreign.config]))
+const foreignStatus = measure(3, () => time(process.execPath, [CLI, 'status', '--root', foreign.root, '-c', foreign.config]))
+rows.push({what: `check, ${FOREIGN} foreign scopes`, ms: foreignCheck}, {what: `status, ${FOREIGN} foreign scopes`, ms: foreignStatus})
+
 // Bulk provisioning against podman's own tool, one call per scope.
 let podman: {n: number; imagetrust: number; podmanTrustSet: number} | undefined
 if (spawnSync('podman', ['--version']).status === 0 && process.getuid?.() === 0) {
@@ -116,6 +136,8 @@ const targets = {
     value: `${(scaling[10_000].firstApply / scaling[1000].firstApply).toFixed(1)}×`,
     met: scaling[10_000].firstApply / scaling[1000].firstApply <= 15,
   },
+  [`check with ${FOREIGN} foreign scopes in policy.json < 3 s`]: {value: `${(foreignCheck / 1000).toFixed(2)} s`, met: foreignCheck < 3000},
+  [`status with ${FOREIGN} foreign scopes in policy.json < 3 s`]: {value: `${(foreignStatus / 1000).toFixed(2)} s`, met: foreignStatus < 3000},
   'status with 100 scopes ≤ 1.1 × check with 100 scopes': {value: `${(statusMs / scaling[100].check).toFixed(2)}×`, met: statusMs <= 1.1 * scaling[100].check},
   ...(audit ? {'audit of 100 local images < 5 s': {value: `${(audit.ms / 1000).toFixed(2)} s`, met: audit.ms < 5000}} : {}),
 }
@@ -127,6 +149,6 @@ for (const [name, t] of Object.entries(targets)) console.log(`  ${t.met ? 'met  
 mkdirSync(path.join(REPO, 'bench'), {recursive: true})
 writeFileSync(
   path.join(REPO, 'bench/results.json'),
-  JSON.stringify({date: new Date().toISOString(), node: process.version, runs, rows, scaling, status: statusMs, podman, audit, targets}, null, 2) + '\n',
+  JSON.stringify({date: new Date().toISOString(), node: process.version, runs, rows, scaling, status: statusMs, foreign: {scopes: FOREIGN, check: foreignCheck, status: foreignStatus}, podman, audit, targets}, null, 2) + '\n',
 )
 rmSync(work, {recursive: true, force: true})

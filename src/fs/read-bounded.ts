@@ -17,7 +17,7 @@ export interface BoundedFile {
  * once instead of hanging or growing without end. Errors carry the `code`
  * (ENOENT...) of the failed call so callers can tell "missing" apart.
  */
-export async function readRegularFile(file: string, maxBytes: number): Promise<BoundedFile> {
+export async function readRegularFile(file: string | Buffer, maxBytes: number): Promise<BoundedFile> {
   const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY)
   try {
     const stats = await handle.stat()
@@ -41,17 +41,52 @@ export async function readRegularFile(file: string, maxBytes: number): Promise<B
   }
 }
 
+/**
+ * A file name as read from a directory listing (bytes), as text: itself when
+ * it is UTF-8, else with each undecodable byte written \xNN. The second is
+ * for messages only: open the file by its bytes.
+ */
+export function nameText(raw: Buffer): {text: string; utf8: boolean} {
+  const text = raw.toString('utf8')
+  if (Buffer.from(text, 'utf8').equals(raw)) return {text, utf8: true}
+  let out = ''
+  for (let i = 0; i < raw.length; ) {
+    const width = utf8Width(raw, i)
+    out += width > 0 ? raw.subarray(i, i + width).toString('utf8') : `\\x${raw[i].toString(16).padStart(2, '0')}`
+    i += Math.max(width, 1)
+  }
+
+  return {text: out, utf8: false}
+}
+
+/** The length of the well-formed UTF-8 sequence at i, or 0. */
+function utf8Width(raw: Buffer, i: number): number {
+  const b = raw[i]
+  const width = b < 0x80 ? 1 : b >= 0xc2 && b < 0xe0 ? 2 : b >= 0xe0 && b < 0xf0 ? 3 : b >= 0xf0 && b < 0xf5 ? 4 : 0
+  if (width <= 1 || i + width > raw.length) return width === 1 ? 1 : 0
+  const piece = raw.subarray(i, i + width)
+  return Buffer.from(piece.toString('utf8'), 'utf8').equals(piece) ? width : 0
+}
+
+/** A trust file is YAML a person edits: 16 MiB is far beyond any real one (40,000 scopes take about 3 MiB). */
+export const TRUST_FILE_LIMIT = 16 * MiB
+
+/** A regular file's text (UTF-8), bounded like readRegularFile. */
+export async function readBoundedText(file: string, maxBytes: number): Promise<string> {
+  return (await readRegularFile(file, maxBytes)).content.toString('utf8')
+}
+
 /** A located error for a bad input file: which file, and what is wrong with it. */
 export class NotRegularFile extends ImagetrustError {
   readonly code = 'ENOTREG'
-  constructor(file: string, kind: string) {
+  constructor(file: string | Buffer, kind: string) {
     super(`${file} is a ${kind}, not a regular file`)
   }
 }
 
 export class TooLarge extends ImagetrustError {
   readonly code = 'EFBIG'
-  constructor(file: string, maxBytes: number) {
+  constructor(file: string | Buffer, maxBytes: number) {
     super(`${file} is larger than ${maxBytes >= MiB ? `${maxBytes / MiB} MiB` : `${maxBytes} bytes`}`)
   }
 }

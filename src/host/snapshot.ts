@@ -1,7 +1,7 @@
 import {lstat, readdir, readlink, stat} from 'node:fs/promises'
 import path from 'node:path'
 
-import {MiB, readRegularFile} from '../fs/read-bounded.js'
+import {MiB, nameText, readRegularFile} from '../fs/read-bounded.js'
 import {ImagetrustError} from '../lib/errors.js'
 import {parsePolicy, type ParsedPolicy} from '../policy/parse.js'
 import type {PolicyFeatures} from '../policy/types.js'
@@ -123,11 +123,26 @@ async function exists(p: string): Promise<boolean> {
   )
 }
 
+/**
+ * A registries.d file whose name is not UTF-8, opened by its bytes. Its
+ * host path carries the name with \xNN escapes, for messages: nothing is ever
+ * written to it (plan refuses to edit it). A symlink is not followed.
+ */
+async function readUndecodable(realDir: string, dirHostPath: string, name: string, rawName: Buffer): Promise<HostFile> {
+  const file = Buffer.concat([Buffer.from(`${realDir}/`), rawName])
+  const hostFile: HostFile = {hostPath: path.posix.join(dirHostPath, name), realPath: path.join(realDir, name), content: null}
+  const link = await lstat(file)
+  if (link.isSymbolicLink()) return hostFile
+  const {content, stats} = await readRegularFile(file, HOST_FILE_LIMIT)
+  return {...hostFile, content, mode: stats.mode & 0o7777, uid: stats.uid, gid: stats.gid}
+}
+
 export async function readRegistriesDir(root: HostRoot, dirHostPath: string): Promise<HostSnapshot['registriesD']> {
   const realDir = root.resolveFull(dirHostPath) // listed where a symlinked directory really is, in the root
-  let names: string[]
+  let raw: Buffer[]
   try {
-    names = await readdir(realDir)
+    // As bytes: a name that is not UTF-8 is still a *.yaml file containers/image reads.
+    raw = await readdir(realDir, {encoding: 'buffer'})
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {dirHostPath, files: [], warnings: []}
     throw new ImagetrustError(`cannot read ${realDir}: ${(error as Error).message}`)
@@ -136,10 +151,12 @@ export async function readRegistriesDir(root: HostRoot, dirHostPath: string): Pr
   const warnings: string[] = []
   const files: RegistriesFile[] = []
   const broken: Array<{path: string; detail: string}> = []
-  for (const name of names.sort()) {
+  // Sorted by bytes, as Go's os.ReadDir sorts them.
+  for (const rawName of raw.sort(Buffer.compare)) {
+    const {text: name, utf8} = nameText(rawName)
     if (name.endsWith('.yml')) warnings.push(`${path.join(realDir, name)}: containers/image reads only *.yaml; this .yml file is ignored`)
     if (!name.endsWith('.yaml')) continue
-    const hostFile = await readHostFile(root, path.posix.join(dirHostPath, name))
+    const hostFile = utf8 ? await readHostFile(root, path.posix.join(dirHostPath, name)) : await readUndecodable(realDir, dirHostPath, name, rawName)
     if (!hostFile.content) {
       // Listed but unreadable (a dangling link): containers/image fails every pull on it.
       broken.push({path: hostFile.realPath, detail: `listed in registries.d but cannot be read${hostFile.symlinkTarget ? ` (a symlink to ${hostFile.symlinkTarget}, which does not exist)` : ''}: containers/image fails every pull`})
@@ -147,7 +164,7 @@ export async function readRegistriesDir(root: HostRoot, dirHostPath: string): Pr
     }
 
     const parsed = await parseRegistriesFile(name, hostFile.hostPath, hostFile.content.toString('utf8'), hostFile.realPath)
-    files.push({...parsed.file, mode: hostFile.mode, uid: hostFile.uid, gid: hostFile.gid})
+    files.push({...parsed.file, mode: hostFile.mode, uid: hostFile.uid, gid: hostFile.gid, ...(utf8 ? {} : {undecodableName: true})})
     warnings.push(...parsed.warnings)
   }
 

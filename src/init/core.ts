@@ -1,15 +1,17 @@
-import {mkdtemp, readFile, rm, writeFile, mkdir} from 'node:fs/promises'
+import {mkdtemp, rm, writeFile, mkdir} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
 import type {Capabilities} from '../host/capabilities.js'
 import {hostRoot} from '../host/paths.js'
-import {ImagetrustError, ParseError} from '../lib/errors.js'
+import {EXIT, ImagetrustError, ParseError} from '../lib/errors.js'
 import {writeFileAtomic} from '../fs/atomic.js'
+import {readBoundedText, TRUST_FILE_LIMIT} from '../fs/read-bounded.js'
+import {KEY_SIZE_LIMIT} from '../keys/source.js'
 import {type ApplyResult, applyTrust, preparePlan, type PreparedPlan} from '../plan/converge.js'
 import {dockerScopeChain} from '../policy/match.js'
 import {dockerScopeNormalization, parseDockerScope, parseImageReference} from '../policy/reference.js'
-import {validateTrustFile} from '../trustfile/validate.js'
+import {KEY_NAME, validateTrustFile} from '../trustfile/validate.js'
 import {loadYamlSource} from '../trustfile/yaml-source.js'
 import {checkInitKey, readInitKeySource, suggestKeyName} from './keys.js'
 import {editTrustDocument, keyFileOf, renderTrustFile} from './render.js'
@@ -85,10 +87,10 @@ export interface ExistingTrust {
 export async function readExisting(file: string): Promise<ExistingTrust | undefined> {
   let text: string
   try {
-    text = await readFile(file, 'utf8')
+    text = await readBoundedText(file, TRUST_FILE_LIMIT)
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw new ImagetrustError(`cannot read trust file ${file}: ${(error as Error).message}`)
+    throw new ImagetrustError(error instanceof ImagetrustError ? `trust file ${error.message}` : `cannot read trust file ${file}: ${(error as Error).message}`)
   }
 
   const trust = validateTrustFile(await loadYamlSource(text, file))
@@ -119,6 +121,9 @@ export async function answersFromFlags(flags: InitFlags, options: {capabilities:
   if (keySources.length !== 1 && keySources.length !== scopes.length) throw new ImagetrustError(`give one --key for all scopes, or one per --scope (${scopes.length} scope(s), ${keySources.length} --key)`)
   const pins = flags.fingerprint ?? []
   const names = flags['key-name'] ?? []
+  // Checked before any key is read: a name becomes a file name (keys/NAME.asc).
+  const badName = names.find((n) => !KEY_NAME.test(n))
+  if (badName !== undefined) throw new ImagetrustError(`--key-name ${JSON.stringify(badName)} must match ${KEY_NAME.source} (it becomes a file name)`, {exitCode: EXIT.usage})
   const keyNames: string[] = []
   for (const [i, source] of keySources.entries()) {
     if (/^https:\/\//i.test(source) && !pins[i]) {
@@ -154,6 +159,9 @@ export async function answersFromFlags(flags: InitFlags, options: {capabilities:
 }
 
 export function normalizeLookaside(url: string): string {
+  // The URL parser drops newlines and tabs, so they are refused before it sees them.
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(url)) throw new ImagetrustError(`lookaside ${JSON.stringify(url)} has a control character (a newline?)`, {exitCode: EXIT.usage})
   let parsed: URL
   try {
     parsed = new URL(url)
@@ -191,7 +199,10 @@ export async function stage(answers: InitAnswers, trustFile: string, existing: E
 
   validateTrustFile(await loadYamlSource(text, trustFile))
   for (const [file, content] of keyFiles) {
-    const current = await readFile(file, 'utf8').catch(() => undefined)
+    const current = await readBoundedText(file, KEY_SIZE_LIMIT).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined
+      throw new ImagetrustError(`cannot read ${file}: ${error.message}`)
+    })
     if (current !== undefined && current !== content) throw new ImagetrustError(`${file} exists and holds another key; choose another key name (--key-name)`)
   }
 

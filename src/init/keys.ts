@@ -1,13 +1,13 @@
-import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {runTool} from '../exec/run-tool.js'
+import {MiB, readRegularFile} from '../fs/read-bounded.js'
 import type {Capabilities} from '../host/capabilities.js'
 import {ImagetrustError} from '../lib/errors.js'
 import {withProgress} from '../lib/progress.js'
 import {describeKeyBytes} from '../keys/load.js'
 import {guessKeyType} from '../keys/manage.js'
-import {fetchKey} from '../keys/source.js'
+import {fetchKey, KEY_SIZE_LIMIT} from '../keys/source.js'
 import type {KeyInfo} from '../keys/types.js'
 import {KEY_NAME} from '../trustfile/validate.js'
 import type {InitKey} from './types.js'
@@ -50,7 +50,7 @@ export async function listKeyring(): Promise<KeyringEntry[]> {
 }
 
 export async function exportFromKeyring(id: string): Promise<Uint8Array> {
-  const result = await runTool('gpg', ['--batch', '--armor', '--export', '--export-options', 'export-minimal', id], {timeoutMs: 30_000})
+  const result = await runTool('gpg', ['--batch', '--armor', '--export', '--export-options', 'export-minimal', '--', id], {timeoutMs: 30_000})
   if (!result.stdout.includes('BEGIN PGP PUBLIC KEY BLOCK')) throw new ImagetrustError(`no public key "${id}" in the GnuPG keyring (${process.env.GNUPGHOME ?? '~/.gnupg'})`)
   return Buffer.from(result.stdout, 'utf8')
 }
@@ -68,8 +68,9 @@ export async function readInitKeySource(source: string, options: {fingerprint?: 
 
   if (source.trimStart().startsWith('-----BEGIN')) return {bytes: Buffer.from(source, 'utf8'), origin: 'pasted armor'}
   try {
-    return {bytes: await readFile(source), origin: path.resolve(source)}
+    return {bytes: (await readRegularFile(source, KEY_SIZE_LIMIT)).content, origin: path.resolve(source)}
   } catch (error) {
+    if (error instanceof ImagetrustError) throw new ImagetrustError(`key file ${error.message} (keys are read up to ${KEY_SIZE_LIMIT / MiB} MiB)`)
     throw new ImagetrustError(`cannot read key file ${path.resolve(source)}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
   }
 }

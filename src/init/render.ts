@@ -1,4 +1,4 @@
-import {isMap, isSeq, type Document} from 'yaml'
+import {isMap, isSeq, stringify, type Document} from 'yaml'
 
 import {ImagetrustError} from '../lib/errors.js'
 import {KEYS_SUBDIR} from '../keys/manage.js'
@@ -13,13 +13,26 @@ export function keyFileOf(key: Pick<InitKey, 'name' | 'type'>): string {
   return `${KEYS_SUBDIR}/${key.name}.${key.type === 'gpg' ? 'asc' : 'pub'}`
 }
 
-function describeKey(key: InitKey): string {
-  return key.keys
-    .map((k) => `${k.userIds[0] ?? '(no user ID)'}, ${k.algorithm}, ${k.expires ? `expires ${k.expires.slice(0, 10)}` : 'no expiry'}`)
-    .join('; ')
+/** Text for a comment: one line, control characters shown as \\n, \\t or \\xNN, never raw. */
+export function commentText(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replaceAll(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => (c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\x${c.codePointAt(0)!.toString(16).padStart(2, '0')}`))
 }
 
-const q = (s: string) => JSON.stringify(s)
+function describeKey(key: InitKey): string {
+  return commentText(key.keys.map((k) => `${k.userIds[0] ?? '(no user ID)'}, ${k.algorithm}, ${k.expires ? `expires ${k.expires.slice(0, 10)}` : 'no expiry'}`).join('; '))
+}
+
+/**
+ * A value as one YAML scalar, quoted by the yaml library when it must be
+ * (a ' #', a ': ', a leading '-', a newline...): never spliced in raw.
+ */
+export function q(value: string | boolean | string[], style: 'PLAIN' | 'QUOTE_DOUBLE' = 'PLAIN'): string {
+  if (Array.isArray(value)) return `[${value.map((v) => q(v)).join(', ')}]`
+  const text = stringify(value, {lineWidth: 0, blockQuote: false, defaultStringType: style, doubleQuotedMinMultiLineLength: Number.MAX_SAFE_INTEGER}).replace(/\n$/, '')
+  if (text.includes('\n')) throw new ImagetrustError(`cannot write ${JSON.stringify(value)} on one line`)
+  return text
+}
 
 function defaultBlock(choice: DefaultChoice): string[] {
   const lines = [
@@ -31,31 +44,25 @@ function defaultBlock(choice: DefaultChoice): string[] {
   if (choice === 'unset') {
     lines.push("# Unset: policy.json's default is left as found (often insecureAcceptAnything, so", '# unlisted registries stay accepted). Uncomment to decide:', '# default: reject')
   } else {
-    lines.push(`default: ${choice}`)
+    lines.push(`default: ${q(choice)}`)
   }
 
   return lines
 }
 
 function keyBlock(key: InitKey): string[] {
-  const pin = key.fingerprints.length === 1 ? key.fingerprints[0] : `[${key.fingerprints.join(', ')}]`
-  return [
-    `  # ${describeKey(key)}`,
-    `  ${key.name}:`,
-    `    type: ${key.type}`,
-    `    file: ${keyFileOf(key)}`,
-    `    fingerprint: ${pin}`,
-  ]
+  const pin = key.fingerprints.length === 1 ? key.fingerprints[0] : key.fingerprints
+  return [`  # ${describeKey(key)}`, `  ${q(key.name)}:`, `    type: ${q(key.type)}`, `    file: ${q(keyFileOf(key))}`, `    fingerprint: ${q(pin)}`]
 }
 
 function scopeBody(scope: InitScope, indent: string): string[] {
-  const lines = [`${indent}policy: signed`, `${indent}keys: [${scope.key}]`]
-  if (scope.lookaside) lines.push(`${indent}lookaside: ${scope.lookaside}`)
+  const lines = [`${indent}policy: signed`, `${indent}keys: ${q([scope.key])}`]
+  if (scope.lookaside) lines.push(`${indent}lookaside: ${q(scope.lookaside)}`)
   if (scope.sigstoreAttachments) lines.push(`${indent}sigstoreAttachments: true`)
   if (scope.test?.signed || scope.test?.unsigned) {
     lines.push(`${indent}test:`)
-    if (scope.test.signed) lines.push(`${indent}  signed: ${scope.test.signed}`)
-    if (scope.test.unsigned) lines.push(`${indent}  unsigned: ${scope.test.unsigned}`)
+    if (scope.test.signed) lines.push(`${indent}  signed: ${q(scope.test.signed)}`)
+    if (scope.test.unsigned) lines.push(`${indent}  unsigned: ${q(scope.test.unsigned)}`)
   }
 
   return lines
@@ -84,7 +91,7 @@ export function renderTrustFile(answers: InitAnswers): string {
     '#   test: images `imagetrust verify` pulls: signed must be accepted, unsigned refused.',
     'scopes:',
   ]
-  for (const scope of answers.scopes) lines.push(`  ${q(scope.scope)}:`, ...scopeBody(scope, '    '))
+  for (const scope of answers.scopes) lines.push(`  ${q(scope.scope, 'QUOTE_DOUBLE')}:`, ...scopeBody(scope, '    '))
   return `${lines.join('\n')}\n`
 }
 
@@ -104,9 +111,10 @@ export function editTrustDocument(doc: Document, answers: InitAnswers): string[]
     if (doc.hasIn(['keys', key.name])) continue
     const pin = key.fingerprints.length === 1 ? key.fingerprints[0] : key.fingerprints
     const node = doc.createNode({type: key.type, file: keyFileOf(key), fingerprint: pin})
-    doc.setIn(['keys', key.name], node)
-    const pair = (doc.get('keys', true) as {items: Array<{key: {commentBefore?: string}}>}).items.at(-1)
-    if (pair && typeof pair.key === 'object' && pair.key) pair.key.commentBefore = ` ${describeKey(key)}`
+    // A pair whose key is a node, so that it can carry the comment (one line: describeKey sanitises it).
+    const pair = doc.createPair(key.name, node)
+    ;(pair.key as {commentBefore?: string}).commentBefore = ` ${describeKey(key)}`
+    ;(doc.get('keys', true) as {items: unknown[]}).items.push(pair)
   }
 
   if (!isMap(doc.get('scopes', true))) doc.set('scopes', doc.createNode({}))

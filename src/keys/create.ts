@@ -3,7 +3,7 @@ import path from 'node:path'
 
 import {runTool} from '../exec/run-tool.js'
 import type {Capabilities} from '../host/capabilities.js'
-import {ImagetrustError} from '../lib/errors.js'
+import {EXIT, ImagetrustError} from '../lib/errors.js'
 import {loadTrustFile} from '../trustfile/load.js'
 import {KEY_NAME} from '../trustfile/validate.js'
 import {type AddKeyResult, addKey} from './manage.js'
@@ -54,12 +54,15 @@ export async function createSigningKey(options: CreateKeyOptions): Promise<Creat
   const home = path.resolve(options.gnupgHome)
   await mkdir(home, {recursive: true, mode: 0o700})
   const uid = options.uid ?? `${name} (imagetrust signing key)`
+  // eslint-disable-next-line no-control-regex
+  if (uid.trim() === '' || /[\u0000-\u001f\u007f]/.test(uid)) throw new ImagetrustError(`--uid ${JSON.stringify(uid)}: a user ID must be one line of printable text`, {exitCode: EXIT.usage})
   const secret = options.passphraseFile ? ['--passphrase-file', path.resolve(options.passphraseFile)] : ['--passphrase', '']
+  // gpg's options end with '--' before every value a user gave (the user ID).
   const base = ['--homedir', home, '--batch', '--no-tty']
-  const made = await runTool('gpg', [...base, '--status-fd', '1', '--pinentry-mode', 'loopback', ...secret, '--quick-gen-key', uid, options.algorithm, 'sign', options.expires], {timeoutMs: 120_000})
+  const made = await runTool('gpg', [...base, '--status-fd', '1', '--pinentry-mode', 'loopback', ...secret, '--quick-gen-key', '--', uid, options.algorithm, 'sign', options.expires], {timeoutMs: 120_000})
   const fingerprint = /^\[GNUPG:\] KEY_CREATED [PB] ([0-9A-F]{40,64})$/m.exec(made.stdout)?.[1]
   if (!fingerprint) throw new ImagetrustError(`gpg did not report the key it created:\n  ${made.stdout.trim()}`)
-  const exported = await runTool('gpg', [...base, '--armor', '--export', fingerprint])
+  const exported = await runTool('gpg', [...base, '--armor', '--export', '--', fingerprint])
   try {
     const added = await addKey({trustFile: options.trustFile, name, bytes: Buffer.from(exported.stdout), type: 'gpg', fingerprints: [fingerprint], scopes: options.scopes, capabilities: options.capabilities})
     return {...added, fingerprint, gnupgHome: home, algorithm: options.algorithm, expires: options.expires, uid, passphrase: Boolean(options.passphraseFile)}

@@ -1,7 +1,8 @@
-import {constants, createReadStream} from 'node:fs'
+import {constants} from 'node:fs'
 import {open, readlink, realpath, stat} from 'node:fs/promises'
 import type {IncomingMessage, Server, ServerResponse} from 'node:http'
 import path from 'node:path'
+import {pipeline} from 'node:stream/promises'
 
 import {ImagetrustError} from '../lib/errors.js'
 
@@ -21,6 +22,8 @@ export interface AccessLogEntry {
   path: string
   status: number
   bytes: number
+  /** The response did not reach its end: the client closed or reset, or it timed out. */
+  aborted?: true
 }
 
 export interface LookasideServer {
@@ -65,7 +68,36 @@ export function requestSegments(target: string): string[] | 400 | 403 {
   return segments
 }
 
-export async function serveLookaside(options: {dir: string; host: string; port: number; log: (entry: AccessLogEntry) => void}): Promise<LookasideServer> {
+/** A client whose socket makes no progress for this long is dropped. */
+export const SEND_TIMEOUT_MS = 10_000
+
+/**
+ * Counts the body bytes and logs the request exactly once, on 'close', which
+ * fires whatever the response path: sent in full ('finish' comes first),
+ * an error, or a client that closed or reset early (aborted: true).
+ */
+function countAndLog(req: IncomingMessage, res: ServerResponse, log: (entry: AccessLogEntry) => void): void {
+  let bytes = 0
+  // Read now: once a reset socket is destroyed, its address is gone.
+  const remote = req.socket.remoteAddress ?? '-'
+  const write = res.write.bind(res)
+  res.write = ((chunk: unknown, ...rest: unknown[]) => {
+    if (chunk) bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : (chunk as Uint8Array).length
+    return (write as (...a: unknown[]) => boolean)(chunk, ...rest)
+  }) as typeof res.write
+  const end = res.end.bind(res)
+  res.end = ((chunk: unknown, ...rest: unknown[]) => {
+    if (chunk && typeof chunk !== 'function') bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : (chunk as Uint8Array).length
+    return (end as (...a: unknown[]) => ServerResponse)(chunk, ...rest)
+  }) as typeof res.end
+  res.once('close', () => {
+    const entry: AccessLogEntry = {time: new Date().toISOString(), remote, method: req.method ?? '-', path: req.url ?? '-', status: res.statusCode, bytes}
+    if (!res.writableFinished) entry.aborted = true
+    log(entry)
+  })
+}
+
+export async function serveLookaside(options: {dir: string; host: string; port: number; sendTimeoutMs?: number; log: (entry: AccessLogEntry) => void}): Promise<LookasideServer> {
   const {createServer} = await import('node:http')
   const info = await stat(options.dir).catch(() => undefined)
   if (!info?.isDirectory()) throw new ImagetrustError(`--dir ${options.dir} is not a directory`)
@@ -106,15 +138,9 @@ export async function serveLookaside(options: {dir: string; host: string; port: 
         return
       }
 
-      const stream = createReadStream('', {fd: handle.fd, autoClose: false})
-      await new Promise<void>((resolve) => {
-        stream.on('error', () => {
-          res.destroy()
-          resolve()
-        })
-        stream.on('end', resolve)
-        stream.pipe(res)
-      })
+      // pipeline() destroys both ends when the client goes away, so the
+      // descriptor is closed below however the response ends.
+      await pipeline(handle.createReadStream({autoClose: false}), res).catch(() => res.destroy())
     } finally {
       await handle.close().catch(() => undefined)
     }
@@ -122,15 +148,7 @@ export async function serveLookaside(options: {dir: string; host: string; port: 
 
   const server: Server = createServer((req, res) => {
     requests++
-    let bytes = 0
-    const write = res.write.bind(res)
-    res.write = ((chunk: unknown, ...rest: unknown[]) => {
-      if (chunk) bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : (chunk as Uint8Array).length
-      return (write as (...a: unknown[]) => boolean)(chunk, ...rest)
-    }) as typeof res.write
-    res.on('finish', () => {
-      options.log({time: new Date().toISOString(), remote: req.socket.remoteAddress ?? '-', method: req.method ?? '-', path: req.url ?? '-', status: res.statusCode, bytes})
-    })
+    countAndLog(req, res, options.log)
     handle(req, res).catch(() => {
       if (!res.headersSent) respond(req, res, 500)
       else res.destroy()
@@ -138,6 +156,9 @@ export async function serveLookaside(options: {dir: string; host: string; port: 
   })
   server.requestTimeout = 30_000
   server.headersTimeout = 10_000
+  // The send timeout: a socket that makes no progress (a client that stops
+  // reading) is destroyed, which ends the response and closes its file.
+  server.timeout = options.sendTimeoutMs ?? SEND_TIMEOUT_MS
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error) => reject(new ImagetrustError(`cannot listen on ${options.host}:${options.port}: ${(error as Error).message}`)))

@@ -1,11 +1,12 @@
 import {createHash} from 'node:crypto'
-import {lstat, readdir, readFile, rm} from 'node:fs/promises'
+import {lstat, readdir, rm} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {HostRoot} from '../host/paths.js'
 import type {KeyInfo} from '../keys/types.js'
 import type {DriftEntry} from './drift.js'
 import {writeFileAtomic} from '../fs/atomic.js'
+import {MiB, readBoundedText, readRegularFile} from '../fs/read-bounded.js'
 
 /**
  * The inputs of the last apply, hashed, so that `check` can answer "in sync"
@@ -35,21 +36,31 @@ export interface Fingerprint {
 }
 
 const FINGERPRINT_FILE = 'fingerprint.json'
+/** The same limit as the full read of host files (host/snapshot.ts): policy.json, registries.d, keys, the trust file. */
+const INPUT_LIMIT = 16 * MiB
 
 export function fingerprintPath(root: HostRoot): string {
   return root.resolve(path.posix.join(root.layout.stateDir, FINGERPRINT_FILE))
 }
 
-async function fileEntry(hash: ReturnType<typeof createHash>, file: string): Promise<void> {
+async function fileEntry(hash: ReturnType<typeof createHash>, file: string | Buffer): Promise<void> {
   const info = await lstat(file).catch(() => undefined)
-  hash.update(`\0file ${file}`)
+  hash.update('\0file ')
+  hash.update(file)
   if (!info) {
     hash.update('\0absent')
     return
   }
 
   hash.update(`\0${info.isSymbolicLink() ? 'link' : 'file'} ${info.mode & 0o7777} ${info.uid}:${info.gid}\0`)
-  hash.update(await readFile(file).catch(() => Buffer.from('\0unreadable')))
+  // Bounded like every read: a FIFO or a huge file put there since apply only
+  // changes the digest (and the full check then says what is wrong); it never blocks or fills memory.
+  hash.update(
+    await readRegularFile(file, INPUT_LIMIT).then(
+      (r) => r.content,
+      (error: NodeJS.ErrnoException) => Buffer.from(`\0unreadable ${error.code ?? ''} ${info.size} ${info.mtimeMs} ${info.ino}`),
+    ),
+  )
 }
 
 /** One digest over every input; `context` carries what is not a file (versions, layout). */
@@ -58,9 +69,11 @@ export async function digestInputs(inputs: InputSet, context: string): Promise<s
   hash.update(context)
   for (const file of inputs.files) await fileEntry(hash, file)
   for (const {dir, suffixes} of inputs.dirs) {
-    const names = await readdir(dir).catch(() => null)
-    hash.update(`\0dir ${dir} ${names === null ? 'absent' : names.sort().join('/')}`)
-    for (const name of (names ?? []).filter((n) => suffixes.some((s) => n.endsWith(s)))) await fileEntry(hash, path.join(dir, name))
+    // Names as bytes: one that is not UTF-8 is an input too.
+    const names = await readdir(dir, {encoding: 'buffer'}).catch(() => null)
+    hash.update(`\0dir ${dir} ${names === null ? 'absent' : ''}`)
+    for (const name of (names ?? []).sort(Buffer.compare)) hash.update(Buffer.concat([name, Buffer.from('/')]))
+    for (const name of (names ?? []).filter((n) => suffixes.some((s) => n.toString('latin1').endsWith(s)))) await fileEntry(hash, Buffer.concat([Buffer.from(`${dir}/`), name]))
   }
 
   return hash.digest('hex')
@@ -68,12 +81,12 @@ export async function digestInputs(inputs: InputSet, context: string): Promise<s
 
 export async function writeFingerprint(root: HostRoot, fingerprint: Fingerprint): Promise<void> {
   const text = JSON.stringify(fingerprint, null, 2) + '\n'
-  const current = await readFile(fingerprintPath(root), 'utf8').catch(() => null)
+  const current = await readBoundedText(fingerprintPath(root), INPUT_LIMIT).catch(() => null)
   if (current !== text) await writeFileAtomic(fingerprintPath(root), text, {mode: 0o644})
 }
 
 export async function readFingerprint(root: HostRoot): Promise<Fingerprint | undefined> {
-  const text = await readFile(fingerprintPath(root), 'utf8').catch(() => null)
+  const text = await readBoundedText(fingerprintPath(root), INPUT_LIMIT).catch(() => null)
   if (!text) return undefined
   try {
     const value = JSON.parse(text) as Fingerprint

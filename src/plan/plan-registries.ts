@@ -1,6 +1,7 @@
 import path from 'node:path'
 
 import type {Capabilities} from '../host/capabilities.js'
+import {ImagetrustError} from '../lib/errors.js'
 import {broaderScopes} from '../policy/effective.js'
 import {OWNED_REGISTRIES_FILE, type Layout} from '../host/paths.js'
 import type {HostSnapshot} from '../host/snapshot.js'
@@ -149,7 +150,9 @@ export async function planRegistries(input: {
       changes.push({hostPath: change.hostPath, kind: 'registries.d', action, before, after: change.after, mode: attributes.mode, owner: input.owner, reasons})
     } else {
       // A foreign file we edit keeps its owner's mode.
-      const mode = files.find((f) => f.hostPath === change.hostPath)?.mode ?? 0o644
+      const found = files.find((f) => f.hostPath === change.hostPath)
+      if (found?.undecodableName) throw new ImagetrustError(`${found.displayPath}: this registries.d file must change, but its name is not UTF-8, so imagetrust reads it (as containers/image does) and never writes it`, {hint: 'Rename it to a UTF-8 name and run again.'})
+      const mode = found?.mode ?? 0o644
       changes.push({hostPath: change.hostPath, kind: 'registries.d', action, before, after: change.after, mode, reasons})
     }
 

@@ -1,6 +1,6 @@
 import {dockerScopeChain} from './match.js'
 import {type DockerReference, parseDockerScope, parseImageReference} from './reference.js'
-import type {Policy, PolicyRequirement} from './types.js'
+import type {Policy, PolicyRequirement, PolicyScope} from './types.js'
 
 /**
  * The one place that decides which policy.json rule containers/image applies
@@ -16,9 +16,22 @@ export interface ScopeResolution {
   tried: Array<{scope: string; present: boolean}>
 }
 
-function dockerScopes(policy: Policy): Map<string, PolicyRequirement[]> | undefined {
+const indexes = new WeakMap<PolicyScope[], {length: number; byScope: Map<string, PolicyScope>}>()
+
+/**
+ * The docker transport's scopes by name, built once per scopes array (and
+ * again if it grew or shrank): callers ask once per scope, so rebuilding it
+ * per question made check and status quadratic in the number of scopes.
+ * Entries, not their requirements, are kept, so an entry edited in place is seen.
+ */
+export function dockerScopeIndex(policy: Policy): Map<string, PolicyScope> | undefined {
   const transport = policy.transports?.find((t) => t.name === 'docker')
-  return transport && new Map(transport.scopes.map((s) => [s.scope, s.requirements]))
+  if (!transport) return undefined
+  const cached = indexes.get(transport.scopes)
+  if (cached && cached.length === transport.scopes.length) return cached.byScope
+  const byScope = new Map(transport.scopes.map((s) => [s.scope, s]))
+  indexes.set(transport.scopes, {length: transport.scopes.length, byScope})
+  return byScope
 }
 
 /** The rule a pull of `image` (docker transport, normalised as podman does) gets. */
@@ -29,11 +42,11 @@ export function effectiveRule(policy: Policy, image: string | DockerReference): 
 }
 
 function firstPresent(policy: Policy, chain: string[]): ScopeResolution {
-  const byScope = dockerScopes(policy)
+  const byScope = dockerScopeIndex(policy)
   const tried: ScopeResolution['tried'] = []
   if (byScope) {
     for (const scope of [...chain, '']) {
-      const requirements = byScope.get(scope)
+      const requirements = byScope.get(scope)?.requirements
       tried.push({scope, present: requirements !== undefined})
       if (requirements) return {scope, requirements, tried}
     }

@@ -1,4 +1,4 @@
-import {broaderScopes} from './effective.js'
+import {broaderScopes, dockerScopeIndex} from './effective.js'
 import {requirementValue} from './serialize.js'
 import type {Policy, PolicyRequirement} from './types.js'
 
@@ -63,12 +63,12 @@ function compare(foreign: PolicyRequirement[], own: PolicyRequirement[]): Overri
  * trust file sets it. Undefined when nothing beneath is the trust file's.
  */
 export function ownedRuleBeneath(policy: Policy, scope: string, owned: OwnedRules): {scope: string | null; requirements: PolicyRequirement[]} | undefined {
-  const docker = policy.transports?.find((t) => t.name === 'docker')
-  const present = new Map((docker?.scopes ?? []).map((s) => [s.scope, s.requirements]))
+  const present = dockerScopeIndex(policy)
   const broader = scope === '' ? [] : broaderScopes(scope)
   if (!broader) return undefined // never matches anything
   for (const candidate of scope === '' ? [] : [...broader, '']) {
-    if (present.has(candidate) && owned.scopes.has(candidate)) return {scope: candidate, requirements: present.get(candidate)!}
+    const entry = present?.get(candidate)
+    if (entry && owned.scopes.has(candidate)) return {scope: candidate, requirements: entry.requirements}
   }
 
   return owned.ownsDefault ? {scope: null, requirements: policy.default} : undefined

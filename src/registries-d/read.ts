@@ -20,6 +20,8 @@ export interface RegistriesFile {
   scopes: Map<string, number>
   /** Line of a non-null default-docker, if any. */
   defaultDocker?: number
+  /** The name on disk is not UTF-8: `name` and `hostPath` spell it with \xNN escapes, so it is read, never written. */
+  undecodableName?: true
   /** As found on disk (absent for files the plan makes up). */
   mode?: number
   uid?: number

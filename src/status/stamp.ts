@@ -1,6 +1,7 @@
-import {mkdir, readFile, writeFile} from 'node:fs/promises'
+import {mkdir, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
+import {readBoundedText} from '../fs/read-bounded.js'
 import type {HostRoot} from '../host/paths.js'
 
 /**
@@ -22,7 +23,7 @@ export async function stamp(root: HostRoot, what: Stamped, now = new Date()): Pr
 }
 
 export async function readStamp(root: HostRoot, what: Stamped): Promise<string | null> {
-  const text = await readFile(stampPath(root, what), 'utf8').catch(() => null)
+  const text = await readBoundedText(stampPath(root, what), 4096).catch(() => null)
   const value = text?.trim()
   return value && !Number.isNaN(Date.parse(value)) ? value : null
 }

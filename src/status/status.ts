@@ -1,13 +1,14 @@
-import {access, readFile} from 'node:fs/promises'
+import {access} from 'node:fs/promises'
 import path from 'node:path'
 
 import {configPaths, readCrioConfig} from '../host/detect.js'
 import {HOST_PATHS, type HostRoot, trustFilePath} from '../host/paths.js'
 import {readHostFile, readRegistriesDir} from '../host/snapshot.js'
 import type {KeyInfo} from '../keys/types.js'
+import {readBoundedText, TRUST_FILE_LIMIT} from '../fs/read-bounded.js'
 import {ImagetrustError} from '../lib/errors.js'
 import {ruleBeneath} from '../policy/effective.js'
-import {describeOverride, findOverrides} from '../policy/overrides.js'
+import {describeOverride, findOverrides, type Override} from '../policy/overrides.js'
 import {parsePolicy} from '../policy/parse.js'
 import {type DockerReference, parseDockerScope} from '../policy/reference.js'
 import type {Policy, PolicyRequirement} from '../policy/types.js'
@@ -130,11 +131,25 @@ async function describeKeys(root: HostRoot, requirements: PolicyRequirement[], c
   return out
 }
 
-function ownerOf(scope: string, ownership: PolicyOwnership | undefined, generated: boolean): Owner {
+function ownerOf(scope: string, ownership: PolicyOwnership | undefined, generated: boolean, ownScopes: Set<string>): Owner {
   if (generated) return 'imagetrust'
   if (!ownership) return 'foreign'
   if (ownership.takenOver?.[scope] || ownership.replaced?.[scope]) return 'taken over'
-  return ownership.scopes.includes(scope) ? 'imagetrust' : 'foreign'
+  return ownScopes.has(scope) ? 'imagetrust' : 'foreign'
+}
+
+/** Overrides by the scope that overrides and by the scope it hides: looked up per scope, so never searched. */
+function indexOverrides(overrides: Override[]): {by: Map<string, Override>; hiding: Map<string | null, Override[]>} {
+  const by = new Map<string, Override>()
+  const hiding = new Map<string | null, Override[]>()
+  for (const o of overrides) {
+    if (!by.has(o.scope)) by.set(o.scope, o)
+    const list = hiding.get(o.hides)
+    if (list) list.push(o)
+    else hiding.set(o.hides, [o])
+  }
+
+  return {by, hiding}
 }
 
 async function describeTarget(
@@ -159,7 +174,8 @@ async function describeTarget(
   const ownership = context.state?.policies[hostPath]
   const owned = new Set([...(ownership?.scopes ?? []), ...Object.keys(ownership?.takenOver ?? {})])
   const managed = generated || ownership !== undefined
-  const overrides = managed ? findOverrides(policy, {scopes: owned, ownsDefault: context.ownsDefault}) : []
+  const overrides = indexOverrides(managed ? findOverrides(policy, {scopes: owned, ownsDefault: context.ownsDefault}) : [])
+  const ownScopes = new Set(ownership?.scopes ?? [])
   out.default = {requirement: plainRequirements(policy.default), requirements: policy.default, owner: managed && context.ownsDefault ? 'imagetrust' : 'foreign'}
   for (const transport of policy.transports ?? []) {
     for (const {scope, requirements} of transport.scopes) {
@@ -169,7 +185,7 @@ async function describeTarget(
         requirement: plainRequirements(requirements),
         requirements,
         keys: await describeKeys(root, requirements, context.cached),
-        owner: transport.name === 'docker' ? ownerOf(scope, ownership, generated) : ownership?.localTransports.includes(transport.name) && scope === '' ? 'imagetrust' : 'foreign',
+        owner: transport.name === 'docker' ? ownerOf(scope, ownership, generated, ownScopes) : ownership?.localTransports.includes(transport.name) && scope === '' ? 'imagetrust' : 'foreign',
         overriddenBy: [],
       }
       if (transport.name === 'docker') {
@@ -186,9 +202,9 @@ async function describeTarget(
           if (beneath) entry.shadows = beneath.scope === null ? 'the default' : beneath.scope === '' ? 'the docker transport default ""' : `scope "${beneath.scope}"`
         }
 
-        const mine = overrides.find((o) => o.scope === scope)
+        const mine = overrides.by.get(scope)
         if (mine) entry.overrides = describeOverride(mine)
-        entry.overriddenBy = overrides.filter((o) => o.hides === scope).map((o) => describeOverride(o))
+        entry.overriddenBy = (overrides.hiding.get(scope) ?? []).map((o) => describeOverride(o))
       }
 
       out.scopes.push(entry)
@@ -222,7 +238,7 @@ export async function hostStatus(root: HostRoot, options: {config?: string; user
     const unchanged = await fingerprintHolds(root, trustFile, await fingerprintContext(root))
     if (unchanged) cached = new Map(unchanged.keys.map((k) => [k.hostPath, k.keys]))
     // Unchanged since apply validated it: its top-level default: line is enough, without loading YAML.
-    const quick = unchanged ? defaultFromText(await readFile(trustFile, 'utf8')) : undefined
+    const quick = unchanged ? await readBoundedText(trustFile, TRUST_FILE_LIMIT).then(defaultFromText, () => undefined) : undefined
     const {loadTrustFile} = await import('../trustfile/load.js')
     ownsDefault = quick ?? await loadTrustFile(trustFile).then(
       (t) => t.default !== undefined,

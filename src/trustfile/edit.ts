@@ -1,4 +1,6 @@
-import {readFile, stat} from 'node:fs/promises'
+import {stat} from 'node:fs/promises'
+
+import {readBoundedText, TRUST_FILE_LIMIT} from '../fs/read-bounded.js'
 
 import type {Document} from 'yaml'
 
@@ -17,10 +19,10 @@ export async function editTrustFile(file: string, mutate: (doc: Document) => voi
   const {parseDocument} = await import('yaml')
   let text: string
   try {
-    text = await readFile(file, 'utf8')
+    text = await readBoundedText(file, TRUST_FILE_LIMIT)
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || !options.create) {
-      throw new ImagetrustError(`cannot read trust file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
+      throw new ImagetrustError(error instanceof ImagetrustError ? `trust file ${error.message}` : `cannot read trust file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
     }
 
     text = 'version: 1\n'

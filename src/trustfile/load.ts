@@ -1,5 +1,4 @@
-import {readFile} from 'node:fs/promises'
-
+import {readBoundedText, TRUST_FILE_LIMIT} from '../fs/read-bounded.js'
 import {ImagetrustError} from '../lib/errors.js'
 import type {TrustFile} from './types.js'
 import {validateTrustFile} from './validate.js'
@@ -9,11 +8,11 @@ import {loadYamlSource} from './yaml-source.js'
 export async function loadTrustFile(file: string): Promise<TrustFile> {
   let text: string
   try {
-    text = await readFile(file, 'utf8')
+    text = await readBoundedText(file, TRUST_FILE_LIMIT)
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
     throw new ImagetrustError(
-      code === 'ENOENT' ? `trust file ${file} does not exist` : `cannot read trust file ${file}: ${(error as Error).message}`,
+      code === 'ENOENT' ? `trust file ${file} does not exist` : error instanceof ImagetrustError ? `trust file ${error.message}` : `cannot read trust file ${file}: ${(error as Error).message}`,
       {hint: code === 'ENOENT' ? missingTrustFileHint(file) : undefined},
     )
   }

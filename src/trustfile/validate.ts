@@ -39,6 +39,13 @@ const SCOPE_KEYS = ['policy', 'keys', 'identity', 'lookaside', 'lookasideStaging
 
 function checkUrl(c: Collector, url: string | undefined, at: Array<string | number>, key: string, schemes: string[]): string | undefined {
   if (url === undefined) return undefined
+  // The URL parser drops newlines and tabs: a value with one would reach registries.d as something else.
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(url)) {
+    c.add([...at, key], `${key} ${JSON.stringify(url)} has a control character`)
+    return undefined
+  }
+
   let parsed: URL
   try {
     parsed = new URL(url)

@@ -10,7 +10,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {type GpgKind, type MadeGpgKey, makeGpgKey} from '../support/gpg.ts'
+import {type GpgKind, type MadeGpgKey, makeGpgKey, stopGpgAgent} from '../support/gpg.ts'
 import {imagetrust, runIsolated} from '../support/lab.ts'
 import {hashTree} from '../support/tree.ts'
 
@@ -271,6 +271,44 @@ describe('imagetrust key', () => {
     assert.match(text, /^# Our image trust, reviewed by the platform team\.$/m)
     await assert.rejects(readFile(path.join(ws.ws, 'keys/a.asc')), {code: 'ENOENT'})
     assert.equal((await key(ws, ['remove', 'ghost'])).code, 1)
+  })
+
+  describe('gpg never reads a value the user gave as one of its options', () => {
+    it('key create --uid=--logger-file=FILE makes a key with that user ID and writes no FILE', async () => {
+      const {config} = await workspace('uid-option')
+      const home = path.join(dir, 'uid-option/gnupg')
+      const log = path.join(dir, 'uid-option/LOG')
+      try {
+        const created = await imagetrust(['key', 'create', 'made', '--gnupg-home', home, '-c', config, `--uid=--logger-file=${log}`, '--json'])
+        assert.equal(created.code, 0, created.stdout + created.stderr)
+        assert.equal(JSON.parse(created.stdout).uid, `--logger-file=${log}`)
+        await assert.rejects(readFile(log), 'gpg took the user ID for --logger-file')
+        const listing = await runIsolated('gpg', ['--homedir', home, '--batch', '--with-colons', '--list-keys'])
+        assert.ok(listing.stdout.split('\n').some((l) => l.startsWith('uid:') && l.split(':')[9] === `--logger-file=${log}`), listing.stdout)
+      } finally {
+        await stopGpgAgent(home)
+      }
+    })
+
+    it('key create refuses a user ID with a newline (exit 64), making no key', async () => {
+      const {config} = await workspace('uid-newline')
+      const home = path.join(dir, 'uid-newline/gnupg')
+      const created = await imagetrust(['key', 'create', 'made', '--gnupg-home', home, '-c', config, '--uid', 'a\nb', '--json'])
+      assert.equal(created.code, 64, created.stdout)
+      assert.match(JSON.parse(created.stdout).error.message, /one line of printable text/)
+    })
+
+    it('init --key gpg:--logger-file=FILE is a key ID that is not found, not an option', async () => {
+      const {root} = await workspace('init-option')
+      const log = path.join(dir, 'init-option/LOG')
+      const home = path.join(dir, 'init-option/gnupg')
+      await mkdir(home, {mode: 0o700})
+      const init = await imagetrust(['init', '--root', root, '--yes', '--no-apply', '--scope', 'registry.example.com/apps', '--key', `gpg:--logger-file=${log}`, '--lookaside', 'https://sigs.example.com', '--default', 'reject'], {...process.env, GNUPGHOME: home, HOME: path.join(dir, 'init-option')})
+      assert.notEqual(init.code, 0)
+      await assert.rejects(readFile(log), 'gpg took the key ID for --logger-file')
+      assert.match(init.stderr, /no public key "--logger-file=/)
+      await stopGpgAgent(home)
+    })
   })
 })
 

@@ -4,7 +4,7 @@
  * locally and through real rsync (its remote side run by a stand-in for ssh).
  */
 import assert from 'node:assert/strict'
-import {chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile} from 'node:fs/promises'
+import {chmod, mkdir, mkdtemp, readdir, readFile, rm, symlink, truncate, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -81,5 +81,75 @@ describe('publish', () => {
     const result = await cli(['publish', '--root', root, '-c', trust, '--to', web, '--json'])
     assert.equal(result.code, 0, result.stderr)
     assert.deepEqual(JSON.parse(result.stdout).copied, ['x@sha256=bb/signature-1'])
+  })
+
+  for (const mode of ['local', 'rsync'] as const) {
+    it(`${mode}: never writes through a symlinked directory inside the web root`, async () => {
+      const stage = await staging(`stage-link-${mode}`)
+      const web = path.join(dir, `web-link-${mode}`)
+      const outside = path.join(dir, `outside-${mode}`)
+      await mkdir(path.join(web, 'apps'), {recursive: true})
+      await mkdir(outside)
+      await symlink(outside, path.join(web, 'apps/app@sha256=aa'))
+      const to = mode === 'local' ? web : `www@lookaside.example:${web}`
+      const result = await cli(['publish', '--from', stage, '--to', to, '--json'])
+      assert.notEqual(result.code, 0, result.stdout)
+      assert.deepEqual(await readdir(outside), [], 'written through the symlink')
+      if (mode === 'local') {
+        const report = JSON.parse(result.stdout)
+        assert.deepEqual(report.copied, [])
+        assert.match(report.conflicts[0].reason, /symlink; publish never writes through one/)
+      }
+    })
+  }
+
+  for (const to of ['--rsh=x:y', '-e:x', '--rsh=touch${IFS}X:x', 'a@-oProxyCommand=touch${IFS}X:dir', '-oProxyCommand=x@h:dir', 'h:dir\nx', 'lookaside.example:']) {
+    it(`refuses --to ${JSON.stringify(to)} (exit 64), running nothing`, async () => {
+      const stage = await staging(`stage-opt-${Buffer.from(to).toString('hex')}`)
+      const result = await run(process.execPath, [path.join(REPO_ROOT, 'bin/run.js'), 'publish', '--from', stage, `--to=${to}`, '--json'], {cwd: dir, env: {...process.env, RSYNC_RSH: fakeSsh}})
+      assert.equal(result.code, 64, `${result.stdout}${result.stderr}`)
+      assert.match(JSON.parse(result.stdout).error.message, /--to .*(looks like an option|not a plain|control character|give the web root's path)/)
+      await assert.rejects(readFile(path.join(dir, 'X')), 'a command ran')
+    })
+  }
+
+  it('rsync: a remote path that starts with "-" or holds spaces is a path, never an option', async () => {
+    const stage = await staging('stage-dash')
+    const web = path.join(dir, 'web-dash')
+    await mkdir(path.join(web, '-e x'), {recursive: true})
+    const result = await run(process.execPath, [path.join(REPO_ROOT, 'bin/run.js'), 'publish', '--from', stage, '--to=lookaside.example:-e x', '--json'], {cwd: web, env: {...process.env, RSYNC_RSH: fakeSsh}})
+    assert.equal(result.code, 0, result.stderr)
+    assert.equal(await readFile(path.join(web, '-e x/apps/app@sha256=aa/signature-1'), 'utf8'), 'first')
+  })
+
+  it('rsync: refuses a staged file name with a newline by name, sending nothing', async () => {
+    const stage = await staging('stage-newline')
+    await writeFile(path.join(stage, 'apps/app@sha256=aa/signature-9\nx'), 'bad')
+    const web = path.join(dir, 'web-newline')
+    await mkdir(web)
+    const result = await cli(['publish', '--from', stage, '--to', `lookaside.example:${web}`, '--json'])
+    assert.equal(result.code, 1)
+    assert.match(JSON.parse(result.stdout).error.message, /signature-9\nx: a file name with a control character/)
+    assert.deepEqual(await readdir(web), [])
+  })
+
+  it('local: compares a file larger than 2 GiB by streaming (already published, then a different one)', async () => {
+    const stage = path.join(dir, 'stage-big')
+    const web = path.join(dir, 'web-big')
+    await mkdir(stage)
+    await mkdir(web)
+    const size = 2_400_000_000
+    for (const d of [stage, web]) {
+      await writeFile(path.join(d, 'signature-1'), '')
+      await truncate(path.join(d, 'signature-1'), size)
+    }
+
+    const same = await cli(['publish', '--from', stage, '--to', web, '--json'])
+    assert.equal(same.code, 0, same.stdout)
+    assert.equal(JSON.parse(same.stdout).unchanged, 1)
+    await writeFile(path.join(web, 'signature-1'), 'y', {flag: 'r+'})
+    const different = await cli(['publish', '--from', stage, '--to', web, '--json'])
+    assert.equal(different.code, 1, different.stdout)
+    assert.match(JSON.parse(different.stdout).conflicts[0].reason, /different content/)
   })
 })

@@ -3,7 +3,7 @@ import {describe, it} from 'node:test'
 
 import {parseDocument} from 'yaml'
 
-import {missingFlags, scopeOfImage, scopeProblem} from '../../src/init/core.ts'
+import {answersFromFlags, missingFlags, normalizeLookaside, scopeOfImage, scopeProblem} from '../../src/init/core.ts'
 import {rejectImpact} from '../../src/init/host.ts'
 import {suggestKeyName} from '../../src/init/keys.ts'
 import {editTrustDocument, renderTrustFile} from '../../src/init/render.ts'
@@ -50,6 +50,55 @@ describe('init', () => {
     assert.match(text, /keys: \[old, acme\]/)
     assert.match(notes.join('\n'), /added key "acme" beside/)
     validateTrustFile(await loadYamlSource(text, '/t/trust.yaml'))
+  })
+
+  it('every value it writes is a quoted YAML scalar: a " #" stays, and no value adds a scope', async () => {
+    const lookaside = 'https://sigs.example.com/x #not-a-comment'
+    const tricky = answers({scopes: [{scope: 'registry.example.com:5000/team', key: 'acme', lookaside, test: {signed: 'registry.example.com:5000/team/app:1', unsigned: 'registry.example.com:5000/team/other:1'}}]})
+    for (const text of [renderTrustFile(tricky), (() => {
+      const doc = parseDocument('version: 1\nkeys: {}\nscopes: {}\n')
+      editTrustDocument(doc, tricky)
+      return doc.toString()
+    })()]) {
+      const trust = validateTrustFile(await loadYamlSource(text, '/t/trust.yaml'))
+      assert.deepEqual(trust.scopes.map((sc) => sc.scope), ['registry.example.com:5000/team'], text)
+      assert.equal(trust.scopes[0].lookaside, lookaside, text)
+    }
+  })
+
+  it('refuses a lookaside with a control character (the URL parser would drop a newline)', () => {
+    for (const url of ['https://sigs.example.com\n  "docker.io":\n    policy: accept', 'https://sigs.example.com/\tx', 'https://sigs.example.com/\r']) {
+      assert.throws(() => normalizeLookaside(url), /control character/)
+    }
+
+    assert.equal(normalizeLookaside('https://sigs.example.com/'), 'https://sigs.example.com')
+  })
+
+  it('a trust file whose lookaside holds a newline is refused, with its line', async () => {
+    const text = 'version: 1\nscopes:\n  "r.example.com/a":\n    policy: accept\n    lookaside: "https://s.example.com\\ndocker.io: x"\n'
+    const source = await loadYamlSource(text, '/t/trust.yaml')
+    assert.throws(() => validateTrustFile(source), /\/t\/trust\.yaml:5.*lookaside .*control character/)
+  })
+
+  it("a key's user ID with a newline stays inside its one comment line, new file or edited", async () => {
+    const evil = answers()
+    evil.keys[0].keys[0].userIds = ['Mallory\nscopes:\n  "docker.io":\n    policy: accept\n#']
+    const doc = parseDocument('version: 1\nkeys: {}\nscopes: {}\n')
+    editTrustDocument(doc, evil)
+    for (const text of [renderTrustFile(evil), doc.toString()]) {
+      const trust = validateTrustFile(await loadYamlSource(text, '/t/trust.yaml'))
+      assert.deepEqual(trust.scopes.map((sc) => sc.scope), ['registry.example.com:5000/team'], text)
+      assert.match(text, /^ *# Mallory\\nscopes:\\n {2}"docker.io":\\n {4}policy: accept\\n#, ed25519, no expiry$/m)
+    }
+  })
+
+  it('refuses a --key-name that is no plain file name before reading any key (exit 64)', async () => {
+    for (const name of ['../../evil', 'a/b', 'UP', '']) {
+      await assert.rejects(
+        answersFromFlags({scope: ['r.example.com/x'], key: ['/nonexistent.asc'], 'key-name': [name]}, {capabilities: {} as never, log: () => undefined}),
+        (error: Error & {exitCode?: number}) => /--key-name .* must match/.test(error.message) && error.exitCode === 64,
+      )
+    }
   })
 
   it('names every missing flag', () => {

@@ -7,6 +7,7 @@ import {applyAfterEdit} from '../../plan/apply-after-edit.js'
 import {applyFlag} from '../../lib/flags.js'
 import {readStdin} from '../../lib/stdin.js'
 import {type AddKeyResult, addKey, readKeyArgument} from '../../keys/manage.js'
+import {KEY_SIZE_LIMIT} from '../../keys/source.js'
 import {type ApplyResult, trustFilePath} from '../../plan/converge.js'
 import {withProgress} from '../../lib/progress.js'
 import {defaultUnsetWarning, unusedKeyWarnings} from '../../trustfile/hints.js'
@@ -38,7 +39,7 @@ export default class KeyAdd extends ImagetrustCommand {
 
   async run(): Promise<AddKeyResult & {apply?: Omit<ApplyResult, 'warnings'>}> {
     const {args, flags} = await this.parse(KeyAdd)
-    const read = () => readKeyArgument(args.source, {fingerprints: flags.fingerprint, readStdin})
+    const read = () => readKeyArgument(args.source, {fingerprints: flags.fingerprint, readStdin: () => readStdin(KEY_SIZE_LIMIT)})
     const {bytes, origin} = /^https:\/\//i.test(args.source) ? await withProgress(`fetching ${args.source}`, read, {quiet: this.jsonEnabled()}) : await read()
     const capabilities = capabilitiesOf(await detectEngines())
     const trustFile = trustFilePath(flags)

@@ -199,8 +199,21 @@ def file_diffs(files):
     ]
 
 
+def bad_key_file_names(key_files):
+    """key_files names that are not plain file names: each is joined to a keys directory, so no /, no .., nothing hidden."""
+    bad = []
+    for name in sorted(key_files, key=str):
+        if not isinstance(name, str) or name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name or name.startswith(".") or any(ord(c) < 32 or ord(c) == 127 for c in name):
+            bad.append(name)
+    return bad
+
+
 def converge(module, p):
     """apply with trust: candidate dry run, then install the trust file and keys, then apply."""
+    bad = bad_key_file_names(p["key_files"])
+    if bad:
+        # Before anything is written, in check mode too (the candidate copy goes to a scratch directory).
+        module.fail_json(msg="key_files: %s: only plain file names are allowed (they are written to %s/keys): no '/', no '..', no leading '.'" % (", ".join(repr(n) for n in bad), p["config_dir"]))
     base = list(p["command"]) + ["apply", "--json", "--root", p["root"]]
     scratch = tempfile.mkdtemp(prefix="imagetrust-candidate-")
     try:
