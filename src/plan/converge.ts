@@ -34,6 +34,8 @@ export interface ConvergeOptions {
   strictKeys?: boolean
   /** Foreign scopes that override the trust file's rules, to take over (apply --take-over). */
   takeOver?: string[]
+  /** Keys already loaded by this run (the plan after apply's writes): not fetched again. */
+  loadedKeys?: LoadedKey[]
 }
 
 export type {PreparedPlan} from './types.js'
@@ -67,7 +69,7 @@ export async function preparePlan(options: ConvergeOptions): Promise<PreparedPla
   // Only the signing host stages signatures; pulling hosts apply the same file without lookaside-staging.
   const trust = loaded.signer && !signing ? withoutStaging(loaded) : loaded
   const capabilities = options.capabilities ?? capabilitiesOf(await detectEngines())
-  const keys = await loadKeys(trust, capabilities, {strict: options.strictKeys ?? true, keyDir: root.layout.keyDir})
+  const keys = options.loadedKeys ?? (await loadKeys(trust, capabilities, {strict: options.strictKeys ?? true, keyDir: root.layout.keyDir}))
   const signer = signing ? await signingSetup(root, trust, keys, capabilities) : undefined
   const keyPaths = new Set(keys.map((k) => k.hostPath))
   const byName = new Map(keys.map((k) => [k.name, k]))
@@ -163,8 +165,7 @@ export async function applyTrust(options: ApplyOptions): Promise<ApplyResult & {
     }
 
     const backup = await writeAll(root, changes)
-    await recordSettled(options, prepared)
-    return {...base, backup: backup.id, ...signer(created)}
+    return {...base, warnings: [...recovered, ...(await recordSettled(options, prepared))], backup: backup.id, ...signer(created)}
   } finally {
     await lock?.release()
   }
@@ -213,21 +214,25 @@ async function writeAll(root: HostRoot, changes: FileChange[]): Promise<BackupMa
 }
 
 /**
- * Plans again against the host as written: check's fast path must answer
- * what the full plan answers now (its warnings and drift), not what the
- * plan said before the writes. A non-empty plan here is a bug worth a loud
- * warning, and gets no fingerprint.
+ * Plans again against the host as written: the warnings an apply prints,
+ * and those check's fast path answers, are the full plan's for the host it
+ * leaves behind, not what the plan said before the writes. Those about the
+ * change itself (a file left in place) are kept. A non-empty plan here is a
+ * bug worth a loud warning, and gets no fingerprint.
  */
-async function recordSettled(options: ApplyOptions, before: PreparedPlan): Promise<void> {
-  if (!planInputs(before)) return
-  const after = await preparePlan({...options, capabilities: before.plan.capabilities, takeOver: undefined})
+async function recordSettled(options: ApplyOptions, before: PreparedPlan): Promise<string[]> {
+  const recordable = planInputs(before) !== undefined
+  // A key from a URL is not fetched twice: the keys just installed are the ones the host has.
+  const after = await preparePlan({...options, capabilities: before.plan.capabilities, takeOver: undefined, ...(recordable ? {} : {loadedKeys: before.keys})})
+  const warnings = [...after.plan.warnings, ...before.plan.warnings.filter((w) => !after.plan.warnings.includes(w))]
   const left = after.plan.changes.filter((c) => c.kind !== 'state')
   if (left.length > 0) {
-    before.plan.warnings.push(`apply did not converge: a new plan still changes ${left.map((c) => after.root.resolve(c.hostPath)).join(', ')}; please report this`)
-    return
+    warnings.push(`apply did not converge: a new plan still changes ${left.map((c) => after.root.resolve(c.hostPath)).join(', ')}; please report this`)
+    return warnings
   }
 
-  await recordFingerprint(after)
+  if (recordable) await recordFingerprint(after)
+  return warnings
 }
 
 /**
