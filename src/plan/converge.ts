@@ -11,7 +11,7 @@ import {expectedOwner} from '../host/owner.js'
 import {readHostFile, readHostSnapshot} from '../host/snapshot.js'
 import {loadKeys} from '../keys/load.js'
 import type {LoadedKey} from '../keys/types.js'
-import {loadTrustFile} from '../trustfile/load.js'
+import {reloadTrustFile} from '../trustfile/load.js'
 import type {TrustFile} from '../trustfile/types.js'
 import {removeFile, removeStaleTempFiles, writeFileAtomic} from '../fs/atomic.js'
 import {type BackupManifest, createBackup, markRolledBack, newBackupId, removeIncompleteBackups, restoreBackup} from './backup.js'
@@ -36,6 +36,8 @@ export interface ConvergeOptions {
   takeOver?: string[]
   /** Keys already loaded by this run (the plan after apply's writes): not fetched again. */
   loadedKeys?: LoadedKey[]
+  /** The trust file as this run already read it: not parsed again while the file is unchanged. */
+  loadedTrust?: TrustFile
 }
 
 export type {PreparedPlan} from './types.js'
@@ -63,7 +65,7 @@ export async function policyTargets(root: HostRoot, trust: TrustFile): Promise<P
 
 export async function preparePlan(options: ConvergeOptions): Promise<PreparedPlan> {
   const root = hostRoot(options)
-  const loaded = await loadTrustFile(trustFilePath(options))
+  const loaded = await reloadTrustFile(trustFilePath(options), options.loadedTrust)
   const {isSigningHost} = await import('../keys/signer.js')
   const signing = isSigningHost(loaded)
   // Only the signing host stages signatures; pulling hosts apply the same file without lookaside-staging.
@@ -223,7 +225,7 @@ async function writeAll(root: HostRoot, changes: FileChange[]): Promise<BackupMa
 async function recordSettled(options: ApplyOptions, before: PreparedPlan): Promise<string[]> {
   const recordable = planInputs(before) !== undefined
   // A key from a URL is not fetched twice: the keys just installed are the ones the host has.
-  const after = await preparePlan({...options, capabilities: before.plan.capabilities, takeOver: undefined, ...(recordable ? {} : {loadedKeys: before.keys})})
+  const after = await preparePlan({...options, capabilities: before.plan.capabilities, takeOver: undefined, loadedTrust: before.trust, ...(recordable ? {} : {loadedKeys: before.keys})})
   const warnings = [...after.plan.warnings, ...before.plan.warnings.filter((w) => !after.plan.warnings.includes(w))]
   const left = after.plan.changes.filter((c) => c.kind !== 'state')
   if (left.length > 0) {
