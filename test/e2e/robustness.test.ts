@@ -58,7 +58,10 @@ describe('robustness', () => {
     const versions: Record<string, Set<string | null>> = {policy: new Set(), registries: new Set()}
     for (const [name, config] of Object.entries({original: undefined, ...configs})) {
       const scratch = await newRoot(`versions-${name}`)
-      if (config) assert.equal((await imagetrust(['apply', '--root', scratch, '-c', config])).code, 0)
+      if (config) {
+        const applied = await imagetrust(['apply', '--root', scratch, '-c', config])
+        assert.equal(applied.code, 0, `apply of ${name} (exit ${applied.code}; 127 is a spawn error or a signal): ${applied.stderr}`)
+      }
       for (const [file, content] of Object.entries(await managed(scratch))) versions[file].add(content)
     }
 
@@ -82,7 +85,8 @@ describe('robustness', () => {
       if (round % 10 === 9) {
         const converged = await imagetrust(['apply', '--root', root, '-c', config])
         assert.equal(converged.code, 0, `round ${round}: ${converged.stderr}`)
-        assert.equal((await imagetrust(['check', '--root', root, '-c', config])).code, 0)
+        const check = await imagetrust(['check', '--root', root, '-c', config])
+        assert.equal(check.code, 0, `round ${round}: ${check.stdout}${check.stderr}`)
       }
     }
 
