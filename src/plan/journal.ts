@@ -29,11 +29,10 @@ export interface Journal {
   startedAt: string
 }
 
-const JOURNAL_FILE = 'apply-journal.json'
 const BACKUP_ID = /^[0-9TZ]+-[0-9a-f]{6}$/
 
 export function journalHostPath(root: HostRoot): string {
-  return path.posix.join(root.layout.stateDir, JOURNAL_FILE)
+  return root.journalPath
 }
 
 /** Written and fsynced (file and directory) before the apply renames anything. */
