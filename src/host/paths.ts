@@ -88,6 +88,11 @@ export class HostRoot {
   get lockPath(): string {
     return path.posix.join(this.layout.stateDir, 'lock')
   }
+
+  /** An apply's intent record: present only while one is writing, or after one was killed (plan/journal). */
+  get journalPath(): string {
+    return path.posix.join(this.layout.stateDir, 'apply-journal.json')
+  }
 }
 
 /** The trust file a command uses: --config, or the layout's default under --root. */

@@ -164,7 +164,8 @@ export async function readRegistriesDir(root: HostRoot, dirHostPath: string): Pr
     }
 
     const parsed = await parseRegistriesFile(name, hostFile.hostPath, hostFile.content.toString('utf8'), hostFile.realPath)
-    files.push({...parsed.file, mode: hostFile.mode, uid: hostFile.uid, gid: hostFile.gid, ...(utf8 ? {} : {undecodableName: true})})
+    // Assigned, not spread: the file's Document is parsed only if something reads it.
+    files.push(Object.assign(parsed.file, {mode: hostFile.mode, uid: hostFile.uid, gid: hostFile.gid}, utf8 ? {} : {undecodableName: true}))
     warnings.push(...parsed.warnings)
   }
 

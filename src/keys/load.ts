@@ -1,7 +1,7 @@
 import path from 'node:path'
 
 import type {Capabilities} from '../host/capabilities.js'
-import {ImagetrustError} from '../lib/errors.js'
+import {ImagetrustError, locationOf} from '../lib/errors.js'
 import type {KeySpec, TrustFile} from '../trustfile/types.js'
 import {inspectGpgKeys, isOpenPgp, usabilityProblems} from './gpg.js'
 import {checkSigstoreKey} from './sigstore.js'
@@ -69,7 +69,7 @@ function edDsaWarnings(name: string, keys: KeyInfo[], capabilities: Capabilities
 }
 
 async function loadKey(spec: KeySpec, trust: TrustFile, capabilities: Capabilities, options: LoadKeysOptions): Promise<LoadedKey> {
-  const location = {file: trust.file, line: spec.line}
+  const location = locationOf(trust.file, spec)
   try {
     const bytes = await readKeySource(spec, trust.file, trust.dir)
     const described = await describeKeyBytes(bytes, spec, capabilities, options.now)

@@ -4,7 +4,7 @@ import path from 'node:path'
 
 import {runTool, ToolError} from '../exec/run-tool.js'
 import type {Capabilities} from '../host/capabilities.js'
-import {ImagetrustError} from '../lib/errors.js'
+import {ImagetrustError, locationOf} from '../lib/errors.js'
 import type {SignerSpec, TrustFile} from '../trustfile/types.js'
 import type {LoadedKey} from './types.js'
 
@@ -79,7 +79,7 @@ function signedScopes(trust: TrustFile, keys: LoadedKey[]) {
 
 export async function checkSigner(trust: TrustFile, keys: LoadedKey[], capabilities: Capabilities): Promise<SignerReport> {
   const signer = trust.signer!
-  const location = {file: trust.file, line: signer.line}
+  const location = locationOf(trust.file, signer)
   const fpr = signer.fingerprint
   const home = gnupgHomeOf(signer, trust.dir)
   const scopes = signedScopes(trust, keys)

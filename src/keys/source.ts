@@ -1,12 +1,12 @@
 import path from 'node:path'
 
 import {MiB, readRegularFile} from '../fs/read-bounded.js'
-import {ImagetrustError} from '../lib/errors.js'
+import {ImagetrustError, locationOf} from '../lib/errors.js'
 import type {KeySpec} from '../trustfile/types.js'
 
 /** Reads a key's bytes from its one source; errors name the trust file and line. */
 export async function readKeySource(spec: KeySpec, trustFile: string, trustDir: string): Promise<Uint8Array> {
-  const location = {file: trustFile, line: spec.line}
+  const location = locationOf(trustFile, spec)
   if (spec.file !== undefined) {
     const file = path.resolve(trustDir, spec.file)
     try {

@@ -7,6 +7,19 @@ export interface Location {
   path?: string
 }
 
+/**
+ * The location of a trust-file entry whose line is read only if an error is
+ * made with it: finding lines is the slow part of reading a large trust file.
+ */
+export function locationOf(file: string, entry: {readonly line: number}): Location {
+  return {
+    file,
+    get line() {
+      return entry.line
+    },
+  }
+}
+
 export function formatLocation(loc: Location): string {
   let out = loc.file
   if (loc.line !== undefined) out += `:${loc.line}`

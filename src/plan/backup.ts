@@ -4,7 +4,7 @@ import path from 'node:path'
 
 import {managedPaths} from '../host/managed-paths.js'
 import type {HostRoot} from '../host/paths.js'
-import {readHostFile} from '../host/snapshot.js'
+import {type HostFile, readHostFile} from '../host/snapshot.js'
 import {MiB, readRegularFile} from '../fs/read-bounded.js'
 import {ImagetrustError} from '../lib/errors.js'
 import {type BackupEntry, type BackupManifest, parseManifest} from './backup-manifest.js'
@@ -19,13 +19,12 @@ export function sha256(content: string | Uint8Array): string {
   return createHash('sha256').update(content).digest('hex')
 }
 
-function newBackupId(now = new Date()): string {
+export function newBackupId(now = new Date()): string {
   return `${now.toISOString().replaceAll(/[-:]/g, '').replace('.', '')}-${randomBytes(3).toString('hex')}`
 }
 
 /** Saves every file the plan touches before anything is written. */
-export async function createBackup(root: HostRoot, changes: FileChange[]): Promise<BackupManifest> {
-  const id = newBackupId()
+export async function createBackup(root: HostRoot, changes: FileChange[], id = newBackupId()): Promise<BackupManifest> {
   const dir = root.resolve(path.posix.join(root.backupDir, id))
   await mkdir(dir, {recursive: true, mode: 0o700})
   const files: BackupEntry[] = []
@@ -121,26 +120,42 @@ export async function markRolledBack(root: HostRoot, manifest: BackupManifest): 
 /** Puts every file of a backup back as it was; returns how many files differed and were restored. */
 export async function restoreBackup(root: HostRoot, manifest: BackupManifest): Promise<number> {
   let restored = 0
-  for (const entry of manifest.files) {
-    const realPath = root.resolve(entry.hostPath)
-    const current = await readHostFile(root, entry.hostPath)
-    // Only what differs is touched: on a read-only file system the rest could not be written anyway.
-    if (!entry.existed) {
-      if (current.content === null) continue
-      await removeFile(realPath)
-    } else if (entry.symlinkTarget) {
-      if (current.symlinkTarget === entry.symlinkTarget) continue
-      await restoreSymlink(realPath, entry.symlinkTarget)
-    } else {
-      const content = await readBackupFile(root.resolveFull(path.posix.join(root.backupDir, manifest.id, entry.blob!)))
-      if (current.symlinkTarget === undefined && current.content?.equals(content) && current.mode === entry.mode) continue
-      await writeFileAtomic(realPath, content, {mode: entry.mode ?? 0o644, uid: entry.uid, gid: entry.gid})
-    }
+  for (const entry of manifest.files) if (await restoreEntry(root, manifest, entry, await readHostFile(root, entry.hostPath))) restored++
+  return restored
+}
 
-    restored++
+/** Puts one file back as it was before the apply; false when it already is. */
+async function restoreEntry(root: HostRoot, manifest: BackupManifest, entry: BackupEntry, current: HostFile): Promise<boolean> {
+  const realPath = root.resolve(entry.hostPath)
+  // Only what differs is touched: on a read-only file system the rest could not be written anyway.
+  if (!entry.existed) {
+    if (current.content === null) return false
+    await removeFile(realPath)
+  } else if (entry.symlinkTarget) {
+    if (current.symlinkTarget === entry.symlinkTarget) return false
+    await restoreSymlink(realPath, entry.symlinkTarget)
+  } else {
+    const content = await readBackupFile(root.resolveFull(path.posix.join(root.backupDir, manifest.id, entry.blob!)))
+    if (current.symlinkTarget === undefined && current.content?.equals(content) && current.mode === entry.mode) return false
+    await writeFileAtomic(realPath, content, {mode: entry.mode ?? 0o644, uid: entry.uid, gid: entry.gid})
   }
 
-  return restored
+  return true
+}
+
+/**
+ * Rolling back an interrupted apply: a file is put back when it holds what
+ * it held before that apply, or what that apply wrote to it; anything else
+ * was changed since, by someone else, and is left as it is ('changed').
+ */
+export async function restoreIfUnchanged(root: HostRoot, manifest: BackupManifest, entry: BackupEntry): Promise<'restored' | 'as before' | 'changed'> {
+  const current = await readHostFile(root, entry.hostPath)
+  const currentSha = current.content === null ? null : sha256(current.content)
+  const blob = entry.blob && (await readBackupFile(root.resolveFull(path.posix.join(root.backupDir, manifest.id, entry.blob))))
+  const beforeSha = blob ? sha256(blob) : entry.existed ? undefined : null
+  const ours = currentSha === entry.afterSha256 || currentSha === beforeSha || (entry.symlinkTarget !== undefined && current.symlinkTarget === entry.symlinkTarget)
+  if (!ours) return 'changed'
+  return (await restoreEntry(root, manifest, entry, current)) ? 'restored' : 'as before'
 }
 
 /** Backup directories without a manifest were left by a run killed while backing up; nothing refers to them. */

@@ -11,11 +11,11 @@ import {expectedOwner} from '../host/owner.js'
 import {readHostFile, readHostSnapshot} from '../host/snapshot.js'
 import {loadKeys} from '../keys/load.js'
 import type {LoadedKey} from '../keys/types.js'
-import {loadTrustFile} from '../trustfile/load.js'
+import {reloadTrustFile} from '../trustfile/load.js'
 import type {TrustFile} from '../trustfile/types.js'
 import {removeFile, removeStaleTempFiles, writeFileAtomic} from '../fs/atomic.js'
-import {markRolledBack, removeIncompleteBackups, restoreBackup} from './backup.js'
-import {createBackup} from './backup.js'
+import {type BackupManifest, createBackup, markRolledBack, newBackupId, removeIncompleteBackups, restoreBackup} from './backup.js'
+import {beginJournal, endJournal, interruptedApply, journalHostPath, recoverInterrupted} from './journal.js'
 import {acquireLock} from '../fs/lock.js'
 import {combinedKeyringPath, plan} from './plan.js'
 import {parseState} from '../host/state.js'
@@ -34,6 +34,10 @@ export interface ConvergeOptions {
   strictKeys?: boolean
   /** Foreign scopes that override the trust file's rules, to take over (apply --take-over). */
   takeOver?: string[]
+  /** Keys already loaded by this run (the plan after apply's writes): not fetched again. */
+  loadedKeys?: LoadedKey[]
+  /** The trust file as this run already read it: not parsed again while the file is unchanged. */
+  loadedTrust?: TrustFile
 }
 
 export type {PreparedPlan} from './types.js'
@@ -61,13 +65,13 @@ export async function policyTargets(root: HostRoot, trust: TrustFile): Promise<P
 
 export async function preparePlan(options: ConvergeOptions): Promise<PreparedPlan> {
   const root = hostRoot(options)
-  const loaded = await loadTrustFile(trustFilePath(options))
+  const loaded = await reloadTrustFile(trustFilePath(options), options.loadedTrust)
   const {isSigningHost} = await import('../keys/signer.js')
   const signing = isSigningHost(loaded)
   // Only the signing host stages signatures; pulling hosts apply the same file without lookaside-staging.
   const trust = loaded.signer && !signing ? withoutStaging(loaded) : loaded
   const capabilities = options.capabilities ?? capabilitiesOf(await detectEngines())
-  const keys = await loadKeys(trust, capabilities, {strict: options.strictKeys ?? true, keyDir: root.layout.keyDir})
+  const keys = options.loadedKeys ?? (await loadKeys(trust, capabilities, {strict: options.strictKeys ?? true, keyDir: root.layout.keyDir}))
   const signer = signing ? await signingSetup(root, trust, keys, capabilities) : undefined
   const keyPaths = new Set(keys.map((k) => k.hostPath))
   const byName = new Map(keys.map((k) => [k.name, k]))
@@ -102,6 +106,7 @@ export async function preparePlan(options: ConvergeOptions): Promise<PreparedPla
     owner: await expectedOwner(root),
   })
   if (signer) planned.warnings.push(...signer.warnings)
+  if (await interruptedApply(root)) planned.warnings.push(`an apply was interrupted before it finished (${root.resolve(journalHostPath(root))}): this plan sees its half-written files; the next apply rolls it back first`)
   return {root, trust, keys, targets, plan: planned, ...(signer ? {signer: signer.setup} : {})}
 }
 
@@ -141,23 +146,17 @@ export interface ApplyOptions extends ConvergeOptions {
   gate?: (prepared: PreparedPlan) => Promise<boolean>
 }
 
-/** Lock, re-plan against the host as it is now, back up, then write each file atomically. */
+/** Lock, roll back an interrupted apply, re-plan against the host as it is now, back up, then write each file atomically. */
 export async function applyTrust(options: ApplyOptions): Promise<ApplyResult & {prepared: PreparedPlan; blocked?: boolean}> {
   const root = hostRoot(options)
   const lock = options.dryRun ? undefined : await acquireLock(root.resolve(root.lockPath), options.lockTimeoutMs ?? 60_000)
   try {
-    if (!options.dryRun) {
-      // Under the lock, leftovers of a killed run are garbage: its temp files and an unfinished backup.
-      const dirs = [root.layout.registriesD, root.layout.keyDir, path.posix.dirname(root.layout.policy), root.layout.stateDir].map((d) => root.resolveFull(d))
-      await removeStaleTempFiles(dirs)
-      await removeIncompleteBackups(root)
-    }
-
+    const recovered = options.dryRun ? [] : await cleanUpAfterKilledRuns(root)
     const prepared = await preparePlan(options)
     const changes = [...prepared.plan.changes].sort((a, b) => WRITE_ORDER[a.kind] - WRITE_ORDER[b.kind])
     const files = changes.map((c) => ({path: root.resolve(c.hostPath), action: c.action}))
     const missingStaging = prepared.signer?.staging.filter((d) => !d.exists) ?? []
-    const base = {changed: changes.length > 0 || missingStaging.length > 0, files, notes: prepared.plan.notes, warnings: prepared.plan.warnings, dryRun: Boolean(options.dryRun), prepared}
+    const base = {changed: changes.length > 0 || missingStaging.length > 0, files, notes: prepared.plan.notes, warnings: [...recovered, ...prepared.plan.warnings], dryRun: Boolean(options.dryRun), prepared}
     const signer = (created: string[]) => (prepared.signer ? {signer: signingResult(prepared.signer, created)} : {})
     if (options.dryRun) return {...base, backup: null, ...signer(missingStaging.map((d) => d.path))}
     if (options.gate && !(await options.gate(prepared))) return {...base, changed: false, files: [], backup: null, blocked: true}
@@ -166,41 +165,86 @@ export async function applyTrust(options: ApplyOptions): Promise<ApplyResult & {
       await recordFingerprint(prepared)
       return {...base, backup: null, ...signer(created)}
     }
-    const backup = await createBackup(root, changes)
-    try {
-      for (const change of changes) await writeChange(root, change)
-    } catch (error) {
-      // A failed write (disk full, read-only file system) must not leave half an apply behind.
-      const restored = await restoreBackup(root, backup).catch((restoreError: Error) => {
-        throw new ImagetrustError(`${(error as Error).message}; restoring the backup ${backup.id} failed too: ${restoreError.message}`, {cause: error})
-      })
-      await markRolledBack(root, backup)
-      throw new ImagetrustError(`${(error as Error).message}\nnothing was changed: the ${restored} file(s) already written were restored from backup ${backup.id}`, {cause: error})
-    }
 
-    await recordSettled(options, prepared)
-    return {...base, backup: backup.id, ...signer(created)}
+    const backup = await writeAll(root, changes)
+    return {...base, warnings: [...recovered, ...(await recordSettled(options, prepared))], backup: backup.id, ...signer(created)}
   } finally {
     await lock?.release()
   }
 }
 
 /**
- * Plans again against the host as written: check's fast path must answer
- * what the full plan answers now (its warnings and drift), not what the
- * plan said before the writes. A non-empty plan here is a bug worth a loud
- * warning, and gets no fingerprint.
+ * Under the lock, what a killed run left is ours to settle: an apply it
+ * interrupted is rolled back (its journal), its temp files and an unfinished
+ * backup are garbage. Returns what to tell the user.
  */
-async function recordSettled(options: ApplyOptions, before: PreparedPlan): Promise<void> {
-  if (!planInputs(before)) return
-  const after = await preparePlan({...options, capabilities: before.plan.capabilities, takeOver: undefined})
-  const left = after.plan.changes.filter((c) => c.kind !== 'state')
-  if (left.length > 0) {
-    before.plan.warnings.push(`apply did not converge: a new plan still changes ${left.map((c) => after.root.resolve(c.hostPath)).join(', ')}; please report this`)
-    return
+async function cleanUpAfterKilledRuns(root: HostRoot): Promise<string[]> {
+  const dirs = [root.layout.registriesD, root.layout.keyDir, path.posix.dirname(root.layout.policy), root.layout.stateDir].map((d) => root.resolveFull(d))
+  await removeStaleTempFiles(dirs)
+  const recovered = await recoverInterrupted(root)
+  await removeIncompleteBackups(root)
+  return recovered
+}
+
+/**
+ * The files of one apply commit as one unit: the journal, naming the
+ * backup, is on disk before the first rename and gone after the last, so a
+ * run killed in between is rolled back by the next one. A failed write
+ * (disk full, read-only file system) is rolled back at once.
+ */
+async function writeAll(root: HostRoot, changes: FileChange[]): Promise<BackupManifest> {
+  const id = newBackupId()
+  await beginJournal(root, id)
+  const backup = await createBackup(root, changes, id)
+  try {
+    crashPoint(0)
+    for (const [i, change] of changes.entries()) {
+      await writeChange(root, change)
+      crashPoint(i + 1)
+    }
+  } catch (error) {
+    const restored = await restoreBackup(root, backup).catch((restoreError: Error) => {
+      throw new ImagetrustError(`${(error as Error).message}; restoring the backup ${backup.id} failed too: ${restoreError.message} (the next apply tries again)`, {cause: error})
+    })
+    await markRolledBack(root, backup)
+    await endJournal(root)
+    throw new ImagetrustError(`${(error as Error).message}\nnothing was changed: the ${restored} file(s) already written were restored from backup ${backup.id}`, {cause: error})
   }
 
-  await recordFingerprint(after)
+  await endJournal(root)
+  return backup
+}
+
+/**
+ * Plans again against the host as written: the warnings an apply prints,
+ * and those check's fast path answers, are the full plan's for the host it
+ * leaves behind, not what the plan said before the writes. Those about the
+ * change itself (a file left in place) are kept. A non-empty plan here is a
+ * bug worth a loud warning, and gets no fingerprint.
+ */
+async function recordSettled(options: ApplyOptions, before: PreparedPlan): Promise<string[]> {
+  const recordable = planInputs(before) !== undefined
+  // A key from a URL is not fetched twice: the keys just installed are the ones the host has.
+  const after = await preparePlan({...options, capabilities: before.plan.capabilities, takeOver: undefined, loadedTrust: before.trust, ...(recordable ? {} : {loadedKeys: before.keys})})
+  const warnings = [...after.plan.warnings, ...before.plan.warnings.filter((w) => !after.plan.warnings.includes(w))]
+  const left = after.plan.changes.filter((c) => c.kind !== 'state')
+  if (left.length > 0) {
+    warnings.push(`apply did not converge: a new plan still changes ${left.map((c) => after.root.resolve(c.hostPath)).join(', ')}; please report this`)
+    return warnings
+  }
+
+  if (recordable) await recordFingerprint(after)
+  return warnings
+}
+
+/**
+ * For tests only: IMAGETRUST_TEST_CRASH_AFTER=N kills this run (SIGKILL, as
+ * a power cut would: no cleanup) after the Nth file of an apply is renamed
+ * or removed into place; 0 is just before the first.
+ */
+function crashPoint(done: number): void {
+  const after = process.env.IMAGETRUST_TEST_CRASH_AFTER
+  if (after !== undefined && after !== '' && Number(after) === done) process.kill(process.pid, 'SIGKILL')
 }
 
 async function writeChange(root: HostRoot, change: FileChange): Promise<void> {

@@ -44,6 +44,8 @@ export function planInputs(prepared: PreparedPlan): InputSet | undefined {
     ...state.generatedPolicies.map((p) => root.resolve(p)),
     ...state.keyFiles.map((p) => root.resolve(p)),
     root.resolve(root.statePath),
+    // A pending journal (an interrupted apply) is a warning of the full plan's.
+    root.resolve(root.journalPath),
     root.resolve(HOST_PATHS.crioConf),
     // Their modes count: a directory opened to others is drift.
     ...managedDirs(root.layout).map((d) => root.resolve(d.dir)),

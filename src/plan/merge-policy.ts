@@ -3,7 +3,7 @@ import path from 'node:path'
 import type {Capabilities} from '../host/capabilities.js'
 import type {PolicySnapshot} from '../host/snapshot.js'
 import type {LoadedKey} from '../keys/types.js'
-import {ImagetrustError} from '../lib/errors.js'
+import {ImagetrustError, locationOf} from '../lib/errors.js'
 import {checkRequirement, newAcceptAnything, newReject, newSignedBy, newSigstoreSigned, PolicyRuleError} from '../policy/requirements.js'
 import {broaderScopes} from '../policy/effective.js'
 import {findOverrides, type OwnedRules, type Override, ownedRuleBeneath} from '../policy/overrides.js'
@@ -40,7 +40,7 @@ export function buildScopeRequirements(
   trust: TrustFile,
   keyDir: string,
 ): BuiltScope {
-  const location = {file: trust.file, line: spec.line}
+  const location = locationOf(trust.file, spec)
   try {
     if (spec.policy === 'accept') return {requirements: [newAcceptAnything()]}
     if (spec.policy === 'reject') return {requirements: [newReject()]}

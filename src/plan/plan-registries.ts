@@ -108,7 +108,15 @@ export async function planRegistries(input: {
   const desired: DesiredSection[] = []
   for (const spec of input.trust.scopes) {
     const values = registriesValues(spec, input.keysByName, input.capabilities)
-    if (Object.keys(values).length > 0) desired.push({scope: spec.scope, values, line: spec.line})
+    if (Object.keys(values).length > 0) {
+      desired.push({
+        scope: spec.scope,
+        values,
+        get line() {
+          return spec.line
+        },
+      })
+    }
     if (spec.policy === 'signed' && !spec.lookaside && !host.registriesD.files.some((f) => f.scopes.has(spec.scope))) {
       warnings.push(`scope "${spec.scope}" is signed but has no lookaside: pulls read signatures from registries.d's default-docker or the built-in local directory`)
     }

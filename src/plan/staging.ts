@@ -1,7 +1,7 @@
 import {chmod, chown, lstat, mkdir, stat} from 'node:fs/promises'
 
 import type {HostRoot} from '../host/paths.js'
-import {ImagetrustError} from '../lib/errors.js'
+import {ImagetrustError, locationOf} from '../lib/errors.js'
 import type {TrustFile} from '../trustfile/types.js'
 
 /**
@@ -32,7 +32,7 @@ export async function inspectStaging(root: HostRoot, trust: TrustFile): Promise<
     if (!spec.lookasideStaging) continue
     const hostPath = stagingHostPath(spec.lookasideStaging)
     const real = root.resolve(hostPath)
-    const location = {file: trust.file, line: spec.line}
+    const location = locationOf(trust.file, spec)
     const info = await stat(real).catch(() => undefined)
     if (info && !info.isDirectory()) throw new ImagetrustError(`the staging directory ${real} of scope "${spec.scope}" is not a directory`, {location})
     if (info && (info.mode & 0o022) !== 0) {

@@ -75,6 +75,32 @@ function sectionValues(doc: Document, scope: string): Record<string, unknown> {
   return plain && typeof plain === 'object' ? (plain as Record<string, unknown>) : {}
 }
 
+/** A string the yaml library writes as is (plain): it cannot be read back as anything but this string. */
+const PLAIN = /^[A-Za-z0-9][A-Za-z0-9._/:@+~=-]*$/
+const RESOLVES_AS_OTHER = /^(?:null|Null|NULL|true|True|TRUE|false|False|FALSE|y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF|0o[0-7]+|0x[0-9a-fA-F]+|[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?)$/
+const plain = (text: string) => PLAIN.test(text) && !text.endsWith(':') && !RESOLVES_AS_OTHER.test(text)
+
+/**
+ * imagetrust.yaml's body: what `stringify({docker}, {indent: 2, lineWidth: 0})`
+ * writes, byte for byte (a unit test compares them), written directly when
+ * every scope, key and value is a plain scalar; otherwise by the yaml
+ * library, which knows how to quote. Its Document model costs a second for
+ * 10,000 scopes.
+ */
+export function stringifyOwned(docker: Record<string, SectionValues>, stringify: (value: unknown, options: {indent: number; lineWidth: number}) => string): string {
+  const lines = ['docker:']
+  for (const [scope, values] of Object.entries(docker)) {
+    if (!plain(scope) || Object.keys(values).length === 0) return stringify({docker}, {indent: 2, lineWidth: 0})
+    lines.push(`  ${scope}:`)
+    for (const [key, value] of Object.entries(values)) {
+      if (!plain(key) || (typeof value === 'string' && !plain(value))) return stringify({docker}, {indent: 2, lineWidth: 0})
+      lines.push(`    ${key}: ${String(value)}`)
+    }
+  }
+
+  return lines.join('\n') + '\n'
+}
+
 export async function mergeRegistriesD(input: RegistriesMergeInput): Promise<RegistriesMergeResult> {
   const {isMap, stringify} = await import('yaml')
   // Someone else's imagetrust.yaml is a foreign file like any other: its scopes are theirs.
@@ -166,7 +192,7 @@ export async function mergeRegistriesD(input: RegistriesMergeInput): Promise<Reg
   if (ownedEntries.length > 0) {
     const docker: Record<string, SectionValues> = {}
     for (const entry of ownedEntries) docker[entry.scope] = entry.values
-    ownedText = OWNED_HEADER + stringify({docker}, {indent: 2, lineWidth: 0})
+    ownedText = OWNED_HEADER + stringifyOwned(docker, stringify)
   }
 
   const result = {changes, ownedScopes: ownedEntries.map((e) => e.scope), foreignEdits, warnings}

@@ -1,7 +1,7 @@
 import type {Document} from 'yaml'
 
 import {ParseError} from '../lib/errors.js'
-import {parseYaml} from '../trustfile/yaml-source.js'
+import {parseYaml, parseYamlDocumentSync, parseYamlFast} from '../trustfile/yaml-source.js'
 
 /**
  * One registries.d file, parsed into a comment-preserving yaml Document so
@@ -31,6 +31,63 @@ export interface RegistriesFile {
 const SECTION_KEYS = ['lookaside', 'lookaside-staging', 'sigstore', 'sigstore-staging', 'use-sigstore-attachments']
 
 export async function parseRegistriesFile(name: string, hostPath: string, text: string, displayPath = hostPath): Promise<{file: RegistriesFile; warnings: string[]}> {
+  return (await parseFast(name, hostPath, text, displayPath)) ?? parsePrecise(name, hostPath, text, displayPath)
+}
+
+const isPlainMap = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
+
+/**
+ * The fast path (js-yaml, lines from its parse events): the same checks and
+ * warnings as the precise one; the comment-preserving Document is parsed
+ * only when something reads it (an edit in place, a lookup). A file with a
+ * problem goes the precise way, which says where.
+ */
+async function parseFast(name: string, hostPath: string, text: string, displayPath: string): Promise<{file: RegistriesFile; warnings: string[]} | undefined> {
+  const fast = await parseYamlFast(text)
+  if (!fast) return undefined
+  const {value, keyLines} = fast
+  const lineOf = (...path: string[]) => keyLines.get(JSON.stringify(path))
+  const warnings: string[] = []
+  const scopes = new Map<string, number>()
+  let defaultDocker: number | undefined
+  const sectionOk = (section: unknown, path: string[], where: string): boolean => {
+    if (section === null) return true
+    if (!isPlainMap(section)) return false
+    for (const [key, item] of Object.entries(section)) {
+      if (!SECTION_KEYS.includes(key)) warnings.push(`${displayPath}:${lineOf(...path, key)}: ${where}: unknown key "${key}" is ignored by containers/image (typo?)`)
+      else if (key === 'use-sigstore-attachments' ? typeof item !== 'boolean' : typeof item !== 'string') return false
+    }
+
+    return true
+  }
+
+  if (value !== null && value !== undefined) {
+    if (!isPlainMap(value)) return undefined
+    for (const [key, section] of Object.entries(value)) {
+      if (key === 'default-docker') {
+        if (section === null) continue
+        if (!isPlainMap(section) || !sectionOk(section, [key], 'default-docker')) return undefined
+        defaultDocker = lineOf(key)
+      } else if (key === 'docker') {
+        if (section === null) continue
+        if (!isPlainMap(section)) return undefined
+        for (const [scope, entry] of Object.entries(section)) {
+          scopes.set(scope, lineOf(key, scope) ?? 0)
+          if (!sectionOk(entry, [key, scope], `docker "${scope}"`)) return undefined
+        }
+      } else {
+        warnings.push(`${displayPath}:${lineOf(key)}: unknown top-level key "${key}" is ignored by containers/image`)
+      }
+    }
+  }
+
+  let doc: Document | undefined
+  const file = {name, hostPath, displayPath, text, scopes, defaultDocker} as RegistriesFile
+  Object.defineProperty(file, 'doc', {enumerable: true, get: () => (doc ??= parseYamlDocumentSync(text, displayPath))})
+  return {file, warnings}
+}
+
+async function parsePrecise(name: string, hostPath: string, text: string, displayPath: string): Promise<{file: RegistriesFile; warnings: string[]}> {
   const {isMap, isScalar} = await import('yaml')
   // Duplicate keys are refused, as containers/image 5.25+ (yaml.v3) does.
   const {doc, lineCounter} = await parseYaml(text, displayPath)

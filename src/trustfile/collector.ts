@@ -24,6 +24,15 @@ export class Collector {
     return this.source.lineOf(pathParts) ?? 1
   }
 
+  /**
+   * `value` with a `line` found only when read (an error or a warning about
+   * it): locating is the slow part of reading a large trust file.
+   */
+  withLine<T extends object>(value: T, pathParts: Array<string | number>): T & {line: number} {
+    let line: number | undefined
+    return Object.defineProperty(value, 'line', {enumerable: true, configurable: true, get: () => (line ??= this.line(pathParts))}) as T & {line: number}
+  }
+
   unknownKeys(value: Obj, allowed: string[], at: Array<string | number>): void {
     for (const key of Object.keys(value)) {
       if (!allowed.includes(key)) this.add([...at, key], `unknown key "${key}" (allowed: ${allowed.join(', ')})`)

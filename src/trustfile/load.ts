@@ -1,3 +1,5 @@
+import {createHash} from 'node:crypto'
+
 import {readBoundedText, TRUST_FILE_LIMIT} from '../fs/read-bounded.js'
 import {ImagetrustError} from '../lib/errors.js'
 import type {TrustFile} from './types.js'
@@ -17,5 +19,16 @@ export async function loadTrustFile(file: string): Promise<TrustFile> {
     )
   }
 
-  return validateTrustFile(await loadYamlSource(text, file))
+  return {...validateTrustFile(await loadYamlSource(text, file)), digest: textDigest(text)}
+}
+
+export function textDigest(text: string): string {
+  return createHash('sha256').update(text).digest('hex')
+}
+
+/** The trust file as already read, while the file still holds the same text; otherwise read again. */
+export async function reloadTrustFile(file: string, loaded: TrustFile | undefined): Promise<TrustFile> {
+  if (!loaded?.digest) return loadTrustFile(file)
+  const text = await readBoundedText(file, TRUST_FILE_LIMIT).catch(() => null)
+  return text !== null && textDigest(text) === loaded.digest ? loaded : loadTrustFile(file)
 }

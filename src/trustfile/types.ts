@@ -47,6 +47,8 @@ export interface TrustFile {
   /** Absolute path of the file, and its directory (key files are relative to it). */
   file: string
   dir: string
+  /** sha256 of the text it was read from (loadTrustFile): apply re-plans from it only while the file still holds that text. */
+  digest?: string
 }
 
 /**

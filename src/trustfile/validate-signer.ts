@@ -61,5 +61,5 @@ export function validateSigner(c: Collector, raw: unknown, scopes: ScopeSpec[], 
   }
 
   if (!fingerprint) return undefined
-  return {fingerprint, ...(gnupgHome ? {gnupgHome} : {}), ...(hosts ? {hosts} : {}), line: c.line(at)}
+  return c.withLine({fingerprint, ...(gnupgHome ? {gnupgHome} : {}), ...(hosts ? {hosts} : {})}, at)
 }

@@ -96,7 +96,7 @@ function validateKey(c: Collector, name: string, raw: unknown): KeySpec | undefi
     c.add([...at, 'url'], `key "${name}" comes from a URL, so it needs a fingerprint pin: there is no trust on first use`)
   }
 
-  return {name, type: type as KeySpec['type'], file, url, data, fingerprints, line: c.line(at)}
+  return c.withLine({name, type: type as KeySpec['type'], file, url, data, fingerprints}, at)
 }
 
 function validateIdentity(c: Collector, raw: unknown, at: Array<string | number>): SignedIdentity | undefined {
@@ -190,17 +190,19 @@ function validateScope(c: Collector, scope: string, raw: unknown, keyNames: Map<
     }
   }
 
-  return {
-    scope,
-    policy,
-    keys,
-    identity,
-    lookaside,
-    lookasideStaging,
-    sigstoreAttachments: typeof attachments === 'boolean' ? attachments : undefined,
-    test,
-    line: c.line(at),
-  }
+  return c.withLine<Omit<ScopeSpec, 'line'>>(
+    {
+      scope,
+      policy,
+      keys,
+      identity,
+      lookaside,
+      lookasideStaging,
+      sigstoreAttachments: typeof attachments === 'boolean' ? attachments : undefined,
+      test,
+    },
+    at,
+  )
 }
 
 export function validateTrustFile(source: YamlSource): TrustFile {
@@ -287,7 +289,7 @@ function validateCrio(c: Collector, raw: unknown, scopeNames: Set<string>): Trus
       if (!scopeNames.has(scope)) c.add([...at, 'scopes', i], `scope "${scope}" is not defined under scopes:`)
     }
 
-    out.push({namespace, scopes: list as string[], line: c.line(at)})
+    out.push(c.withLine({namespace, scopes: list as string[]}, at))
   }
 
   return out

@@ -1,3 +1,5 @@
+import {createRequire} from 'node:module'
+
 import type {Document, LineCounter} from 'yaml'
 
 import {ParseError} from '../lib/errors.js'
@@ -12,6 +14,11 @@ export interface YamlSource {
   lineOf(path: ReadonlyArray<string | number>): number | undefined
 }
 
+type YamlLibrary = typeof import('yaml')
+const require = createRequire(import.meta.url)
+/** Loaded synchronously, and only when needed: lineOf is synchronous, and a valid trust file never needs it. */
+const yamlLibrary = (): YamlLibrary => require('yaml') as YamlLibrary
+
 /**
  * Parses YAML, refusing duplicate mapping keys with the line of the second
  * one. The yaml library's own uniqueKeys check compares every pair of keys
@@ -19,7 +26,16 @@ export interface YamlSource {
  * with a Set, in the same walk that indexes every key's line.
  */
 export async function parseYaml(text: string, file: string): Promise<{doc: Document; lineCounter: LineCounter; lines: Map<string, number>}> {
-  const {LineCounter, parseDocument, isMap, isNode, isScalar, isSeq} = await import('yaml')
+  return indexLines(yamlLibrary(), text, file)
+}
+
+/** The comment-preserving Document of a text the fast parser already accepted (so no error is expected; one would still be located). */
+export function parseYamlDocumentSync(text: string, file: string): Document {
+  return indexLines(yamlLibrary(), text, file).doc
+}
+
+function indexLines(yaml: YamlLibrary, text: string, file: string): {doc: Document; lineCounter: LineCounter; lines: Map<string, number>} {
+  const {LineCounter, parseDocument, isMap, isNode, isScalar, isSeq} = yaml
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, {lineCounter, uniqueKeys: false, prettyErrors: false, strict: true})
   const fail = (message: string, offset: number): never => {
@@ -55,12 +71,36 @@ export async function parseYaml(text: string, file: string): Promise<{doc: Docum
   return {doc, lineCounter, lines}
 }
 
+/**
+ * What the fast parser may read: no anchors or aliases (the precise parser
+ * bounds their expansion), no tags, no directives. Text that might hold one
+ * takes the precise path; a trust file never needs them.
+ */
+const NEEDS_PRECISE = /(?:^|[\s,[{:-])[&*!]|^%/m
+
+/**
+ * A trust file. Parsed fast when it can be: js-yaml (YAML 1.2 core schema,
+ * duplicate keys refused) builds the value, and the lines are found only
+ * when asked for, which validation does only for a problem, by the precise
+ * parser (the yaml library, with its CST). A parse error is always located:
+ * by the precise parser, or by js-yaml's mark when only js-yaml refuses.
+ */
 export async function loadYamlSource(text: string, file: string): Promise<YamlSource> {
-  const {doc, lines} = await parseYaml(text, file)
+  let lines: Map<string, number> | undefined
+  let value: unknown
+  if (NEEDS_PRECISE.test(text)) {
+    const parsed = indexLines(yamlLibrary(), text, file)
+    lines = parsed.lines
+    value = parsed.doc.toJS({maxAliasCount: 50})
+  } else {
+    value = await fastParse(text, file)
+  }
+
   return {
     file,
-    value: doc.toJS({maxAliasCount: 50}),
+    value,
     lineOf(path) {
+      lines ??= indexLines(yamlLibrary(), text, file).lines
       // The line of the deepest part of the path that exists: a mapping key is where a reader looks.
       for (let depth = path.length; depth >= 0; depth--) {
         const line = lines.get(JSON.stringify(path.slice(0, depth).map((p) => (typeof p === 'number' ? p : String(p)))))
@@ -69,5 +109,59 @@ export async function loadYamlSource(text: string, file: string): Promise<YamlSo
 
       return undefined
     },
+  }
+}
+
+async function fastParse(text: string, file: string): Promise<unknown> {
+  const jsYaml = (await import('js-yaml')).default
+  try {
+    return jsYaml.load(text, {schema: jsYaml.CORE_SCHEMA, filename: file})
+  } catch (error) {
+    indexLines(yamlLibrary(), text, file) // the precise parser's located error, when it agrees
+    const mark = (error as {mark?: {line: number; column: number}}).mark
+    throw new ParseError((error as {reason?: string}).reason ?? (error as Error).message, {file, line: (mark?.line ?? 0) + 1, column: (mark?.column ?? 0) + 1})
+  }
+}
+
+/**
+ * js-yaml's value and the line of every mapping key (by JSON path), from
+ * its parse events: no CST. Keys inside sequences are not indexed. Undefined
+ * when the text is not for the fast parser (see NEEDS_PRECISE) or it
+ * refuses the text: the caller takes the precise path, which locates errors.
+ */
+export async function parseYamlFast(text: string): Promise<{value: unknown; keyLines: Map<string, number>} | undefined> {
+  if (NEEDS_PRECISE.test(text)) return undefined
+  const jsYaml = (await import('js-yaml')).default
+  interface Frame {
+    path: string[] | undefined
+    count: number
+    lastKey?: string
+  }
+
+  const stack: Frame[] = [{path: [], count: 0}]
+  const keyLines = new Map<string, number>()
+  const listener = (event: 'open' | 'close', state: {line: number; kind: string | null; result: unknown}) => {
+    const parent = stack.at(-1)!
+    if (event === 'open') {
+      // A mapping's odd children are values: their path is the parent's and the key before them.
+      const isValue = parent.count % 2 === 1 && parent.path !== undefined && parent.lastKey !== undefined
+      stack.push({path: stack.length === 1 ? [] : isValue ? [...parent.path!, parent.lastKey!] : undefined, count: 0})
+      return
+    }
+
+    stack.pop()
+    const owner = stack.at(-1)!
+    if (owner.count % 2 === 0 && state.kind === 'scalar' && owner.path !== undefined && stack.length > 1) {
+      owner.lastKey = String(state.result)
+      keyLines.set(JSON.stringify([...owner.path, owner.lastKey]), state.line + 1)
+    }
+
+    owner.count++
+  }
+
+  try {
+    return {value: jsYaml.load(text, {schema: jsYaml.CORE_SCHEMA, listener}), keyLines}
+  } catch {
+    return undefined
   }
 }

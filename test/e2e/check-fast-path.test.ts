@@ -139,6 +139,23 @@ describe('check fast path never hides drift', () => {
     assert.deepEqual({...fast, basis: ''}, {...full, basis: ''})
   })
 
+  it('the apply that removes a signed scope\'s lookaside prints the warning of the host it leaves, in its output and its --json, as check does', async () => {
+    const env = {...process.env, HOME: '/home/fast'}
+    for (const json of [false, true]) {
+      const host = await appliedWith(`apply-warns-${json}`, ACCEPT_ALL, `version: 1\n${SIGNED_X}    lookaside: https://sigs.example.com\n`)
+      await writeFile(host.config, `version: 1\n${SIGNED_X}`)
+      const applied = await imagetrust(['apply', '--root', host.root, '-c', host.config, ...(json ? ['--json'] : [])], env)
+      assert.equal(applied.code, 0, applied.stderr)
+      const warnings: string[] = json ? JSON.parse(applied.stdout).warnings : applied.stderr.split('\n').filter((l) => l.startsWith('warning: ')).map((l) => l.slice('warning: '.length))
+      assert.ok(json ? JSON.parse(applied.stdout).changed : /Changed \d+ file\(s\)/.test(applied.stdout), applied.stdout)
+      assert.ok(warnings.some((w) => /scope "registry\.example\.com\/x" is signed but has no lookaside/.test(w)), `apply${json ? ' --json' : ''} did not warn: ${JSON.stringify(warnings)}`)
+      // The same warnings as the next check gives, and the next (empty) apply.
+      assert.deepEqual(warnings, (await host.full()).warnings)
+      const again = await imagetrust(['apply', '--root', host.root, '-c', host.config, '--json'], env)
+      assert.deepEqual(JSON.parse(again.stdout).warnings, warnings)
+    }
+  })
+
   it('after an apply that leaves a foreign rule overriding ours, the fast path reports it as the full plan does', async () => {
     const policy = JSON.stringify({default: [{type: 'insecureAcceptAnything'}], transports: {docker: {'registry.example.com/x/app': [{type: 'insecureAcceptAnything'}], '': [{type: 'insecureAcceptAnything'}]}}})
     const host = await appliedWith('overridden', policy, `version: 1\ndefault: reject\n${SIGNED_X}    lookaside: https://sigs.example.com\n`)

@@ -36,7 +36,9 @@ export function run(cmd: string, args: string[], options: {env?: NodeJS.ProcessE
     const child = execFile(cmd, args, {env: options.env ?? process.env, cwd: options.cwd, maxBuffer: 64 * 1024 * 1024, ...limits}, (error, stdout, stderr) => {
       const killed = Boolean(options.timeoutMs && (error as {killed?: boolean} | null)?.killed)
       const code = error ? (killed ? TIMED_OUT : typeof (error as {code?: unknown}).code === 'number' ? ((error as {code: number}).code) : 127) : 0
-      resolve({code, stdout: String(stdout), stderr: String(stderr)})
+      // 127 hides why: a spawn error (EAGAIN, ENOMEM) or a signal; say which.
+      const why = code === 127 && error ? `\n[${cmd}: ${(error as {code?: unknown}).code ?? ''} ${(error as {signal?: unknown}).signal ?? ''} ${error.message}]` : ''
+      resolve({code, stdout: String(stdout), stderr: String(stderr) + why})
     })
     if (options.input !== undefined) child.stdin?.end(options.input)
   })
