@@ -43,6 +43,8 @@ export interface SignatureInput {
   identity?: SignedIdentity
   /** The engines accept signatures by a signing subkey (containers/image 5.37+); unknown: assume not. */
   subkeySignatures?: boolean
+  /** An engine here reads keys with golang.org/x/crypto/openpgp (no EdDSA): it names that engine. */
+  noEdDsaKeys?: string
 }
 
 type OpenPGP = typeof import('openpgp')
@@ -178,6 +180,12 @@ export async function checkSignature(openpgp: OpenPGP, input: SignatureInput): P
   // Before 5.37 containers/image matches the signing key against primary keys only.
   if (bySubkey && !input.subkeySignatures) {
     out.reasons.push(`made by subkey ${out.signer} of ${primary.getFingerprint().toUpperCase()}, which this host's containers/image refuses (subkey signatures are accepted from 5.37)`)
+  }
+
+  // x/crypto/openpgp cannot even read an EdDSA key, so such an engine never verifies its signatures.
+  const algorithm = String(primary.getAlgorithmInfo().algorithm)
+  if (input.noEdDsaKeys && /^eddsa|ed25519/i.test(algorithm)) {
+    out.reasons.push(`made by EdDSA key ${primary.getFingerprint().toUpperCase()}, which ${input.noEdDsaKeys} (built with containers_image_openpgp) cannot read, so it refuses the image`)
   }
 
   judgePayload(out, verified.data, input)

@@ -165,7 +165,7 @@ export async function nativeVerify(root: HostRoot, image: string, options: {tlsV
   const signatures: NativeSignature[] = []
   try {
     for (const [i, bytes] of (await lookasideSignatures(root, dir, registry.budget)).entries()) {
-      signatures.push(await checkSignature(openpgp, {index: i + 1, url: `${dir}/signature-${i + 1}`, bytes, trusted, digest, ref, identity: signedBy?.signedIdentity, subkeySignatures: capabilities.subkeySignatures}))
+      signatures.push(await checkSignature(openpgp, {index: i + 1, url: `${dir}/signature-${i + 1}`, bytes, trusted, digest, ref, identity: signedBy?.signedIdentity, subkeySignatures: capabilities.subkeySignatures, noEdDsaKeys: capabilities.noEdDsaKeys}))
     }
   } catch (error) {
     if (!(error instanceof Unreachable)) throw error

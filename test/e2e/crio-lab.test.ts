@@ -190,6 +190,10 @@ describe('CRI-O for real (the lab CRI-O 1.36, crictl, a sandbox host root)', {ti
     assert.match(applied.stderr, /key "ed" \([0-9A-F]+\) is an EdDSA key .*crio 1\.36\.3 was built with containers_image_openpgp/)
     // The engine agrees: x/crypto/openpgp cannot read the key, so the signature never verifies.
     assert.ok(refusedFor(await crio.pull(image), /tag byte does not have MSB set|unsupported public key algorithm/))
+    // verify --native says what CRI-O does, not what a gpgme engine would.
+    const native = await imagetrust(['verify', '--native', image, '--root', root, '-c', config, '--no-tls-verify', '--json'], crio.env)
+    assert.equal(native.code, 3, `${native.stderr}\n${native.stdout}`)
+    assert.match(native.stdout, /EdDSA key [0-9A-F]+, which crio 1\.36\.3 \(built with containers_image_openpgp\) cannot read/)
     // The same key does not warn where no engine says it was built that way.
     const plain = await imagetrust(['apply', '--root', root, '-c', config, '--dry-run'])
     assert.doesNotMatch(plain.stderr, /EdDSA/)
