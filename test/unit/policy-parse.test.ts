@@ -179,6 +179,18 @@ describe('strict policy.json parser', () => {
     assert.deepEqual(toValue(parseStrictJson('"\\ud83d\\ude00"', 'p')), '\u{1F600}')
   })
 
+  it('reads strings as JSON does: plain runs around every escape, and the errors located', () => {
+    for (const literal of ['""', '"plain"', '"a\\nb"', '"\\"lead"', '"trail\\\\"', '"x\\u00e9y\\/z\\b\\f\\r\\t"', '"é ✓ \\ud83d\\ude00 end"', `"${'r'.repeat(5000)}\\t${'s'.repeat(5000)}"`]) {
+      assert.equal(toValue(parseStrictJson(literal, 'p')), JSON.parse(literal), literal)
+    }
+
+    assert.throws(() => parseStrictJson('"ab\ncd"', 'p'), /p:1:4: unterminated string/)
+    assert.throws(() => parseStrictJson('"ab\tcd"', 'p'), /p:1:4: invalid control character/)
+    assert.throws(() => parseStrictJson('"ab\\qcd"', 'p'), /p:1:4: invalid escape \\q/)
+    assert.throws(() => parseStrictJson('"ab\\u12"', 'p'), /p:1:4: invalid \\u escape/)
+    assert.throws(() => parseStrictJson('"abc', 'p'), /p:1:5: unterminated string/)
+  })
+
   it('decodes invalid UTF-8 byte by byte, as Go does', () => {
     // Go reads "a\xe2\x82" as a + two U+FFFD and "a\xe2" as a + one: two keys, and the file loads.
     const bytes = Buffer.concat([
