@@ -143,8 +143,8 @@ export async function runInit(options: InitOptions, ui: InitUi): Promise<InitRes
 
     ui.log('')
     ui.log(paint('9. Verify', 'bold', ui.color))
-    const {loadTrustFile} = await import('../trustfile/load.js')
-    const cases = casesFromTrust(await loadTrustFile(staged.trustFile))
+    const [{loadTrustFile}, {trustAsOf}] = await Promise.all([import('../trustfile/load.js'), import('../trustfile/expiry.js')])
+    const cases = casesFromTrust(trustAsOf(await loadTrustFile(staged.trustFile), new Date()).trust)
     if (!result.apply || options['no-verify']) ui.log('Skipped: run `imagetrust verify` after apply.')
     else if (cases.length === 0) ui.log('No test images: add test: {signed, unsigned} to a scope, or run `imagetrust verify --image REF --expect accept|reject`.')
     else {

@@ -1,5 +1,6 @@
 import type {LoadedKey} from '../keys/types.js'
 import {describeOverride} from '../policy/overrides.js'
+import {type Expiring, expiryReport} from '../trustfile/expiry.js'
 import type {DriftChange} from './changes.js'
 import type {DriftReason, FileAction, FileKind, Plan} from './types.js'
 
@@ -50,6 +51,17 @@ export interface DriftEntry {
   detail?: string
   /** What changed inside the file (a scope, the default, a registries.d entry, a key), when it can be named. */
   changes?: DriftChange[]
+  /** reason expired: the trust file's scope or key whose until has passed (path is the trust file). */
+  entry?: Expiring
+}
+
+/** Trust file entries past their until are drift (path: the trust file) until it drops or renews them; those close to it are warnings. */
+export function expiryDrift(entries: Expiring[], trustFile: string, now: Date, expiryWarnDays: number): {drift: DriftEntry[]; warnings: string[]} {
+  const report = expiryReport(entries, now, expiryWarnDays)
+  return {
+    drift: report.drift.map(({entry, detail}) => ({path: trustFile, kind: entry.what === 'key' ? ('key' as const) : ('policy' as const), action: 'none' as const, reasons: ['expired' as const], detail, entry})),
+    warnings: report.warnings,
+  }
 }
 
 /**
