@@ -97,7 +97,7 @@ export async function runInit(options: InitOptions, ui: InitUi): Promise<InitRes
         existing,
         color: ui.color,
         log: ui.log,
-        preset: {scopes: options.scope, default: options.default as DefaultChoice | undefined, lookaside: options.lookaside},
+        preset: {scopes: options.scope, default: options.default as DefaultChoice | undefined, lookaside: options.lookaside, accept: options.accept, until: options.until, reason: options.reason},
       })
     }
 
@@ -125,7 +125,7 @@ export async function runInit(options: InitOptions, ui: InitUi): Promise<InitRes
       written: true,
       default: answers.default,
       keys: answers.keys.map((k) => ({name: k.name, type: k.type, fingerprints: k.fingerprints})),
-      scopes: answers.scopes.map((s) => s.scope),
+      scopes: [...answers.scopes.map((s) => s.scope), ...(answers.exceptions ?? []).map((e) => e.scope)],
       notes: staged.notes,
       plan: planFiles,
       apply: null,
