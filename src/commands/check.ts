@@ -1,4 +1,5 @@
 import {hostRoot, trustFilePath} from '../host/paths.js'
+import {checkTime} from '../lib/clock.js'
 import {ImagetrustCommand} from '../lib/command.js'
 import {EXIT} from '../lib/errors.js'
 import {expiryWarnFlag} from '../lib/flags.js'
@@ -28,7 +29,7 @@ export default class Check extends ImagetrustCommand {
   async run(): Promise<CheckResult> {
     const {flags} = await this.parse(Check)
     const root = hostRoot(flags)
-    const now = new Date()
+    const now = checkTime()
     // Nothing changed since the last apply: its plan is still empty, so no parsing is needed.
     const unchanged = await fingerprintHolds(root, trustFilePath(flags), await fingerprintContext(root), now)
     const result = unchanged

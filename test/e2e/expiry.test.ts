@@ -2,13 +2,13 @@
  * Scopes and keys that expire (until: in the trust file), end to end: a real
  * registry and lookaside on 127.0.0.1, real GPG signatures made by podman
  * push --sign-by, imagetrust applied to a sandbox root, and real podman and
- * skopeo pulls reading it. Until dates are picked relative to the real clock:
- * there is no clock override.
+ * skopeo pulls reading it. Until dates are picked relative to the real clock;
+ * only check's test-only IMAGETRUST_TEST_NOW moves time forward, to see an
+ * until pass after apply with nothing changed on disk.
  */
 import assert from 'node:assert/strict'
 import {copyFile, mkdir, readFile, writeFile} from 'node:fs/promises'
 import path from 'node:path'
-import {setTimeout as sleep} from 'node:timers/promises'
 import {after, before, describe, it} from 'node:test'
 
 import {type GpgKey, Lab, imagetrust} from '../support/lab.ts'
@@ -96,8 +96,8 @@ describe('scopes and keys that expire', () => {
     return file
   }
 
-  async function check(root: string, config: string): Promise<{code: number; report: {inSync: boolean; drift: Drift[]; warnings: string[]; basis: string}}> {
-    const result = await imagetrust(['check', '--root', root, '-c', config, '--json', '--expiry-warn', '30'])
+  async function check(root: string, config: string, env: NodeJS.ProcessEnv = {}): Promise<{code: number; report: {inSync: boolean; drift: Drift[]; warnings: string[]; basis: string}}> {
+    const result = await imagetrust(['check', '--root', root, '-c', config, '--json', '--expiry-warn', '30'], {...process.env, ...env})
     assert.ok(result.code === 0 || result.code === 2, result.stderr)
     const report = JSON.parse(result.stdout)
     assertMatchesSchema('check', report)
@@ -155,15 +155,15 @@ describe('scopes and keys that expire', () => {
 
   it('check notices an until that passes after apply, with nothing changed on disk', async () => {
     const root = await newRoot('root-passing')
-    // An RFC 3339 time a few seconds ahead, with an offset: apply and the first check happen before it.
-    const until = new Date(Date.now() + 20_000)
+    // An RFC 3339 time with an offset, ten days ahead.
+    const until = new Date(Date.now() + 10 * 86_400_000)
     const withOffset = new Date(until.getTime() + 2 * 3_600_000).toISOString().replace(/\.\d{3}Z$/, '+02:00')
     const config = await writeTrust('passing', {vendorUntil: withOffset})
     assert.equal((await imagetrust(['apply', '--root', root, '-c', config])).code, 0)
     const before = await check(root, config)
     assert.deepEqual([before.code, before.report.basis], [0, 'unchanged since apply'])
-    await sleep(Math.max(0, until.getTime() - Date.now() + 1000))
-    const later = await check(root, config)
+    // Eleven days later (check's test-only clock): the same files, but the exception has ended.
+    const later = await check(root, config, {IMAGETRUST_TEST_NOW: new Date(until.getTime() + 86_400_000).toISOString()})
     assert.equal(later.code, 2)
     assert.equal(later.report.basis, 'full plan')
     assert.deepEqual(later.report.drift.map((d) => d.reasons).sort(), [['content'], ['expired']])
