@@ -34,7 +34,7 @@ describe('scopes and keys that expire', () => {
   let store: Store
   let alpha: GpgKey
   let beta: GpgKey
-  const images = {byAlpha: '', byBeta: '', soloByAlpha: '', vendor: ''}
+  const images = {byAlpha: '', byBeta: '', soloByAlpha: '', soloUnsigned: '', vendor: ''}
 
   before(async () => {
     lab = await Lab.started('ite-')
@@ -44,6 +44,7 @@ describe('scopes and keys that expire', () => {
     images.byAlpha = await lab.push('localhost/tiny:1', 'apps/alpha:1', alpha)
     images.byBeta = await lab.push('localhost/tiny:1', 'apps/beta:1', beta)
     images.soloByAlpha = await lab.push('localhost/tiny:1', 'solo/app:1', alpha)
+    images.soloUnsigned = await lab.push('localhost/tiny:1', 'solo/unsigned:1')
     images.vendor = await lab.push('localhost/tiny:1', 'vendor/app:1')
     await writeFile(path.join(lab.dir, 'alpha.asc'), alpha.publicArmored)
     await writeFile(path.join(lab.dir, 'beta.asc'), beta.publicArmored)
@@ -86,6 +87,7 @@ describe('scopes and keys that expire', () => {
         '    policy: signed',
         '    keys: [alpha]',
         `    lookaside: ${lab.lookasideUrl}`,
+        `    test: {signed: "${images.soloByAlpha}", unsigned: "${images.soloUnsigned}"}`,
         `  "${lab.registry}/vendor":`,
         '    policy: accept',
         `    until: ${options.vendorUntil}`,
@@ -189,6 +191,10 @@ describe('scopes and keys that expire', () => {
     assert.match(solo.stderr, /is rejected by policy/)
     const policy = JSON.parse(await readFile(path.join(root, 'etc/containers/policy.json'), 'utf8'))
     assert.deepEqual(policy.transports.docker[`${lab.registry}/solo`], [{type: 'reject'}])
+    // verify no longer expects the rejecting scope's signed test image to be accepted; its unsigned one is still refused.
+    const verified = await imagetrust(['verify', '--root', root, '-c', config, '--no-tls-verify', '--engine', 'skopeo', '--json'])
+    assert.equal(verified.code, 0, verified.stdout + verified.stderr)
+    assert.deepEqual(JSON.parse(verified.stdout).results.map((r: {image: string; expect: string; outcome: string}) => [r.image, r.expect, r.outcome]), [[images.soloUnsigned, 'reject', 'confirmed']])
 
     const drifted = await check(root, config)
     assert.equal(drifted.code, 2)
@@ -231,7 +237,7 @@ describe('scopes and keys that expire', () => {
     for (const command of ['apply', 'check', 'plan']) {
       const result = await imagetrust([command, '--root', root, '-c', config])
       assert.equal(result.code, 1, `${command}: ${result.stderr}`)
-      assert.match(result.stderr, new RegExp(`${config}:17.*until "2027-01-32" is not a valid date`))
+      assert.match(result.stderr, new RegExp(`${config}:18.*until "2027-01-32" is not a valid date`))
     }
 
     assert.deepEqual(await hashTree(root), before)
