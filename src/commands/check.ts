@@ -3,7 +3,7 @@ import {checkTime} from '../lib/clock.js'
 import {ImagetrustCommand} from '../lib/command.js'
 import {EXIT} from '../lib/errors.js'
 import {expiryWarnFlag} from '../lib/flags.js'
-import {cachedKeys, type DriftEntry, driftLine, expiryDrift, keyDrift, planDrift} from '../plan/drift.js'
+import {cachedKeys, type DriftEntry, driftLine, explainExpired, expiryDrift, keyDrift, planDrift} from '../plan/drift.js'
 import {fingerprintHolds} from '../plan/fingerprint.js'
 import {fingerprintContext} from '../plan/fingerprint-inputs.js'
 import {stamp} from '../status/stamp.js'
@@ -69,7 +69,7 @@ export default class Check extends ImagetrustCommand {
     const {describeChanges} = await import('../plan/changes.js')
     const {plan, root, keys, expiry} = await preparePlan({root: flags.root, user: flags.user, config: flags.config, strictKeys: false, at: now})
     return this.fromKeys('full plan', plan.warnings, keys, flags['expiry-warn'], now, root, [
-      planDrift(plan, (p) => root.resolve(p), await describeChanges(plan.changes)),
+      planDrift(plan, (p) => root.resolve(p), explainExpired(await describeChanges(plan.changes), expiry.expired)),
       expiryDrift(expiry.entries, expiry.source.file, now, flags['expiry-warn']),
     ])
   }

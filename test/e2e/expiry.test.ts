@@ -26,6 +26,7 @@ interface Drift {
   kind: string
   reasons: string[]
   detail?: string
+  changes?: Array<{summary: string}>
   entry?: {what: string; name: string; until: string; reason?: string}
 }
 
@@ -137,7 +138,10 @@ describe('scopes and keys that expire', () => {
     assert.equal(expired?.path, config)
     assert.match(expired?.detail ?? '', /expired on .*: vendor ships unsigned until their CI signs \(TICKET-7\)/)
     // The installed policy still lets it in: that is drift too.
-    assert.ok(drifted.report.drift.some((d) => d.path === path.join(root, 'etc/containers/policy.json') && d.reasons.includes('content')), JSON.stringify(drifted.report.drift))
+    const content = drifted.report.drift.find((d) => d.path === path.join(root, 'etc/containers/policy.json'))
+    assert.deepEqual(content?.reasons, ['content'], JSON.stringify(drifted.report.drift))
+    // Not "added by hand": the change says the scope expired.
+    assert.match(content?.changes?.[0]?.summary ?? '', /^scope docker:.*\/vendor expired on .* \(vendor ships unsigned until their CI signs \(TICKET-7\)\): the host still has it \(accept\); apply removes it$/)
 
     const reapplied = await imagetrust(['apply', '--root', root, '-c', config])
     assert.equal(reapplied.code, 0, reapplied.stderr)
