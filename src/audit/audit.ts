@@ -34,7 +34,8 @@ export interface AuditEntry {
 }
 
 export interface AuditReport {
-  policy: {source: 'installed' | 'candidate'; file: string}
+  /** at: the candidate is the policy as of that time (audit --at), its expired scopes and keys left out. */
+  policy: {source: 'installed' | 'candidate'; file: string; at?: string}
   /** Grouped by outcome (refused, unknown, accepted); running images first in each group. */
   images: AuditEntry[]
   /** Images with no name (dangling): a pull needs a name, so they are not judged. */
@@ -46,6 +47,8 @@ export interface AuditReport {
 
 export interface AuditOptions extends StorageOptions {
   candidate?: boolean
+  /** With candidate: judge against the policy as it will be at this time. */
+  at?: Date
   config?: string
   user?: boolean
   tlsVerify: boolean
@@ -67,7 +70,7 @@ async function pool<T>(items: T[], limit: number, work: (item: T) => Promise<voi
 
 export async function runAudit(root: HostRoot, options: AuditOptions): Promise<AuditReport> {
   const [view, storage] = await Promise.all([
-    policyView(root, {candidate: options.candidate ? {config: options.config, user: options.user} : undefined}),
+    policyView(root, {candidate: options.candidate ? {config: options.config, user: options.user, at: options.at} : undefined}),
     listStorage(options),
   ])
   const warnings = [...view.warnings, ...storage.warnings]
@@ -156,11 +159,11 @@ export async function runAudit(root: HostRoot, options: AuditOptions): Promise<A
     runningUnknown: running.filter((r) => r.outcome === 'unknown').length,
   }
   const exitCode = summary.runningRefused > 0 ? VERIFY_EXIT.failed : summary.runningUnknown > 0 ? VERIFY_EXIT.inconclusive : VERIFY_EXIT.confirmed
-  return {policy: {source: view.source, file: view.podman.file}, images: results, unnamed, summary, warnings, exitCode}
+  return {policy: {source: view.source, file: view.podman.file, ...(options.candidate && options.at ? {at: options.at.toISOString()} : {})}, images: results, unnamed, summary, warnings, exitCode}
 }
 
 export function renderAudit(report: AuditReport): string {
-  const lines = [`Judged against the ${report.policy.source} policy ${report.policy.file}:`]
+  const lines = [`Judged against the ${report.policy.source} policy ${report.policy.file}${report.policy.at ? ` as of ${report.policy.at}` : ''}:`]
   const titles: Record<Outcome, string> = {refused: 'WOULD BE REFUSED', unknown: 'CANNOT BE KNOWN', accepted: 'would be accepted'}
   for (const outcome of ['refused', 'unknown', 'accepted'] as const) {
     const group = report.images.filter((i) => i.outcome === outcome)

@@ -25,14 +25,15 @@ export interface PolicyView {
   warnings: string[]
 }
 
-export async function policyView(root: HostRoot, options: {candidate?: {config?: string; user?: boolean}}): Promise<PolicyView> {
+export async function policyView(root: HostRoot, options: {candidate?: {config?: string; user?: boolean; at?: Date}}): Promise<PolicyView> {
   const overrides = new Map<string, string | null>()
   const warnings: string[] = []
   if (options.candidate) {
     const {preparePlan} = await import('../plan/converge.js')
-    const prepared = await preparePlan({root: root.root, user: options.candidate.user, config: options.candidate.config, strictKeys: false})
+    const {user, config, at} = options.candidate
+    const prepared = await preparePlan({root: root.root, user, config, strictKeys: false, at})
     for (const change of prepared.plan.changes) overrides.set(change.hostPath, change.after)
-    warnings.push(...prepared.plan.warnings)
+    warnings.push(...prepared.plan.warnings, ...prepared.plan.notes.filter((n) => / expired on /.test(n)))
   }
 
   const read = async (hostPath: string): Promise<Uint8Array | null> => {

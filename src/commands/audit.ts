@@ -4,6 +4,14 @@ import {type AuditReport, renderAudit, runAudit} from '../audit/audit.js'
 import {hostRoot} from '../host/paths.js'
 import {ImagetrustCommand} from '../lib/command.js'
 import {DEFAULT_TIMEOUT_SECONDS} from '../registry/limits.js'
+import {EXIT, ImagetrustError} from '../lib/errors.js'
+import {parseUntil} from '../trustfile/expiry.js'
+
+function auditTime(value: string): Date {
+  const at = parseUntil(value)
+  if (typeof at === 'string') throw new ImagetrustError(`--at: ${at.replace(/^until /, '')}`, {exitCode: EXIT.usage})
+  return at
+}
 
 export default class Audit extends ImagetrustCommand {
   static override summary = 'Judge local images and running containers against the installed policy, or the one the trust file would produce: what would stop working?'
@@ -12,12 +20,18 @@ Exit codes: 0 nothing running would break, 3 a running container's image would b
 
   static override examples = [
     '<%= config.bin %> audit --candidate',
+    '<%= config.bin %> audit --candidate --at 2027-02-01',
     '<%= config.bin %> audit --json',
     '<%= config.bin %> audit --candidate --storage-root /tmp/store/root --runroot /tmp/store/run --storage-driver vfs',
   ]
 
   static override flags = {
     candidate: Flags.boolean({description: 'Judge against the policy the trust file would produce (what apply would write), not the installed one.'}),
+    at: Flags.string({
+      dependsOn: ['candidate'],
+      helpValue: 'DATE',
+      description: 'With --candidate: the policy as it will be then (UTC date or RFC 3339 time): scopes and keys whose until has passed by then are left out.',
+    }),
     'storage-root': Flags.string({description: "podman's --root: the image store to read.", helpValue: 'DIR'}),
     runroot: Flags.string({description: "podman's --runroot: where its running containers' state is.", helpValue: 'DIR'}),
     'storage-driver': Flags.string({description: "podman's --storage-driver.", helpValue: 'DRIVER'}),
@@ -37,6 +51,7 @@ Exit codes: 0 nothing running would break, 3 a running container's image would b
     const {flags} = await this.parse(Audit)
     const report = await runAudit(hostRoot(flags), {
       candidate: flags.candidate,
+      at: flags.at === undefined ? undefined : auditTime(flags.at),
       config: flags.config,
       user: flags.user,
       storageRoot: flags['storage-root'],

@@ -1,8 +1,9 @@
 import {hostRoot, trustFilePath} from '../host/paths.js'
+import {checkTime} from '../lib/clock.js'
 import {ImagetrustCommand} from '../lib/command.js'
 import {EXIT} from '../lib/errors.js'
 import {expiryWarnFlag} from '../lib/flags.js'
-import {cachedKeys, type DriftEntry, driftLine, keyDrift, planDrift} from '../plan/drift.js'
+import {cachedKeys, type DriftEntry, driftLine, explainExpired, expiryDrift, keyDrift, planDrift} from '../plan/drift.js'
 import {fingerprintHolds} from '../plan/fingerprint.js'
 import {fingerprintContext} from '../plan/fingerprint-inputs.js'
 import {stamp} from '../status/stamp.js'
@@ -20,7 +21,7 @@ export interface CheckResult {
 export default class Check extends ImagetrustCommand {
   static override summary = 'Report drift between the host and the trust file.'
   static override description =
-    'Drift is a file that differs (content, missing key, changed key, mode), a trusted key that expired or was revoked, a file that shadows the managed one, or a foreign policy.json rule that overrides the trust file\'s for some images (overridden: a more specific scope, or a transport-wide "" accepting what default: reject refuses). Exit codes: 0 in sync, 2 drifted, 1 error. Nothing is written.'
+    'Drift is a file that differs (content, missing key, changed key, mode), a trusted key that expired or was revoked, a trust file scope or key past its until (expired, naming it and its reason), a file that shadows the managed one, or a foreign policy.json rule that overrides the trust file\'s for some images (overridden: a more specific scope, or a transport-wide "" accepting what default: reject refuses). Exit codes: 0 in sync, 2 drifted, 1 error. Nothing is written.'
 
   static override examples = ['<%= config.bin %> check', '<%= config.bin %> check --json || echo "drift or error: $?"', '<%= config.bin %> check --expiry-warn 60']
   static override flags = {'expiry-warn': expiryWarnFlag}
@@ -28,11 +29,14 @@ export default class Check extends ImagetrustCommand {
   async run(): Promise<CheckResult> {
     const {flags} = await this.parse(Check)
     const root = hostRoot(flags)
-    const now = new Date()
+    const now = checkTime()
     // Nothing changed since the last apply: its plan is still empty, so no parsing is needed.
-    const unchanged = await fingerprintHolds(root, trustFilePath(flags), await fingerprintContext(root))
+    const unchanged = await fingerprintHolds(root, trustFilePath(flags), await fingerprintContext(root), now)
     const result = unchanged
-      ? this.fromKeys('unchanged since apply', unchanged.warnings, cachedKeys(unchanged.keys, now), flags['expiry-warn'], now, root, unchanged.drift)
+      ? this.fromKeys('unchanged since apply', unchanged.warnings, cachedKeys(unchanged.keys, now), flags['expiry-warn'], now, root, [
+          unchanged.drift,
+          expiryDrift(unchanged.expiries, unchanged.trustFile, now, flags['expiry-warn']),
+        ])
       : await this.fullCheck(flags, now)
     await stamp(root, 'check', now)
     this.warnAll(result.warnings)
@@ -53,17 +57,20 @@ export default class Check extends ImagetrustCommand {
     expiryWarnDays: number,
     now: Date,
     root: ReturnType<typeof hostRoot>,
-    drift: DriftEntry[],
+    [drift, expiry]: [DriftEntry[], {drift: DriftEntry[]; warnings: string[]}],
   ): CheckResult {
     const keyReport = keyDrift(keys, expiryWarnDays, now)
-    const all = [...drift, ...keyReport.drift.map((d) => ({...d, path: root.resolve(d.path)}))]
-    return {inSync: all.length === 0, drift: all, warnings: [...warnings, ...keyReport.warnings], basis}
+    const all = [...drift, ...keyReport.drift.map((d) => ({...d, path: root.resolve(d.path)})), ...expiry.drift]
+    return {inSync: all.length === 0, drift: all, warnings: [...warnings, ...keyReport.warnings, ...expiry.warnings], basis}
   }
 
   private async fullCheck(flags: {root: string; user: boolean; config?: string; 'expiry-warn': number}, now: Date): Promise<CheckResult> {
     const {preparePlan} = await import('../plan/converge.js')
     const {describeChanges} = await import('../plan/changes.js')
-    const {plan, root, keys} = await preparePlan({root: flags.root, user: flags.user, config: flags.config, strictKeys: false})
-    return this.fromKeys('full plan', plan.warnings, keys, flags['expiry-warn'], now, root, planDrift(plan, (p) => root.resolve(p), await describeChanges(plan.changes)))
+    const {plan, root, keys, expiry} = await preparePlan({root: flags.root, user: flags.user, config: flags.config, strictKeys: false, at: now})
+    return this.fromKeys('full plan', plan.warnings, keys, flags['expiry-warn'], now, root, [
+      planDrift(plan, (p) => root.resolve(p), explainExpired(await describeChanges(plan.changes), expiry.expired)),
+      expiryDrift(expiry.entries, expiry.source.file, now, flags['expiry-warn']),
+    ])
   }
 }

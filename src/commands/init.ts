@@ -14,6 +14,7 @@ export default class Init extends ImagetrustCommand {
     '<%= config.bin %> init',
     '<%= config.bin %> init --yes --scope registry.example.com/team --key ./team.asc --lookaside https://sigs.example.com --default reject',
     '<%= config.bin %> init --yes --scope quay.io/acme --key ./cosign.pub --sigstore-attachments --default reject --test-signed quay.io/acme/app:1',
+    '<%= config.bin %> init --yes --accept quay.io/vendor --until 2027-02-01 --reason "unsigned until their CI signs"',
   ]
 
   static override flags = {
@@ -27,6 +28,13 @@ export default class Init extends ImagetrustCommand {
     default: Flags.string({options: ['reject', 'accept', 'unset'], description: 'What happens to images of registries no scope lists.'}),
     'test-signed': Flags.string({description: 'A signed test image (must be accepted); it goes to the scope it is under. Repeatable.', multiple: true, helpValue: 'IMAGE'}),
     'test-unsigned': Flags.string({description: 'An unsigned test image (must be refused). Repeatable.', multiple: true, helpValue: 'IMAGE'}),
+    accept: Flags.string({description: 'A registry or namespace to accept unsigned for now: an exception that ends at --until. Repeatable.', multiple: true, helpValue: 'SCOPE'}),
+    until: Flags.string({
+      description: 'When the --accept exception ends (one for all, or one per --accept): a date (00:00 UTC of that day) or an RFC 3339 time.',
+      multiple: true,
+      helpValue: 'DATE',
+    }),
+    reason: Flags.string({description: 'Why the --accept exception exists (one for all, or one per --accept); check and status show it.', multiple: true, helpValue: 'TEXT'}),
     'no-apply': Flags.boolean({description: 'Write the trust file (and key copies) but do not apply.'}),
     'no-verify': Flags.boolean({description: 'Skip the test pulls after apply.'}),
     engine: verifyFlags.engine,

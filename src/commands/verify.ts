@@ -3,6 +3,7 @@ import * as Flags from '@oclif/core/flags'
 import {type HostRoot, hostRoot} from '../host/paths.js'
 import {ImagetrustCommand} from '../lib/command.js'
 import {trustFilePath} from '../plan/converge.js'
+import {trustAsOf} from '../trustfile/expiry.js'
 import {loadTrustFile} from '../trustfile/load.js'
 import {installedContext} from '../verify/preflight.js'
 import {casesFromTrust, chooseEngines, renderReport, runVerify, type VerifyCase, type VerifyReport} from '../verify/verify.js'
@@ -54,7 +55,8 @@ Exit codes: 0 all confirmed, 3 anything not enforced or broken, 4 inconclusive a
     if (flags.signed) return this.runSigned(root, flags.signed, {tlsVerify: flags['tls-verify'], timeoutSeconds: flags.timeout}, trustFilePath(flags))
     const given = casesFromFlags(flags.image, flags.expect)
     let cases: VerifyCase[] = given
-    if (given.length === 0) cases = casesFromTrust(await loadTrustFile(trustFilePath(flags)))
+    // The trust file as of now: an expired scope's test images no longer say anything.
+    if (given.length === 0) cases = casesFromTrust(trustAsOf(await loadTrustFile(trustFilePath(flags)), new Date()).trust)
     const engines = await chooseEngines(flags.engine)
     const context = await installedContext(root)
     let report: VerifyReport

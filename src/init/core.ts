@@ -15,7 +15,8 @@ import {KEY_NAME, validateTrustFile} from '../trustfile/validate.js'
 import {loadYamlSource} from '../trustfile/yaml-source.js'
 import {checkInitKey, readInitKeySource, suggestKeyName} from './keys.js'
 import {editTrustDocument, keyFileOf, renderTrustFile} from './render.js'
-import type {DefaultChoice, InitAnswers, InitKey, InitScope} from './types.js'
+import {parseUntil} from '../trustfile/expiry.js'
+import type {DefaultChoice, InitAnswers, InitException, InitKey, InitScope} from './types.js'
 
 /** The flags that answer init's prompts. */
 export interface InitFlags {
@@ -28,6 +29,9 @@ export interface InitFlags {
   default?: string
   'test-signed'?: string[]
   'test-unsigned'?: string[]
+  accept?: string[]
+  until?: string[]
+  reason?: string[]
   yes?: boolean
 }
 
@@ -53,20 +57,15 @@ export function scopeNote(scope: string): string | undefined {
 /** Which flags are missing for a run with no terminal. */
 export function missingFlags(flags: InitFlags, options: {existing: boolean}): string[] {
   const missing: string[] = []
-  if (!flags.scope?.length) missing.push('--scope')
-  if (!flags.key?.length) missing.push('--key')
-  if (!flags.lookaside?.length && !flags['sigstore-attachments'] && !options.existing) missing.push('--lookaside (or --sigstore-attachments)')
+  // Only exceptions (--accept): no signed scope, so no key and no lookaside.
+  const onlyExceptions = Boolean(flags.accept?.length) && !flags.scope?.length
+  if (!flags.scope?.length && !onlyExceptions) missing.push('--scope')
+  if (!flags.key?.length && !onlyExceptions) missing.push('--key')
+  if (!flags.lookaside?.length && !flags['sigstore-attachments'] && !options.existing && !onlyExceptions) missing.push('--lookaside (or --sigstore-attachments)')
+  if (flags.accept?.length && !flags.until?.length) missing.push('--until (with --accept)')
   if (!flags.default && !options.existing) missing.push('--default')
   if (!flags.yes) missing.push('--yes')
   return missing
-}
-
-function paired<T>(values: T[] | undefined, count: number, flag: string): Array<T | undefined> {
-  const list = values ?? []
-  if (list.length === 0) return Array.from({length: count}, () => undefined)
-  if (list.length === 1) return Array.from({length: count}, () => list[0])
-  if (list.length !== count) throw new ImagetrustError(`give one ${flag} for all scopes, or one per --scope (${count} scope(s), ${list.length} ${flag})`)
-  return list
 }
 
 /** The scope a test image falls under: the most specific of the given scopes, as containers/image picks. */
@@ -116,7 +115,7 @@ export async function answersFromFlags(flags: InitFlags, options: {capabilities:
   }
 
   if (new Set(scopes).size !== scopes.length) throw new ImagetrustError('a --scope is given twice')
-  const answers: InitAnswers = {default: flags.default as DefaultChoice | undefined, keys: [], scopes: []}
+  const answers: InitAnswers = {default: flags.default as DefaultChoice | undefined, keys: [], scopes: [], exceptions: exceptionsFromFlags(flags, new Date())}
   const keySources = flags.key ?? []
   if (keySources.length !== 1 && keySources.length !== scopes.length) throw new ImagetrustError(`give one --key for all scopes, or one per --scope (${scopes.length} scope(s), ${keySources.length} --key)`)
   const pins = flags.fingerprint ?? []
@@ -156,6 +155,43 @@ export async function answersFromFlags(flags: InitFlags, options: {capabilities:
   }
 
   return answers
+}
+
+function paired<T>(values: T[] | undefined, count: number, flag: string, per = '--scope'): Array<T | undefined> {
+  const list = values ?? []
+  if (list.length === 0) return Array.from({length: count}, () => undefined)
+  if (list.length === 1) return Array.from({length: count}, () => list[0])
+  const what = per === '--scope' ? 'scope' : 'exception'
+  if (list.length !== count) throw new ImagetrustError(`give one ${flag} for all ${what}s, or one per ${per} (${count} ${what}(s), ${list.length} ${flag})`)
+  return list
+}
+
+/** An until for a new exception: a valid date or time, still ahead. A message when not. */
+export function untilProblem(value: string, now: Date): string | undefined {
+  const until = parseUntil(value)
+  if (typeof until === 'string') return until
+  if (until.getTime() <= now.getTime()) return `until ${value} (${until.toISOString()}) has already passed: the exception would never apply`
+  return undefined
+}
+
+/** --accept SCOPE --until DATE [--reason TEXT]: accept scopes that end. */
+export function exceptionsFromFlags(flags: InitFlags, now: Date): InitException[] {
+  const scopes = flags.accept ?? []
+  if (scopes.length === 0) {
+    if (flags.until?.length || flags.reason?.length) throw new ImagetrustError('--until and --reason go with --accept SCOPE (an exception that ends)', {exitCode: EXIT.usage})
+    return []
+  }
+
+  const untils = paired(flags.until, scopes.length, '--until', '--accept')
+  const reasons = paired(flags.reason, scopes.length, '--reason', '--accept')
+  return scopes.map((scope, i) => {
+    const problem = scopeProblem(scope) ?? (flags.scope?.includes(scope) ? 'is also a --scope: a scope is either signed or an exception' : undefined)
+    if (problem) throw new ImagetrustError(`--accept "${scope}": ${problem}`, {exitCode: EXIT.usage})
+    const until = untils[i]!
+    const bad = untilProblem(until, now)
+    if (bad) throw new ImagetrustError(`--until: ${bad}`, {exitCode: EXIT.usage})
+    return {scope, until, ...(reasons[i] ? {reason: reasons[i]} : {})}
+  })
 }
 
 export function normalizeLookaside(url: string): string {

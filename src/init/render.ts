@@ -2,7 +2,7 @@ import {isMap, isSeq, stringify, type Document} from 'yaml'
 
 import {ImagetrustError} from '../lib/errors.js'
 import {KEYS_SUBDIR} from '../keys/manage.js'
-import type {DefaultChoice, InitAnswers, InitKey, InitScope} from './types.js'
+import type {DefaultChoice, InitAnswers, InitException, InitKey, InitScope} from './types.js'
 
 /**
  * The trust file init writes, commented so that a reader learns each part.
@@ -68,6 +68,15 @@ function scopeBody(scope: InitScope, indent: string): string[] {
   return lines
 }
 
+const EXCEPTION_COMMENT = [
+  '# Exceptions: accepted unsigned until the date (00:00 UTC of that day, or the time given),',
+  '# then apply leaves them out and the rest of the policy decides; check warns --expiry-warn days ahead.',
+]
+
+function exceptionBody(exception: InitException, indent: string): string[] {
+  return [`${indent}policy: accept`, `${indent}until: ${q(exception.until)}`, ...(exception.reason ? [`${indent}reason: ${q(exception.reason, 'QUOTE_DOUBLE')}`] : [])]
+}
+
 export function renderTrustFile(answers: InitAnswers): string {
   const lines = [
     '# imagetrust trust file, written by `imagetrust init`.',
@@ -92,6 +101,9 @@ export function renderTrustFile(answers: InitAnswers): string {
     'scopes:',
   ]
   for (const scope of answers.scopes) lines.push(`  ${q(scope.scope, 'QUOTE_DOUBLE')}:`, ...scopeBody(scope, '    '))
+  const exceptions = answers.exceptions ?? []
+  if (exceptions.length > 0) lines.push(...EXCEPTION_COMMENT.map((l) => `  ${l}`))
+  for (const exception of exceptions) lines.push(`  ${q(exception.scope, 'QUOTE_DOUBLE')}:`, ...exceptionBody(exception, '    '))
   return `${lines.join('\n')}\n`
 }
 
@@ -151,5 +163,20 @@ export function editTrustDocument(doc: Document, answers: InitAnswers): string[]
     if (scope.test?.unsigned && !existing.hasIn(['test', 'unsigned'])) existing.setIn(['test', 'unsigned'], scope.test.unsigned)
   }
 
+  for (const exception of answers.exceptions ?? []) notes.push(editException(doc, exception))
   return notes
+}
+
+/** Adds an exception, or sets until (and reason) on the accept scope that is already there. */
+function editException(doc: Document, exception: InitException): string {
+  const existing = doc.getIn(['scopes', exception.scope], true)
+  const fields = {until: exception.until, ...(exception.reason ? {reason: exception.reason} : {})}
+  if (!isMap(existing)) {
+    doc.setIn(['scopes', exception.scope], doc.createNode({policy: 'accept', ...fields}))
+    return `added scope "${exception.scope}": accepted unsigned until ${exception.until}`
+  }
+
+  if (existing.get('policy') !== 'accept') throw new ImagetrustError(`scope "${exception.scope}" has policy: ${String(existing.get('policy'))}; only an accept scope can be an exception with until`)
+  for (const [key, value] of Object.entries(fields)) existing.set(key, value)
+  return `scope "${exception.scope}" is accepted unsigned until ${exception.until}`
 }

@@ -97,7 +97,7 @@ export async function runInit(options: InitOptions, ui: InitUi): Promise<InitRes
         existing,
         color: ui.color,
         log: ui.log,
-        preset: {scopes: options.scope, default: options.default as DefaultChoice | undefined, lookaside: options.lookaside},
+        preset: {scopes: options.scope, default: options.default as DefaultChoice | undefined, lookaside: options.lookaside, accept: options.accept, until: options.until, reason: options.reason},
       })
     }
 
@@ -125,7 +125,7 @@ export async function runInit(options: InitOptions, ui: InitUi): Promise<InitRes
       written: true,
       default: answers.default,
       keys: answers.keys.map((k) => ({name: k.name, type: k.type, fingerprints: k.fingerprints})),
-      scopes: answers.scopes.map((s) => s.scope),
+      scopes: [...answers.scopes.map((s) => s.scope), ...(answers.exceptions ?? []).map((e) => e.scope)],
       notes: staged.notes,
       plan: planFiles,
       apply: null,
@@ -143,8 +143,8 @@ export async function runInit(options: InitOptions, ui: InitUi): Promise<InitRes
 
     ui.log('')
     ui.log(paint('9. Verify', 'bold', ui.color))
-    const {loadTrustFile} = await import('../trustfile/load.js')
-    const cases = casesFromTrust(await loadTrustFile(staged.trustFile))
+    const [{loadTrustFile}, {trustAsOf}] = await Promise.all([import('../trustfile/load.js'), import('../trustfile/expiry.js')])
+    const cases = casesFromTrust(trustAsOf(await loadTrustFile(staged.trustFile), new Date()).trust)
     if (!result.apply || options['no-verify']) ui.log('Skipped: run `imagetrust verify` after apply.')
     else if (cases.length === 0) ui.log('No test images: add test: {signed, unsigned} to a scope, or run `imagetrust verify --image REF --expect accept|reject`.')
     else {

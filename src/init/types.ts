@@ -22,6 +22,14 @@ export interface InitScope {
   test?: {signed?: string; unsigned?: string}
 }
 
+/** An accept scope that ends: images under it are pulled unsigned until `until`, then the rest of the policy decides. */
+export interface InitException {
+  scope: string
+  /** As given (a date or an RFC 3339 time), checked by parseUntil. */
+  until: string
+  reason?: string
+}
+
 export type DefaultChoice = 'reject' | 'accept' | 'unset'
 
 export interface InitAnswers {
@@ -29,4 +37,6 @@ export interface InitAnswers {
   default?: DefaultChoice
   keys: InitKey[]
   scopes: InitScope[]
+  /** Accept scopes with an until (--accept, --until, --reason). */
+  exceptions?: InitException[]
 }

@@ -6,10 +6,10 @@ import {ImagetrustError} from '../lib/errors.js'
 import {paint} from '../lib/color.js'
 import {withProgress} from '../lib/progress.js'
 import {KEY_NAME} from '../trustfile/validate.js'
-import {type ExistingTrust, nameKey, normalizeLookaside, scopeNote, scopeOfImage, scopeProblem} from './core.js'
+import {exceptionsFromFlags, type ExistingTrust, nameKey, normalizeLookaside, scopeNote, scopeOfImage, scopeProblem, untilProblem} from './core.js'
 import {type HostSurvey, probeLookaside, rejectImpact, renderImpact, renderSurvey, suggestTestImages} from './host.js'
 import {checkInitKey, formatKey, listKeyring, readInitKeySource, suggestKeyName} from './keys.js'
-import type {DefaultChoice, InitAnswers, InitKey, InitScope} from './types.js'
+import type {DefaultChoice, InitAnswers, InitException, InitKey, InitScope} from './types.js'
 
 type Prompts = typeof import('@inquirer/prompts')
 
@@ -20,7 +20,7 @@ export interface WizardContext {
   color: boolean
   log: (line: string) => void
   /** Flag values that answer a prompt in advance. */
-  preset: {scopes?: string[]; default?: DefaultChoice; lookaside?: string[]}
+  preset: {scopes?: string[]; default?: DefaultChoice; lookaside?: string[]; accept?: string[]; until?: string[]; reason?: string[]}
 }
 
 /** Where the wizard is, so a cancel can say at which step nothing was written. */
@@ -99,6 +99,14 @@ export async function runWizard(ctx: WizardContext): Promise<InitAnswers> {
   if (!ctx.existing || ctx.existing.default === undefined) {
     heading(ctx, 5, 'Default policy')
     answers.default = ctx.preset.default ?? (await askDefault(p, ctx, [...(ctx.existing?.scopes ?? []), ...scopes]))
+  } else if (mode !== 'add-key') {
+    heading(ctx, 5, 'Exceptions')
+  }
+
+  if (mode !== 'add-key') {
+    answers.exceptions = ctx.preset.accept?.length
+      ? exceptionsFromFlags({accept: ctx.preset.accept, until: ctx.preset.until, reason: ctx.preset.reason, scope: scopes}, new Date())
+      : await askExceptions(p, ctx, [...(ctx.existing?.scopes ?? []), ...scopes])
   }
 
   heading(ctx, 6, 'Test images')
@@ -242,6 +250,25 @@ async function askDefault(p: Prompts, ctx: WizardContext, scopes: string[]): Pro
       {name: "unset (leave policy.json's default)", value: 'unset'},
     ],
   })
+}
+
+/** Accept scopes that end: a registry pulled unsigned for now, until a date, and why. */
+async function askExceptions(p: Prompts, ctx: WizardContext, taken: string[]): Promise<InitException[]> {
+  const out: InitException[] = []
+  const question = 'Accept a registry or namespace unsigned for a while (an exception that ends on a date)?'
+  while (await p.confirm({message: out.length === 0 ? question : 'Another exception?', default: false})) {
+    const scope = await p.input({
+      message: 'Registry or namespace to accept unsigned:',
+      validate: (value) => ([...taken, ...out.map((e) => e.scope)].includes(value) ? `${value} is already listed` : (scopeProblem(value) ?? true)),
+    })
+    ctx.log('A date ends it at 00:00 UTC of that day (2027-02-01: the last day accepted is 31 January); or give an RFC 3339 time (2027-01-31T18:00:00Z).')
+    const until = await p.input({message: `Accept ${scope} unsigned until:`, validate: (value) => untilProblem(value, new Date()) ?? true})
+    // eslint-disable-next-line no-control-regex
+    const reason = await p.input({message: 'Why (shown by check and status; empty: none):', validate: (value) => !/[\u0000-\u001f\u007f]/.test(value) || 'one line of text'})
+    out.push({scope, until, ...(reason ? {reason} : {})})
+  }
+
+  return out
 }
 
 async function askTestImage(p: Prompts, ctx: WizardContext, scope: string, kind: 'signed' | 'unsigned'): Promise<string | undefined> {

@@ -3,7 +3,7 @@ import * as Flags from '@oclif/core/flags'
 
 /** Flags shared by the commands that can converge the host right after editing the trust file. */
 export const applyFlag = Flags.boolean({description: 'Also run apply after editing the trust file.'})
-export const expiryWarnFlag = Flags.integer({description: 'Warn about keys that expire within this many days.', default: 30, min: 0})
+export const expiryWarnFlag = Flags.integer({description: 'Warn about keys, and trust file scopes and keys (until:), that expire within this many days.', default: 30, min: 0})
 
 
 /** Taking over a foreign rule that overrides the trust file's, as apply and plan offer it. */

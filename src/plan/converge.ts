@@ -11,6 +11,7 @@ import {expectedOwner} from '../host/owner.js'
 import {readHostFile, readHostSnapshot} from '../host/snapshot.js'
 import {loadKeys} from '../keys/load.js'
 import type {LoadedKey} from '../keys/types.js'
+import {expiringEntries, trustAsOf} from '../trustfile/expiry.js'
 import {reloadTrustFile} from '../trustfile/load.js'
 import type {TrustFile} from '../trustfile/types.js'
 import {removeFile, removeStaleTempFiles, writeFileAtomic} from '../fs/atomic.js'
@@ -38,6 +39,8 @@ export interface ConvergeOptions {
   loadedKeys?: LoadedKey[]
   /** The trust file as this run already read it: not parsed again while the file is unchanged. */
   loadedTrust?: TrustFile
+  /** The desired state as of this time (entries whose until has passed are left out); default: now. */
+  at?: Date
 }
 
 export type {PreparedPlan} from './types.js'
@@ -65,7 +68,10 @@ export async function policyTargets(root: HostRoot, trust: TrustFile): Promise<P
 
 export async function preparePlan(options: ConvergeOptions): Promise<PreparedPlan> {
   const root = hostRoot(options)
-  const loaded = await reloadTrustFile(trustFilePath(options), options.loadedTrust)
+  const source = await reloadTrustFile(trustFilePath(options), options.loadedTrust)
+  const at = options.at ?? new Date()
+  const asOf = trustAsOf(source, at)
+  const loaded = asOf.trust
   const {isSigningHost} = await import('../keys/signer.js')
   const signing = isSigningHost(loaded)
   // Only the signing host stages signatures; pulling hosts apply the same file without lookaside-staging.
@@ -106,8 +112,11 @@ export async function preparePlan(options: ConvergeOptions): Promise<PreparedPla
     owner: await expectedOwner(root),
   })
   if (signer) planned.warnings.push(...signer.warnings)
+  planned.warnings.push(...asOf.notes)
+  planned.notes.push(...asOf.expired.map((e) => `${e.what} "${e.name}" expired on ${e.until}${e.reason ? ` (${e.reason})` : ''}: left out of what apply writes`))
   if (await interruptedApply(root)) planned.warnings.push(`an apply was interrupted before it finished (${root.resolve(journalHostPath(root))}): this plan sees its half-written files; the next apply rolls it back first`)
-  return {root, trust, keys, targets, plan: planned, ...(signer ? {signer: signer.setup} : {})}
+  const expiry = {at: at.toISOString(), source, entries: expiringEntries(source), expired: asOf.expired}
+  return {root, trust, keys, targets, plan: planned, expiry, ...(signer ? {signer: signer.setup} : {})}
 }
 
 /** The signing host: its private key checked against the trusted public key, its staging directories inspected. Reads only. */
@@ -225,7 +234,7 @@ async function writeAll(root: HostRoot, changes: FileChange[]): Promise<BackupMa
 async function recordSettled(options: ApplyOptions, before: PreparedPlan): Promise<string[]> {
   const recordable = planInputs(before) !== undefined
   // A key from a URL is not fetched twice: the keys just installed are the ones the host has.
-  const after = await preparePlan({...options, capabilities: before.plan.capabilities, takeOver: undefined, loadedTrust: before.trust, ...(recordable ? {} : {loadedKeys: before.keys})})
+  const after = await preparePlan({...options, capabilities: before.plan.capabilities, takeOver: undefined, loadedTrust: before.expiry.source, at: new Date(before.expiry.at), ...(recordable ? {} : {loadedKeys: before.keys})})
   const warnings = [...after.plan.warnings, ...before.plan.warnings.filter((w) => !after.plan.warnings.includes(w))]
   const left = after.plan.changes.filter((c) => c.kind !== 'state')
   if (left.length > 0) {

@@ -1,5 +1,6 @@
 import type {LoadedKey} from '../keys/types.js'
 import {describeOverride} from '../policy/overrides.js'
+import {type Expiring, expiryReport} from '../trustfile/expiry.js'
 import type {DriftChange} from './changes.js'
 import type {DriftReason, FileAction, FileKind, Plan} from './types.js'
 
@@ -50,6 +51,32 @@ export interface DriftEntry {
   detail?: string
   /** What changed inside the file (a scope, the default, a registries.d entry, a key), when it can be named. */
   changes?: DriftChange[]
+  /** reason expired: the trust file's scope or key whose until has passed (path is the trust file). */
+  entry?: Expiring
+}
+
+/**
+ * A scope the host still has because its until passed since the last apply
+ * is not a hand edit: its change says so. Other changes are kept as they are.
+ */
+export function explainExpired(changes: Map<string, DriftChange[]>, expired: Expiring[]): Map<string, DriftChange[]> {
+  const ended = new Map(expired.filter((e) => e.what === 'scope').map((e) => [`docker:${e.name}`, e]))
+  if (ended.size === 0) return changes
+  const relabel = (c: DriftChange): DriftChange => {
+    const e = c.what === 'scope' && c.change === 'added' && c.name !== undefined ? ended.get(c.name) : undefined
+    return e ? {...c, summary: `scope ${c.name} expired on ${e.until}${e.reason ? ` (${e.reason})` : ''}: the host still has it (${c.found ?? 'a rule'}); apply removes it`} : c
+  }
+
+  return new Map([...changes].map(([file, list]) => [file, list.map(relabel)]))
+}
+
+/** Trust file entries past their until are drift (path: the trust file) until it drops or renews them; those close to it are warnings. */
+export function expiryDrift(entries: Expiring[], trustFile: string, now: Date, expiryWarnDays: number): {drift: DriftEntry[]; warnings: string[]} {
+  const report = expiryReport(entries, now, expiryWarnDays)
+  return {
+    drift: report.drift.map(({entry, detail}) => ({path: trustFile, kind: entry.what === 'key' ? ('key' as const) : ('policy' as const), action: 'none' as const, reasons: ['expired' as const], detail, entry})),
+    warnings: report.warnings,
+  }
 }
 
 /**

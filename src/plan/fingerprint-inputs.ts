@@ -7,6 +7,7 @@ import {expectedOwner} from '../host/owner.js'
 import {HOST_PATHS, type HostRoot, managedDirs} from '../host/paths.js'
 import type {PreparedPlan} from './types.js'
 import {planDrift} from './drift.js'
+import {nextExpiry} from '../trustfile/expiry.js'
 import {digestInputs, type InputSet, writeFingerprint} from './fingerprint.js'
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {version: string}).version
@@ -84,5 +85,7 @@ export async function recordFingerprint(prepared: PreparedPlan): Promise<void> {
     warnings: prepared.plan.warnings,
     drift: planDrift(prepared.plan, (p) => root.resolve(p)),
     keys: prepared.keys.map((k) => ({name: k.name, hostPath: k.hostPath, keys: k.keys})),
+    expiries: prepared.expiry.entries,
+    validUntil: nextExpiry(prepared.expiry.entries, new Date(prepared.expiry.at)),
   })
 }

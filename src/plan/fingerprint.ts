@@ -4,6 +4,7 @@ import path from 'node:path'
 
 import type {HostRoot} from '../host/paths.js'
 import type {KeyInfo} from '../keys/types.js'
+import type {Expiring} from '../trustfile/expiry.js'
 import type {DriftEntry} from './drift.js'
 import {writeFileAtomic} from '../fs/atomic.js'
 import {MiB, readBoundedText, readRegularFile} from '../fs/read-bounded.js'
@@ -33,6 +34,10 @@ export interface Fingerprint {
   /** What the full check reported for these inputs, keys aside (overridden rules, shadowing files). */
   drift: DriftEntry[]
   keys: Array<{name: string; hostPath: string; keys: KeyInfo[]}>
+  /** The trust file's entries with an until (expired ones too: check reports them). */
+  expiries: Expiring[]
+  /** The next until after the apply: from then on the plan differs, so the fingerprint no longer holds. */
+  validUntil?: string
 }
 
 const FINGERPRINT_FILE = 'fingerprint.json'
@@ -90,7 +95,7 @@ export async function readFingerprint(root: HostRoot): Promise<Fingerprint | und
   if (!text) return undefined
   try {
     const value = JSON.parse(text) as Fingerprint
-    return value.version === 2 && typeof value.digest === 'string' && Array.isArray(value.drift) && Array.isArray(value.warnings) ? value : undefined
+    return value.version === 2 && typeof value.digest === 'string' && Array.isArray(value.drift) && Array.isArray(value.warnings) && Array.isArray(value.expiries) ? value : undefined
   } catch {
     return undefined
   }
@@ -100,9 +105,10 @@ export async function removeFingerprint(root: HostRoot): Promise<void> {
   await rm(fingerprintPath(root), {force: true})
 }
 
-/** Still true when every input hashes as it did after the last apply. */
-export async function fingerprintHolds(root: HostRoot, trustFile: string, context: string): Promise<Fingerprint | undefined> {
+/** Still true when every input hashes as it did after the last apply, and no until has passed since. */
+export async function fingerprintHolds(root: HostRoot, trustFile: string, context: string, now = new Date()): Promise<Fingerprint | undefined> {
   const fingerprint = await readFingerprint(root)
   if (!fingerprint || fingerprint.trustFile !== path.resolve(trustFile)) return undefined
+  if (fingerprint.validUntil !== undefined && !(now.getTime() < Date.parse(fingerprint.validUntil))) return undefined
   return (await digestInputs(fingerprint.inputs, context)) === fingerprint.digest ? fingerprint : undefined
 }

@@ -1,6 +1,7 @@
 import type {Capabilities} from '../host/capabilities.js'
 import type {HostRoot} from '../host/paths.js'
 import type {LoadedKey} from '../keys/types.js'
+import type {Expiring} from '../trustfile/expiry.js'
 import type {TrustFile} from '../trustfile/types.js'
 import type {Override} from '../policy/overrides.js'
 import type {SigningSetup} from './staging.js'
@@ -57,7 +58,10 @@ export interface PolicyTarget {
 /** The shared front half of every command: trust file + host → plan. */
 export interface PreparedPlan {
   root: HostRoot
+  /** The desired state as of expiry.at: the trust file without its expired entries. */
   trust: TrustFile
+  /** Entries with an until: the time the plan is for, the trust file as read, and what had expired by then. */
+  expiry: {at: string; source: TrustFile; entries: Expiring[]; expired: Expiring[]}
   keys: LoadedKey[]
   targets: PolicyTarget[]
   plan: Plan

@@ -18,6 +18,7 @@ import {resolveLookaside} from '../registries-d/lookup.js'
 import type {RegistriesFile} from '../registries-d/read.js'
 import {plainRequirements} from '../explain/words.js'
 import {readStamp} from './stamp.js'
+import {type Expiring, expiringEntries, isExpired} from '../trustfile/expiry.js'
 
 /**
  * status: what is in force on this host and whose it is. For every policy
@@ -55,6 +56,9 @@ export interface StatusScope {
   overriddenBy: string[]
   /** The owned rule this foreign scope overrides, in words. */
   overrides?: string
+  /** From the trust file: when this scope ends, and why it exists until then. */
+  until?: string
+  reason?: string
 }
 
 export interface StatusTarget {
@@ -76,6 +80,8 @@ export interface StatusReport {
   lastApply: string | null
   lastCheck: string | null
   trustFile: string | null
+  /** The trust file's scopes and keys with an until, and whether it has passed (apply then leaves them out). */
+  expiring: Array<Expiring & {expired: boolean}>
   warnings: string[]
 }
 
@@ -231,17 +237,22 @@ export async function hostStatus(root: HostRoot, options: {config?: string; user
   let ownsDefault = false
   let trustFound: string | null = null
   let cached: CachedKeys = new Map()
+  let expiries: Expiring[] = []
   if (await exists(trustFile)) {
     trustFound = trustFile
     // Nothing changed since the last apply: reuse what it learned about the keys.
     const [{fingerprintHolds}, {fingerprintContext}] = await Promise.all([import('../plan/fingerprint.js'), import('../plan/fingerprint-inputs.js')])
     const unchanged = await fingerprintHolds(root, trustFile, await fingerprintContext(root))
     if (unchanged) cached = new Map(unchanged.keys.map((k) => [k.hostPath, k.keys]))
+    expiries = unchanged?.expiries ?? []
     // Unchanged since apply validated it: its top-level default: line is enough, without loading YAML.
     const quick = unchanged ? await readBoundedText(trustFile, TRUST_FILE_LIMIT).then(defaultFromText, () => undefined) : undefined
     const {loadTrustFile} = await import('../trustfile/load.js')
     ownsDefault = quick ?? await loadTrustFile(trustFile).then(
-      (t) => t.default !== undefined,
+      (t) => {
+        if (!unchanged) expiries = expiringEntries(t)
+        return t.default !== undefined
+      },
       (error: Error) => {
         warnings.push(`the trust file cannot be read, so the default's owner is unknown: ${error.message}`)
         return false
@@ -292,7 +303,21 @@ export async function hostStatus(root: HostRoot, options: {config?: string; user
   }
 
   const [lastApply, lastCheck] = await Promise.all([readStamp(root, 'apply'), readStamp(root, 'check')])
-  return {targets, lastApply, lastCheck, trustFile: trustFound, warnings}
+  const now = new Date()
+  const expiring = expiries.map((e) => ({...e, expired: isExpired(e.until, now)}))
+  annotateExpiry(targets, expiring)
+  return {targets, lastApply, lastCheck, trustFile: trustFound, expiring, warnings}
+}
+
+/** The until and reason of the trust file's scopes, on the scopes imagetrust wrote. */
+function annotateExpiry(targets: StatusTarget[], expiring: Expiring[]): void {
+  const scopes = new Map(expiring.filter((e) => e.what === 'scope').map((e) => [e.name, e]))
+  for (const t of targets) {
+    for (const s of t.scopes) {
+      const e = s.transport === 'docker' && s.owner !== 'foreign' ? scopes.get(s.scope) : undefined
+      if (e) Object.assign(s, {until: e.until}, e.reason === undefined ? {} : {reason: e.reason})
+    }
+  }
 }
 
 export function renderStatus(report: StatusReport): string {
@@ -308,12 +333,14 @@ export function renderStatus(report: StatusReport): string {
     for (const [i, s] of t.scopes.entries()) {
       lines.push(`  ${rows[i][0].padEnd(width[0])}  ${rows[i][1].padEnd(width[1])}  ${rows[i][2]}`)
       for (const k of s.keys) lines.push(`      key ${k.path}: ${k.error ?? k.fingerprints.map((f, j) => `${f} (expires ${k.expires[j]})`).join(', ')}`)
+      if (s.until) lines.push(`      until ${s.until}${s.reason ? `: ${s.reason}` : ''}`)
       if (s.lookaside) lines.push(`      ${s.sigstoreAttachments ? 'sigstore attachments on; ' : ''}lookaside ${s.lookaside}`)
       if (s.overrides) lines.push(`      OVERRIDES: ${s.overrides}`)
       for (const o of s.overriddenBy) lines.push(`      OVERRIDDEN: ${o}`)
     }
   }
 
+  for (const e of report.expiring) lines.push(`${e.what} "${e.name}" ${e.expired ? 'EXPIRED on' : 'until'} ${e.until}${e.reason ? `: ${e.reason}` : ''}${e.expired ? ' (left out by apply)' : ''}`)
   lines.push(`last apply: ${report.lastApply ?? 'never recorded'}; last check: ${report.lastCheck ?? 'never recorded'}`)
   return lines.join('\n')
 }

@@ -14,6 +14,9 @@ export interface KeySpec {
   data?: string
   /** Pinned fingerprints: every key in the source must be listed, and each listed one found. */
   fingerprints?: string[]
+  /** When it stops being trusted (ISO 8601, UTC; see expiry.ts), and why it was trusted until then. */
+  until?: string
+  reason?: string
   line: number
 }
 
@@ -26,6 +29,9 @@ export interface ScopeSpec {
   lookasideStaging?: string
   sigstoreAttachments?: boolean
   test?: {signed?: string; unsigned?: string}
+  /** When the scope ends (ISO 8601, UTC; see expiry.ts), and why it exists until then. */
+  until?: string
+  reason?: string
   line: number
 }
 

@@ -6,6 +6,7 @@ import {newSignedIdentity, PolicyRuleError} from '../policy/requirements.js'
 import type {SignedIdentity} from '../policy/types.js'
 import type {KeySpec, ScopeSpec, TrustFile} from './types.js'
 import {validateSigner} from './validate-signer.js'
+import {parseUntil} from './expiry.js'
 import {Collector, FINGERPRINT, isObject, KEY_NAME} from './collector.js'
 import type {YamlSource} from './yaml-source.js'
 
@@ -34,8 +35,8 @@ const IDENTITY_NAMES = ['matchExact', 'matchRepoDigestOrExact', 'matchRepository
 const TOP_KEYS = ['version', 'default', 'localTransports', 'keys', 'scopes', 'crio', 'signer']
 /** A Kubernetes namespace name (DNS label). */
 const NAMESPACE = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/
-const KEY_KEYS = ['type', 'file', 'url', 'data', 'fingerprint']
-const SCOPE_KEYS = ['policy', 'keys', 'identity', 'lookaside', 'lookasideStaging', 'sigstoreAttachments', 'test']
+const KEY_KEYS = ['type', 'file', 'url', 'data', 'fingerprint', 'until', 'reason']
+const SCOPE_KEYS = ['policy', 'keys', 'identity', 'lookaside', 'lookasideStaging', 'sigstoreAttachments', 'test', 'until', 'reason']
 
 function checkUrl(c: Collector, url: string | undefined, at: Array<string | number>, key: string, schemes: string[]): string | undefined {
   if (url === undefined) return undefined
@@ -60,6 +61,26 @@ function checkUrl(c: Collector, url: string | undefined, at: Array<string | numb
   }
 
   return url.replace(/\/+$/, '')
+}
+
+/** `until:` and `reason:` of a key or a scope (absent when not given). */
+function validateExpiry(c: Collector, raw: Record<string, unknown>, at: Array<string | number>): {until?: string; reason?: string} {
+  const out: {until?: string; reason?: string} = {}
+  if (raw.until !== undefined) {
+    const until = parseUntil(raw.until)
+    if (typeof until === 'string') c.add([...at, 'until'], until)
+    else out.until = until.toISOString()
+  }
+
+  const reason = c.string(raw, 'reason', at)
+  if (reason !== undefined) {
+    // It is shown on one line in check, status and the journal.
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u001f\u007f]/.test(reason)) c.add([...at, 'reason'], 'reason must be one line of text, without control characters')
+    else out.reason = reason
+  }
+
+  return out
 }
 
 function validateKey(c: Collector, name: string, raw: unknown): KeySpec | undefined {
@@ -96,7 +117,7 @@ function validateKey(c: Collector, name: string, raw: unknown): KeySpec | undefi
     c.add([...at, 'url'], `key "${name}" comes from a URL, so it needs a fingerprint pin: there is no trust on first use`)
   }
 
-  return c.withLine({name, type: type as KeySpec['type'], file, url, data, fingerprints}, at)
+  return c.withLine({name, type: type as KeySpec['type'], file, url, data, fingerprints, ...validateExpiry(c, raw, at)}, at)
 }
 
 function validateIdentity(c: Collector, raw: unknown, at: Array<string | number>): SignedIdentity | undefined {
@@ -200,6 +221,7 @@ function validateScope(c: Collector, scope: string, raw: unknown, keyNames: Map<
       lookasideStaging,
       sigstoreAttachments: typeof attachments === 'boolean' ? attachments : undefined,
       test,
+      ...validateExpiry(c, raw, at),
     },
     at,
   )

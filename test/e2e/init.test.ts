@@ -16,12 +16,15 @@ import {isolatedCli, Tmux} from '../support/tmux.ts'
 import {hashTree} from '../support/tree.ts'
 
 const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/distro')
+/** An accept exception's end, a month from now (a UTC date). */
+const UNTIL = new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10)
+const REASON = 'vendor CI signs from next month'
 
 describe('imagetrust init', () => {
   let lab: Lab
   let alpha: GpgKey
   let scope: string
-  const images = {signed: '', unsigned: ''}
+  const images = {signed: '', unsigned: '', vendor: ''}
   const sessions: Tmux[] = []
   let wizardRoot = ''
 
@@ -29,7 +32,11 @@ describe('imagetrust init', () => {
     lab = await Lab.started('imagetrust-init-')
     alpha = await lab.makeGpgKey('alpha')
     await lab.buildImage('localhost/tiny:1', 'init tiny')
-    ;[images.signed, images.unsigned] = await Promise.all([lab.push('localhost/tiny:1', 'apps/signed:1', alpha), lab.push('localhost/tiny:1', 'apps/unsigned:1')])
+    ;[images.signed, images.unsigned, images.vendor] = await Promise.all([
+      lab.push('localhost/tiny:1', 'apps/signed:1', alpha),
+      lab.push('localhost/tiny:1', 'apps/unsigned:1'),
+      lab.push('localhost/tiny:1', 'vendor/app:1'),
+    ])
     scope = `${lab.registry}/apps`
   })
 
@@ -87,6 +94,20 @@ describe('imagetrust init', () => {
     assert.match(explained, /Local transports .* stay open/)
     assert.match(explained, /Impact of reject/)
     await t.answer('') // reject
+    // An exception: the vendor's unsigned images are accepted for a month.
+    await t.waitFor(/Accept a registry or namespace unsigned for a while/)
+    await t.answer('y')
+    await t.waitFor(/Registry or namespace to accept unsigned:/)
+    await t.answer(`${lab.registry}/vendor`)
+    await t.waitFor(/Accept .*\/vendor unsigned until:/)
+    await t.answer('2020-01-01')
+    await t.waitFor(/has already passed/)
+    await t.send(...Array.from({length: 10}, () => 'BSpace'))
+    await t.answer(UNTIL)
+    await t.waitFor(/Why/)
+    await t.answer(REASON)
+    await t.waitFor(/Another exception\?/)
+    await t.answer('n')
     await t.waitFor(/Signed test image under/)
     await t.answer(images.signed)
     await t.waitFor(/Unsigned test image under/)
@@ -122,6 +143,9 @@ describe('imagetrust init', () => {
     const bad = await lab.pull(root, images.unsigned, 'skopeo')
     assert.notEqual(bad.code, 0, 'the unsigned image was accepted')
     assert.match(bad.stderr, /A signature was required, but no signature exists/)
+    // The exception lets the vendor's unsigned image in, until its date.
+    assert.match(trust, new RegExp(`"${lab.registry}/vendor":\\n    policy: accept\\n    until: ${UNTIL}\\n    reason: "${REASON}"`))
+    assert.equal((await lab.pull(root, images.vendor, 'skopeo')).code, 0, 'the exception did not let the vendor image in')
   })
 
   it('--yes with flags writes the same trust file and key copy as the prompts, byte for byte', async () => {
@@ -132,6 +156,7 @@ describe('imagetrust init', () => {
         'init', '--root', root, '--yes', '--no-tls-verify', '--engine', 'skopeo',
         '--scope', scope, '--key', `gpg:${alpha.fingerprint}`, '--lookaside', lab.lookasideUrl, '--default', 'reject',
         '--test-signed', images.signed, '--test-unsigned', images.unsigned,
+        '--accept', `${lab.registry}/vendor`, '--until', UNTIL, '--reason', REASON,
       ],
       {...process.env, ...env()},
     )
@@ -211,6 +236,9 @@ describe('imagetrust init', () => {
     await t.waitFor(/This is the key "alpha" already listed/)
     await t.waitFor(/Lookaside URL/)
     await t.answer(lab.lookasideUrl)
+    await t.waitFor(/5\. Exceptions/)
+    await t.waitFor(/Accept a registry or namespace unsigned for a while/)
+    await t.answer('')
     await t.waitFor(/Signed test image under/)
     await t.answer('')
     await t.waitFor(/Unsigned test image under/)
@@ -225,6 +253,31 @@ describe('imagetrust init', () => {
     assert.match(after, new RegExp(`${lab.registry}/more"?:\\n    policy: signed\\n    keys: \\[alpha\\]`))
     assert.equal((after.match(/^ {2}alpha:/gm) ?? []).length, 1)
     assert.match(await readFile(path.join(root, 'etc/containers/policy.json'), 'utf8'), new RegExp(`"${lab.registry}/more"`))
+  })
+
+  it('--yes --accept puts until and reason on an accept scope (new, or already there); a bad or past until is a usage error', async () => {
+    const root = await newRoot('root-exception')
+    const config = path.join(root, 'etc/imagetrust/trust.yaml')
+    await mkdir(path.dirname(config), {recursive: true})
+    await writeFile(config, `version: 1\ndefault: reject\nscopes:\n  # ops: the legacy registry, for now\n  "${lab.registry}/legacy":\n    policy: accept\n`)
+    const before = await hashTree(root)
+    for (const [until, message] of [['2027-02-30', /--until: until "2027-02-30" is not a valid date/], ['2020-01-01', /has already passed/]] as const) {
+      const bad = await imagetrust(['init', '--root', root, '--yes', '--no-verify', '--accept', `${lab.registry}/legacy`, '--until', until], {...process.env, ...env()})
+      assert.equal(bad.code, 64, bad.stderr)
+      assert.match(bad.stderr, message)
+    }
+
+    assert.equal((await imagetrust(['init', '--root', root, '--yes', '--accept', `${lab.registry}/legacy`], {...process.env, ...env()})).code, 1)
+    assert.deepEqual(await hashTree(root), before)
+    const result = await imagetrust(
+      ['init', '--root', root, '--yes', '--no-verify', '--accept', `${lab.registry}/legacy`, '--accept', `${lab.registry}/vendor`, '--until', UNTIL, '--reason', REASON],
+      {...process.env, ...env()},
+    )
+    assert.equal(result.code, 0, result.stderr)
+    const after = await readFile(config, 'utf8')
+    assert.match(after, /# ops: the legacy registry, for now/)
+    for (const name of ['legacy', 'vendor']) assert.match(after, new RegExp(`${lab.registry}/${name}"?:\\n    policy: accept\\n    until: "?${UNTIL}"?\\n    reason: "?${REASON}"?`), after)
+    assert.equal((await lab.pull(root, images.vendor, 'skopeo')).code, 0)
   })
 
   it('--yes with a sigstore public key and attachments; --no-apply writes only the trust file and key copy', async () => {
