@@ -14,7 +14,6 @@ mirror="${mirror:-http://deb.debian.org/debian}"
 mkdir -p "$cache"
 rm -rf "$root.tmp"
 start=$(date +%s)
-# No daemon a package ships may start while the root is made (there is none in minbase; to be sure).
 debootstrap --variant=minbase bookworm "$root.tmp" "$mirror" >"$cache/debootstrap.log" 2>&1 \
   || { tail -20 "$cache/debootstrap.log" >&2; exit 1; }
 rm -rf "$root.tmp/var/cache/apt/archives/"*.deb "$root.tmp/var/lib/apt/lists/"*_Packages
