@@ -15,7 +15,7 @@ import {copyFile, mkdir, readdir, readFile, symlink, writeFile} from 'node:fs/pr
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {Lab, imagetrust, runIsolated} from '../support/lab.ts'
+import {Lab, imagetrust} from '../support/lab.ts'
 import {type OracleVersion, labBin, oracleBin} from '../support/lab-bin.ts'
 import {makeIntermediateCa, makeLeaf, makeRootCa, type TestCertificate} from '../support/pki.ts'
 import {assertMatchesSchema} from '../support/schema.ts'
