@@ -24,7 +24,7 @@ import {hashTree} from '../support/tree.ts'
 
 const EMAIL = 'release@example.test'
 const HOSTNAME = 'build.example.test'
-type Case = 'signed' | 'noChain' | 'otherCa' | 'otherEmail' | 'otherHostname' | 'unsigned'
+type Case = 'signed' | 'noChain' | 'otherCa' | 'otherEmail' | 'otherHostname' | 'uriOnly' | 'unsigned'
 /** Each case: accepted, or the engine's reason for refusing it. */
 const EXPECTED: Record<Case, true | RegExp> = {
   signed: true,
@@ -33,6 +33,8 @@ const EXPECTED: Record<Case, true | RegExp> = {
   otherCa: /veryfing leaf certificate failed: x509: certificate signed by unknown authority/,
   otherEmail: new RegExp(`Required email "${EMAIL}" not found \\(got \\["mallory@example.test"\\]\\)`),
   otherHostname: /Unexpected subject hostname: x509: certificate is valid for elsewhere\.example\.test, not build\.example\.test/,
+  // A workload identity as Fulcio writes it (a URI subjectAltName) is no hostname: Go's VerifyHostname reads DNS names only.
+  uriOnly: /Unexpected subject hostname: x509: certificate is not valid for any names, but wanted to match build\.example\.test/,
   unsigned: /A signature was required, but no signature exists/,
 }
 const CASES = Object.keys(EXPECTED) as Case[]
@@ -57,6 +59,7 @@ describe('sigstore pki for real (a private CA; the 5.38/5.40 oracles and skopeo 
       otherCa: await makeLeaf(pki, 'leaf-other-ca', otherCa, {email: EMAIL, hostname: HOSTNAME}),
       otherEmail: await makeLeaf(pki, 'leaf-other-email', intermediate, {email: 'mallory@example.test', hostname: HOSTNAME}),
       otherHostname: await makeLeaf(pki, 'leaf-other-hostname', intermediate, {email: EMAIL, hostname: 'elsewhere.example.test'}),
+      uriOnly: await makeLeaf(pki, 'leaf-uri', intermediate, {email: EMAIL, uri: `https://${HOSTNAME}/workflows/release`}),
     }
     leaves.noChain = leaves.signed
     for (const name of CASES) {
@@ -163,7 +166,7 @@ describe('sigstore pki for real (a private CA; the 5.38/5.40 oracles and skopeo 
   })
 
   for (const version of ['5.38', '5.40'] as OracleVersion[]) {
-    it(`the ${version} oracle pulls the CA's leaf for the subject and refuses another CA, another email, another hostname and no signature`, async () => {
+    it(`the ${version} oracle pulls the CA's leaf for the subject and refuses another CA, another email, another hostname, a URI in place of the hostname, and no signature`, async () => {
       const verdicts = {} as Record<Case, true | string>
       for (const name of CASES) {
         const result = await lab.inSandbox(root, [await oracleBin(version), '--pull', path.join(lab.dir, `pulled-${version}-${name}`), `docker://${images[name]}`])
@@ -213,6 +216,11 @@ describe('sigstore pki for real (a private CA; the 5.38/5.40 oracles and skopeo 
     ])
     const text = await imagetrust(['status', '--root', root, '-c', config], on(labHost))
     assert.match(text.stdout, new RegExp(`sigstore signature with a certificate issued under CA /etc/pki/containers/corp.roots.pem \\(intermediates /etc/pki/containers/corp.intermediates.pem\\) for email ${EMAIL} and hostname ${HOSTNAME}, identity matchRepository`))
+    const keys = await imagetrust(['key', 'list', '--root', root, '-c', config, '--json'], on(labHost))
+    assert.equal(keys.code, 0, keys.stderr)
+    const listed = JSON.parse(keys.stdout)
+    assertMatchesSchema('key-list', listed)
+    assert.deepEqual(listed.keys.map((k: {name: string; type: string; status: string; keys: Array<{userIds: string[]}>}) => [k.name, k.type, k.status, k.keys.length]), [['corp', 'sigstore', 'valid', 2]])
     assert.match(text.stdout, /CA intermediates \/etc\/pki\/containers\/corp\.intermediates\.pem: [0-9A-F]{64} O=imagetrust test, CN=corp-intermediate \(expires /)
   })
 

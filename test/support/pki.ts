@@ -31,30 +31,30 @@ async function finish(dir: string, name: string): Promise<TestCertificate> {
 /** A self-signed CA root. */
 export async function makeRootCa(dir: string, name: string): Promise<TestCertificate> {
   await mustRun('openssl', [
-    'req', '-x509', ...EC, '-keyout', path.join(dir, `${name}.key`), '-out', path.join(dir, `${name}.crt`), '-subj', `/O=imagetrust test/CN=${name}`, '-days', '30',
+    'req', '-x509', ...EC, '-keyout', path.join(dir, `${name}.key`), '-out', path.join(dir, `${name}.crt`), '-subj', `/O=imagetrust test/CN=${name}`, '-days', '3650',
     '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
   ])
   return finish(dir, name)
 }
 
 /** A certificate issued by `issuer` with these X.509v3 extensions. */
-async function issue(dir: string, name: string, issuer: TestCertificate, extensions: string[]): Promise<TestCertificate> {
+async function issue(dir: string, name: string, issuer: TestCertificate, extensions: string[], days: number): Promise<TestCertificate> {
   const csr = path.join(dir, `${name}.csr`)
   const ext = path.join(dir, `${name}.ext`)
   await writeFile(ext, extensions.join('\n') + '\n')
   await mustRun('openssl', ['req', '-new', ...EC, '-keyout', path.join(dir, `${name}.key`), '-out', csr, '-subj', `/O=imagetrust test/CN=${name}`])
   await mustRun('openssl', [
-    'x509', '-req', '-in', csr, '-CA', issuer.certFile, '-CAkey', issuer.keyFile, '-set_serial', String(serial++), '-days', '30', '-sha256', '-extfile', ext, '-out', path.join(dir, `${name}.crt`),
+    'x509', '-req', '-in', csr, '-CA', issuer.certFile, '-CAkey', issuer.keyFile, '-set_serial', String(serial++), '-days', String(days), '-sha256', '-extfile', ext, '-out', path.join(dir, `${name}.crt`),
   ])
   return finish(dir, name)
 }
 
 export function makeIntermediateCa(dir: string, name: string, issuer: TestCertificate): Promise<TestCertificate> {
-  return issue(dir, name, issuer, ['basicConstraints=critical,CA:TRUE,pathlen:0', 'keyUsage=critical,keyCertSign,cRLSign'])
+  return issue(dir, name, issuer, ['basicConstraints=critical,CA:TRUE,pathlen:0', 'keyUsage=critical,keyCertSign,cRLSign'], 3650)
 }
 
 /** A signing certificate as Fulcio issues them: digitalSignature, codeSigning, the subject only in subjectAltName. */
-export function makeLeaf(dir: string, name: string, issuer: TestCertificate, subject: {email?: string; hostname?: string}): Promise<TestCertificate> {
-  const san = [...(subject.email ? [`email:${subject.email}`] : []), ...(subject.hostname ? [`DNS:${subject.hostname}`] : [])]
-  return issue(dir, name, issuer, ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=codeSigning', `subjectAltName=${san.join(',')}`])
+export function makeLeaf(dir: string, name: string, issuer: TestCertificate, subject: {email?: string; hostname?: string; uri?: string}): Promise<TestCertificate> {
+  const san = [...(subject.email ? [`email:${subject.email}`] : []), ...(subject.hostname ? [`DNS:${subject.hostname}`] : []), ...(subject.uri ? [`URI:${subject.uri}`] : [])]
+  return issue(dir, name, issuer, ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=codeSigning', `subjectAltName=${san.join(',')}`], 30)
 }

@@ -16,6 +16,7 @@ import {parse} from 'yaml'
 import {capabilitiesFor} from '../../src/host/capabilities.ts'
 import {loadKeys} from '../../src/keys/load.ts'
 import {checkCaCertificates, installedKeyFiles} from '../../src/keys/pki.ts'
+import {cachedKeys, keyDrift} from '../../src/plan/drift.ts'
 import {buildScopeRequirements} from '../../src/plan/merge-policy.ts'
 import {parsePolicy} from '../../src/policy/parse.ts'
 import {serializePolicy} from '../../src/policy/serialize.ts'
@@ -107,7 +108,7 @@ describe('pki certificates on load', () => {
   })
 
   it('an expired or not yet valid CA is a problem (apply refuses it, check reports it)', () => {
-    assert.match(check(root.certPem, new Date(Date.now() + year)).problems.join('\n'), /certificate 1 \(.*CN=root\) expired on/)
+    assert.match(check(root.certPem, new Date(Date.now() + 11 * year)).problems.join('\n'), /certificate 1 \(.*CN=root\) expired on/)
     assert.match(check(root.certPem, new Date(Date.now() - year)).problems.join('\n'), /is not valid before/)
   })
 
@@ -131,7 +132,7 @@ describe('pki certificates on load', () => {
 
   it('an expired CA stops apply with the trust file and the line of the key', async () => {
     const trust = await trustWith(`      caRootsFile: root.crt\n      subjectEmail: release@example.com\n`)
-    await assert.rejects(loadKeys(trust, capabilitiesFor([5, 40], 'test'), {keyDir: '/k', now: new Date(Date.now() + year)}), (error: Error & {location?: {file: string; line?: number}}) => {
+    await assert.rejects(loadKeys(trust, capabilitiesFor([5, 40], 'test'), {keyDir: '/k', now: new Date(Date.now() + 11 * year)}), (error: Error & {location?: {file: string; line?: number}}) => {
       assert.match(error.message, /root\.crt: certificate 1 .* expired on/)
       assert.deepEqual([error.location?.file, error.location?.line], [path.join(dir, 'trust.yaml'), 3])
       return true
@@ -142,6 +143,16 @@ describe('pki certificates on load', () => {
       assert.equal(error.location?.line, 5)
       return true
     })
+  })
+
+  it('check: an expired CA is drift "expired", on the full path and from the fast path\'s cached certificates', async () => {
+    const trust = await trustWith(`      caRootsFile: root.crt\n      caIntermediatesFile: intermediate.crt\n      subjectEmail: release@example.com\n`)
+    const later = new Date(Date.now() + 11 * year)
+    const keys = await loadKeys(trust, capabilitiesFor([5, 40], 'test'), {keyDir: '/k', strict: false, now: later})
+    assert.deepEqual(keyDrift(keys, 30, later).drift.map((d) => [d.path, d.reasons]), [['/k/corp.roots.pem', ['expired']]])
+    const fresh = await loadKeys(trust, capabilitiesFor([5, 40], 'test'), {keyDir: '/k'})
+    assert.deepEqual(keyDrift(fresh, 30, new Date()).drift, [])
+    assert.deepEqual(keyDrift(cachedKeys(fresh, later), 30, later).drift.map((d) => d.reasons), [['expired']])
   })
 
   it('becomes one sigstoreSigned pki requirement on 5.35+, refused on older engines naming the version needed', async () => {
