@@ -139,6 +139,16 @@ describe('sigstore pki for real (a private CA; the 5.38/5.40 oracles and skopeo 
     assert.match(result.stderr, /containers\/image 5\.23 \(podman 4\.3\.1\) does not know sigstoreSigned pki \(pki needs 5\.35\)/)
   })
 
+  it('a signing certificate given as the CA root is refused before anything is written, naming the trust file, the line and the certificate file', async () => {
+    const bad = path.join(lab.dir, 'trust-leaf-as-root.yaml')
+    await writeFile(bad, (await readFile(config, 'utf8')).replace('caRootsFile: pki/corp-root.crt', 'caRootsFile: pki/leaf.crt'))
+    const before = await hashTree(path.join(root, 'etc'))
+    const result = await imagetrust(['apply', '--root', root, '-c', bad], on(labHost))
+    assert.equal(result.code, 1, result.stderr)
+    assert.match(result.stderr, new RegExp(`${bad.replaceAll(/[.+]/g, '\\$&')}:6: key "corp": ${path.join(lab.dir, 'pki/leaf.crt').replaceAll(/[.+]/g, '\\$&')}: certificate 1 \\(O=imagetrust test, CN=leaf\\) is not a CA certificate`))
+    assert.deepEqual(await hashTree(path.join(root, 'etc')), before)
+  })
+
   it('on the lab engines (CRI-O 1.36 is the oldest: 5.38) apply installs the CA files and writes one pki requirement; a second apply changes nothing', async () => {
     const applied = await imagetrust(['apply', '--root', root, '-c', config, '--json'], on(labHost))
     assert.equal(applied.code, 0, applied.stderr)
