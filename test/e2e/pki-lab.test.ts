@@ -234,6 +234,12 @@ describe('sigstore pki for real (a private CA; the 5.38/5.40 oracles and skopeo 
     assert.match(text.stdout, /CA intermediates \/etc\/pki\/containers\/corp\.intermediates\.pem: [0-9A-F]{64} O=imagetrust test, CN=corp-intermediate \(expires /)
   })
 
+  it('verify --native says it cannot judge pki itself (inconclusive), rather than guessing', async () => {
+    const result = await imagetrust(['verify', '--native', images.signed, '--root', root, '-c', config, '--no-tls-verify', '--json'], on(labHost))
+    assert.equal(result.code, 4, `${result.stdout}${result.stderr}`)
+    assert.match(result.stdout, /sigstoreSigned with pki is not checked natively/)
+  })
+
   it('check reports a CA file changed on the host as drift, and apply puts it back', async () => {
     const file = path.join(root, 'etc/pki/containers/corp.intermediates.pem')
     const original = await readFile(file, 'utf8')
