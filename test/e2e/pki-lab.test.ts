@@ -19,6 +19,7 @@ import {Lab, imagetrust} from '../support/lab.ts'
 import {type OracleVersion, labBin, oracleBin} from '../support/lab-bin.ts'
 import {makeIntermediateCa, makeLeaf, makeRootCa, type TestCertificate} from '../support/pki.ts'
 import {assertMatchesSchema} from '../support/schema.ts'
+import {Store} from '../support/store.ts'
 import {pushSigstoreAttachment, registryDigest, signPayload, sigstorePayload} from '../support/sigstore.ts'
 import {hashTree} from '../support/tree.ts'
 
@@ -41,6 +42,7 @@ const CASES = Object.keys(EXPECTED) as Case[]
 
 describe('sigstore pki for real (a private CA; the 5.38/5.40 oracles and skopeo 1.23 verify)', {timeout: 600_000}, () => {
   let lab: Lab
+  let store: Store | undefined
   let root: string
   let config: string
   let labHost: string
@@ -82,6 +84,7 @@ describe('sigstore pki for real (a private CA; the 5.38/5.40 oracles and skopeo 
   })
 
   after(async () => {
+    await store?.cleanup()
     await lab?.stop()
   })
 
@@ -244,6 +247,24 @@ describe('sigstore pki for real (a private CA; the 5.38/5.40 oracles and skopeo 
     }
 
     assertVerdicts('verify --native', verdicts)
+  })
+
+  it('audit judges the local images as the engines do', async () => {
+    store = await Store.create()
+    const acceptAll = path.join(lab.dir, 'accept.json')
+    await writeFile(acceptAll, '{"default":[{"type":"insecureAcceptAnything"}]}\n')
+    for (const name of CASES) await store.podman(['pull', '--quiet', '--tls-verify=false', '--signature-policy', acceptAll, images[name]])
+    const result = await imagetrust(['audit', '--root', root, '-c', config, '--no-tls-verify', '--json', ...store.flags])
+    const report = JSON.parse(result.stdout) as {images: Array<{reference: string; outcome: string; reason: string}>}
+    assertMatchesSchema('audit', report)
+    const verdicts = {} as Record<Case, true | string>
+    for (const name of CASES) {
+      const entry = report.images.find((i) => i.reference === images[name])
+      assert.ok(entry && entry.outcome !== 'unknown', `${name}: ${JSON.stringify(entry)}`)
+      verdicts[name] = verdict(entry.outcome === 'accepted', name === 'unsigned' ? 'A signature was required, but no signature exists' : entry.reason)
+    }
+
+    assertVerdicts('audit', verdicts)
   })
 
   it('check reports a CA file changed on the host as drift, and apply puts it back', async () => {
