@@ -5,16 +5,18 @@
  * dev.sigstore.cosign/certificate, the chain in dev.sigstore.cosign/chain)
  * and pushed to a loopback registry. After `imagetrust apply --root` with a
  * trust file whose key is `pki:`, the 5.38 and 5.40 oracles (pulling, with
- * --pull) and skopeo 1.23 accept the CA's leaf for the subject, and refuse a
- * leaf from another CA, a leaf for another email or hostname, and no
- * signature, each for its own reason. Debian's engines (5.23) refuse the
- * trust file, naming 5.35; the oldest engine on the host decides.
+ * --pull), skopeo 1.23 and CRI-O 1.36 accept the CA's leaf for the subject,
+ * and refuse a leaf from another CA, a leaf for another email or hostname (a
+ * URI subjectAltName is no hostname), and no signature, each for its own
+ * reason; verify --native and audit say the same. Debian's engines (5.23)
+ * refuse the trust file, naming 5.35; the oldest engine on the host decides.
  */
 import assert from 'node:assert/strict'
 import {copyFile, mkdir, readdir, readFile, symlink, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
+import {CrioLab} from '../support/crio-lab.ts'
 import {Lab, imagetrust} from '../support/lab.ts'
 import {type OracleVersion, labBin, oracleBin} from '../support/lab-bin.ts'
 import {makeIntermediateCa, makeLeaf, makeRootCa, type TestCertificate} from '../support/pki.ts'
@@ -43,6 +45,7 @@ const CASES = Object.keys(EXPECTED) as Case[]
 describe('sigstore pki for real (a private CA; the 5.38/5.40 oracles and skopeo 1.23 verify)', {timeout: 600_000}, () => {
   let lab: Lab
   let store: Store | undefined
+  let crio: CrioLab | undefined
   let root: string
   let config: string
   let labHost: string
@@ -84,6 +87,7 @@ describe('sigstore pki for real (a private CA; the 5.38/5.40 oracles and skopeo 
   })
 
   after(async () => {
+    await crio?.down()
     await store?.cleanup()
     await lab?.stop()
   })
@@ -203,6 +207,19 @@ describe('sigstore pki for real (a private CA; the 5.38/5.40 oracles and skopeo 
     }
 
     assertVerdicts('skopeo 1.23', verdicts)
+  })
+
+  it('CRI-O 1.36 (containers/image 5.38) pulls exactly as the oracles judge', async () => {
+    crio = await CrioLab.up(path.join(lab.dir, 'crio'), root, {registry: lab.registry, pauseImage: `${lab.registry}/none:0`})
+    const verdicts = {} as Record<Case, true | string>
+    for (const name of CASES) {
+      const result = await crio.pull(images[name])
+      verdicts[name] = verdict(result.code === 0, result.stderr.replaceAll('\\"', '"'))
+    }
+
+    await crio.down()
+    crio = undefined
+    assertVerdicts('CRI-O 1.36', verdicts)
   })
 
   it('status and explain show the CA files, their certificates and the subject (--json matches the schemas)', async () => {
