@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {X509Certificate} from 'node:crypto'
 import {readFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import path from 'node:path'
@@ -19,6 +20,7 @@ import {checkCaCertificates, installedKeyFiles} from '../../src/keys/pki.ts'
 import {cachedKeys, keyDrift} from '../../src/plan/drift.ts'
 import {buildScopeRequirements} from '../../src/plan/merge-policy.ts'
 import {parsePolicy} from '../../src/policy/parse.ts'
+import {pkiSigner} from '../../src/sigstore/pki.ts'
 import {serializePolicy} from '../../src/policy/serialize.ts'
 import {TrustFileError, validateTrustFile} from '../../src/trustfile/validate.ts'
 import {loadYamlSource} from '../../src/trustfile/yaml-source.ts'
@@ -170,5 +172,41 @@ describe('pki certificates on load', () => {
     ])
     const text = serializePolicy({default: [{type: 'reject'}], transports: [{name: 'docker', scopes: [{scope: 'r.example.com/team', requirements}]}]})
     assert.doesNotThrow(() => parsePolicy(text, 'planned', {features: capabilitiesFor([5, 35], 'x').policy}))
+  })
+})
+
+describe('native pki checks (src/sigstore/pki.ts)', () => {
+  let dir: string
+  let root: TestCertificate
+  let intermediate: TestCertificate
+  let leaf: TestCertificate
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'itpkn-'))
+    root = await makeRootCa(dir, 'root')
+    intermediate = await makeIntermediateCa(dir, 'intermediate', root)
+    leaf = await makeLeaf(dir, 'leaf', intermediate, {email: 'release@example.com', hostname: 'build.example.com'})
+  })
+  after(() => rm(dir, {recursive: true, force: true}))
+
+  const trust = (intermediates: TestCertificate[] = []) => ({
+    roots: [new X509Certificate(root.certPem)],
+    intermediates: intermediates.map((c) => new X509Certificate(c.certPem)),
+    subjectEmail: 'release@example.com',
+    subjectHostname: 'build.example.com',
+  })
+
+  it('an intermediate the signature carries completes the chain (all of the chain but its last certificate)', () => {
+    assert.ok('key' in pkiSigner(trust(), leaf.certPem, intermediate.certPem + root.certPem))
+    assert.ok('key' in pkiSigner(trust([intermediate]), leaf.certPem, undefined))
+    assert.deepEqual(pkiSigner(trust(), leaf.certPem, intermediate.certPem), {refused: 'veryfing leaf certificate failed: x509: certificate signed by unknown authority'})
+    assert.deepEqual(pkiSigner(trust(), leaf.certPem, undefined), {refused: 'veryfing leaf certificate failed: x509: certificate signed by unknown authority'})
+  })
+
+  it('refuses a leaf outside its validity period, two certificates as the leaf, and no certificate', () => {
+    const later = new Date(Date.now() + 365 * 86_400_000)
+    assert.match(JSON.stringify(pkiSigner(trust([intermediate]), leaf.certPem, undefined, later)), /certificate has expired or is not yet valid/)
+    assert.match(JSON.stringify(pkiSigner(trust([intermediate]), leaf.certPem + leaf.certPem, undefined)), /not exactly one PEM certificate/)
+    assert.match(JSON.stringify(pkiSigner(trust([intermediate]), undefined, undefined)), /missing dev\.sigstore\.cosign\/certificate/)
   })
 })
