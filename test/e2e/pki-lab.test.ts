@@ -182,6 +182,20 @@ describe('sigstore pki for real (a private CA; the 5.38/5.40 oracles and skopeo 
     assert.equal(check.code, 0, check.stdout)
   })
 
+  it('apply --verify on a fresh host: skopeo 1.23 test-pulls against the candidate (CA files in the sandbox) and confirms before installing', async () => {
+    const fresh = path.join(lab.dir, 'fresh-root')
+    await mkdir(path.join(fresh, 'etc/containers'), {recursive: true})
+    await copyFile(path.resolve(import.meta.dirname, '../fixtures/distro/debian12-policy.json'), path.join(fresh, 'etc/containers/policy.json'))
+    const withTests = path.join(lab.dir, 'trust-with-tests.yaml')
+    await writeFile(withTests, `${await readFile(config, 'utf8')}    test: {signed: "${images.signed}", unsigned: "${images.otherCa}"}\n`)
+    const result = await imagetrust(['apply', '--verify', '--root', fresh, '-c', withTests, '--engine', 'skopeo', '--no-tls-verify', '--json'], on(labHost))
+    assert.equal(result.code, 0, `${result.stdout}${result.stderr}`)
+    const report = JSON.parse(result.stdout)
+    assertMatchesSchema('apply-verify', report)
+    assert.equal(report.installed, true, result.stdout)
+    assert.match(await readFile(path.join(fresh, 'etc/pki/containers/corp.intermediates.pem'), 'utf8'), /BEGIN CERTIFICATE/)
+  })
+
   for (const version of ['5.38', '5.40'] as OracleVersion[]) {
     it(`the ${version} oracle pulls the CA's leaf for the subject and refuses another CA, another email, another hostname, a URI in place of the hostname, and no signature`, async () => {
       const verdicts = {} as Record<Case, true | string>
