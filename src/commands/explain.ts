@@ -21,7 +21,7 @@ export default class Explain extends ImagetrustCommand {
     for (const step of p.tried) this.log(`  ${step.present ? '→' : ' '} ${step.scope === '' ? '"" (docker transport default)' : step.scope}${step.present ? '' : '  (not present)'}`)
     this.log(`  uses: ${p.scope === null ? 'the global default' : p.scope === '' ? 'the docker transport default ""' : `scope "${p.scope}"`}`)
     for (const requirement of p.requirements) this.log(`  requirement: ${JSON.stringify(requirement)}`)
-    for (const key of p.keys) this.log(`  key ${key.source}: ${key.error ?? `${key.fingerprints.join(', ')} ${key.userIds.join(', ')}`}`)
+    for (const key of p.keys) this.log(`  ${key.role === undefined ? 'key' : key.role === 'ca-roots' ? 'CA roots' : 'CA intermediates'} ${key.source}: ${key.error ?? `${key.fingerprints.join(', ')} ${key.userIds.join(', ')}`}`)
     const r = explanation.registriesD
     this.log(`registries.d ${r.dir}:`)
     this.log(`  lookaside: ${r.lookaside.value}  (${r.lookaside.file}, section ${r.lookaside.section})`)

@@ -2,6 +2,7 @@ import {configPaths, crioPolicyFor, readCrioConfig} from '../host/detect.js'
 import type {HostRoot} from '../host/paths.js'
 import {readHostFile, readRegistriesDir} from '../host/snapshot.js'
 import {inspectGpgKeys} from '../keys/gpg.js'
+import {checkCaCertificates} from '../keys/pki.js'
 import {checkSigstoreKey} from '../keys/sigstore.js'
 import {ImagetrustError} from '../lib/errors.js'
 import {effectiveRule} from '../policy/effective.js'
@@ -34,6 +35,8 @@ export interface KeyBehind {
   source: string
   fingerprints: string[]
   userIds: string[]
+  /** Present for a sigstore pki requirement's CA files (userIds are then the certificates' subjects). */
+  role?: 'ca-roots' | 'ca-intermediates'
   error?: string
 }
 
@@ -48,11 +51,34 @@ async function describeKey(root: HostRoot, source: string, bytes: Uint8Array | n
   }
 }
 
+/** A pki requirement's CA files: each certificate's SHA-256 fingerprint and subject. */
+async function caFilesBehind(root: HostRoot, pki: Record<string, string>): Promise<KeyBehind[]> {
+  const out: KeyBehind[] = []
+  const files = [['ca-roots', pki.caRootsPath], ['ca-intermediates', pki.caIntermediatesPath]] as const
+  for (const [role, source] of files.filter(([, p]) => p !== undefined && p !== '') as Array<[KeyBehind['role'], string]>) {
+    const bytes = (await readHostFile(root, source)).content
+    if (!bytes) {
+      out.push({source, role, fingerprints: [], userIds: [], error: `${root.resolve(source)} does not exist: every pull under this scope fails`})
+      continue
+    }
+
+    try {
+      const {infos, problems} = checkCaCertificates(bytes, {name: source, where: root.resolve(source)})
+      out.push({source, role, fingerprints: infos.map((i) => i.fingerprint), userIds: infos.flatMap((i) => i.userIds), ...(problems.length > 0 ? {error: problems.join('; ')} : {})})
+    } catch (error) {
+      out.push({source, role, fingerprints: [], userIds: [], error: (error as Error).message})
+    }
+  }
+
+  return out
+}
+
 export async function keysBehind(root: HostRoot, requirements: PolicyRequirement[]): Promise<KeyBehind[]> {
   const out: KeyBehind[] = []
   for (const requirement of requirements) {
     if (requirement.type !== 'signedBy' && requirement.type !== 'sigstoreSigned') continue
     const sigstore = requirement.type === 'sigstoreSigned'
+    if (sigstore && requirement.pki) out.push(...(await caFilesBehind(root, requirement.pki)))
     const paths = [...(requirement.keyPath ? [requirement.keyPath] : []), ...(requirement.keyPaths ?? [])]
     for (const p of paths) out.push(await describeKey(root, p, (await readHostFile(root, p)).content, sigstore))
     const datas = [...(requirement.keyData ? [requirement.keyData] : []), ...((requirement as {keyDatas?: string[]}).keyDatas ?? [])]

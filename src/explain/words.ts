@@ -13,8 +13,9 @@ export function plainRequirements(requirements: PolicyRequirement[]): string {
           return 'reject everything'
         }
 
-        case 'signedBy':
-        case 'sigstoreSigned': {
+        case 'sigstoreSigned':
+        case 'signedBy': {
+          if (r.type === 'sigstoreSigned' && r.pki) return plainPki(r.pki, r.signedIdentity?.type ?? 'matchRepoDigestOrExact')
           const keys = [...(r.keyPath ? [r.keyPath] : []), ...(r.keyPaths ?? []), ...(r.keyData === undefined ? [] : ['inline key'])]
           const kind = r.type === 'signedBy' ? 'GPG (simple signing)' : 'sigstore'
           return `${kind} signature by ${keys.join(' or ') || 'a key'}, identity ${r.signedIdentity?.type ?? 'matchRepoDigestOrExact'}`
@@ -26,4 +27,12 @@ export function plainRequirements(requirements: PolicyRequirement[]): string {
       }
     })
     .join(' AND ')
+}
+
+/** sigstoreSigned pki: a signing certificate from these CAs, for this subject. */
+function plainPki(pki: Record<string, string>, identity: string): string {
+  const subject = [pki.subjectEmail && `email ${pki.subjectEmail}`, pki.subjectHostname && `hostname ${pki.subjectHostname}`].filter(Boolean).join(' and ')
+  const roots = pki.caRootsPath ?? 'inline CA roots'
+  const intermediates = pki.caIntermediatesPath ? ` (intermediates ${pki.caIntermediatesPath})` : pki.caIntermediatesData === undefined ? '' : ' (inline intermediates)'
+  return `sigstore signature with a certificate issued under CA ${roots}${intermediates} for ${subject || 'no subject'}, identity ${identity}`
 }

@@ -4,11 +4,13 @@ import type {Capabilities} from '../host/capabilities.js'
 import {ImagetrustError, locationOf} from '../lib/errors.js'
 import type {KeySpec, TrustFile} from '../trustfile/types.js'
 import {inspectGpgKeys, isOpenPgp, usabilityProblems} from './gpg.js'
+import {loadPkiKey, pkiHostPaths} from './pki.js'
 import {checkSigstoreKey} from './sigstore.js'
 import {readKeySource} from './source.js'
 import type {KeyInfo, LoadedKey} from './types.js'
 
-export function keyHostPath(spec: Pick<KeySpec, 'name' | 'type'>, keyDir: string): string {
+export function keyHostPath(spec: Pick<KeySpec, 'name' | 'type' | 'pki'>, keyDir: string): string {
+  if (spec.pki) return pkiHostPaths(spec.name, keyDir).roots
   return path.posix.join(keyDir, `${spec.name}.${spec.type === 'gpg' ? 'gpg' : 'pub'}`)
 }
 
@@ -71,6 +73,12 @@ function edDsaWarnings(name: string, keys: KeyInfo[], capabilities: Capabilities
 async function loadKey(spec: KeySpec, trust: TrustFile, capabilities: Capabilities, options: LoadKeysOptions): Promise<LoadedKey> {
   const location = locationOf(trust.file, spec)
   try {
+    if (spec.pki) {
+      const loaded = await loadPkiKey({...spec, pki: spec.pki}, trust, options.keyDir, options.now)
+      if ((options.strict ?? true) && loaded.problems.length > 0) throw new ImagetrustError(loaded.problems.join('\n'))
+      return loaded
+    }
+
     const bytes = await readKeySource(spec, trust.file, trust.dir)
     const described = await describeKeyBytes(bytes, spec, capabilities, options.now)
     if ((options.strict ?? true) && described.problems.length > 0) throw new ImagetrustError(described.problems.join('\n'))

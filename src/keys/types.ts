@@ -14,6 +14,8 @@ export interface LoadedKey {
   warnings: string[]
   /** Why apply would refuse this key (expired, revoked, pin mismatch...); empty when usable. */
   problems: string[]
+  /** A pki key (trust file `pki:`): hostPath holds the CA roots; these are the rest of its sigstoreSigned `pki` block. */
+  pki?: {caRootsPath: string; caIntermediates?: {hostPath: string; content: string}; subjectEmail?: string; subjectHostname?: string}
 }
 
 export interface KeyInfo {

@@ -42,6 +42,7 @@ export function requirementText(list: Json): string {
       if (r?.type === 'insecureAcceptAnything') return 'accept'
       if (r?.type === 'reject') return 'reject'
       if (r?.type === 'signedBy') return `signedBy ${String(r.keyType)} ${String(r.keyPath ?? (Array.isArray(r.keyPaths) ? r.keyPaths.join(',') : 'keyData'))}`
+      if (r?.type === 'sigstoreSigned' && r.pki && typeof r.pki === 'object') return `sigstoreSigned pki ${Object.values(r.pki).join(' ')}`
       if (r?.type === 'sigstoreSigned') return `sigstoreSigned ${String(r.keyPath ?? (Array.isArray(r.keyPaths) ? r.keyPaths.join(',') : 'keyData'))}`
       return JSON.stringify(r)
     })

@@ -10,6 +10,7 @@ import {managedPaths} from '../host/managed-paths.js'
 import {expectedOwner} from '../host/owner.js'
 import {readHostFile, readHostSnapshot} from '../host/snapshot.js'
 import {loadKeys} from '../keys/load.js'
+import {installedKeyFiles} from '../keys/pki.js'
 import type {LoadedKey} from '../keys/types.js'
 import {expiringEntries, trustAsOf} from '../trustfile/expiry.js'
 import {reloadTrustFile} from '../trustfile/load.js'
@@ -79,7 +80,9 @@ export async function preparePlan(options: ConvergeOptions): Promise<PreparedPla
   const capabilities = options.capabilities ?? capabilitiesOf(await detectEngines())
   const keys = options.loadedKeys ?? (await loadKeys(trust, capabilities, {strict: options.strictKeys ?? true, keyDir: root.layout.keyDir}))
   const signer = signing ? await signingSetup(root, trust, keys, capabilities) : undefined
-  const keyPaths = new Set(keys.map((k) => k.hostPath))
+  // A pki key installs its CA intermediates too: a key file of its own for the plan.
+  const keyFiles = installedKeyFiles(keys)
+  const keyPaths = new Set(keyFiles.map((k) => k.hostPath))
   const byName = new Map(keys.map((k) => [k.name, k]))
   for (const scope of trust.scopes) {
     if (scope.keys.length > 1) keyPaths.add(combinedKeyringPath(scope.keys.map((n) => byName.get(n)!), root.layout.keyDir))
@@ -100,7 +103,7 @@ export async function preparePlan(options: ConvergeOptions): Promise<PreparedPla
   const crioNamespacePolicies = (crio?.namespaces ?? []).filter((n) => !policyPaths.has(n.file))
   const planned = await plan({
     trust,
-    keys,
+    keys: keyFiles,
     host,
     crioNamespacePolicies,
     capabilities,

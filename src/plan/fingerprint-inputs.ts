@@ -41,6 +41,7 @@ export function planInputs(prepared: PreparedPlan): InputSet | undefined {
   const files = [
     trust.file,
     ...trust.keys.filter((k) => k.file !== undefined).map((k) => path.resolve(trust.dir, k.file!)),
+    ...trust.keys.flatMap((k) => [k.pki?.caRoots.file, k.pki?.caIntermediates?.file]).filter((f) => f !== undefined).map((f) => path.resolve(trust.dir, f)),
     ...targets.map((t) => root.resolve(t.hostPath)),
     ...state.generatedPolicies.map((p) => root.resolve(p)),
     ...state.keyFiles.map((p) => root.resolve(p)),

@@ -3,6 +3,7 @@ import path from 'node:path'
 import type {Capabilities} from '../host/capabilities.js'
 import type {PolicySnapshot} from '../host/snapshot.js'
 import type {LoadedKey} from '../keys/types.js'
+import {pkiScopeRequirement} from '../keys/pki.js'
 import {ImagetrustError, locationOf} from '../lib/errors.js'
 import {checkRequirement, newAcceptAnything, newReject, newSignedBy, newSigstoreSigned, PolicyRuleError} from '../policy/requirements.js'
 import {broaderScopes} from '../policy/effective.js'
@@ -49,6 +50,7 @@ export function buildScopeRequirements(
     if (keys[0].type === 'sigstore') {
       // cosign signs a repository, not a tag: the default identity would never match.
       const signedIdentity = spec.identity ?? {type: 'matchRepository' as const}
+      if (keys[0].pki) return {requirements: [pkiScopeRequirement(spec.scope, keys[0], signedIdentity, capabilities, location)]}
       if (keys.length === 1) return {requirements: [newSigstoreSigned({keyPath: keys[0].hostPath, signedIdentity}, features)]}
       if (!features.sigstoreKeyLists) {
         throw new ImagetrustError(

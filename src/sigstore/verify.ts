@@ -14,6 +14,8 @@ import {registryGet, type RegistryOptions, sha256Digest} from '../registry/clien
  */
 export const SIGSTORE_PAYLOAD_TYPE = 'application/vnd.dev.cosign.simplesigning.v1+json'
 export const SIGNATURE_ANNOTATION = 'dev.cosignproject.cosign/signature'
+const CERTIFICATE_ANNOTATION = 'dev.sigstore.cosign/certificate'
+const CHAIN_ANNOTATION = 'dev.sigstore.cosign/chain'
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
 
 export interface SigstoreAttachment {
@@ -22,6 +24,9 @@ export interface SigstoreAttachment {
   payload: Uint8Array
   /** Base64, as in the annotation. */
   signature: string
+  /** dev.sigstore.cosign/certificate and dev.sigstore.cosign/chain (PEM): the signer's certificate for pki and Fulcio. */
+  certificate?: string
+  chain?: string
   problems: string[]
 }
 
@@ -111,7 +116,9 @@ export async function fetchSigstoreAttachments(domain: string, repo: string, dig
     else if (sha256Digest(payload) !== layer.digest) problems.push(`the payload does not match its digest ${layer.digest}`)
     const signature = layer.annotations?.[SIGNATURE_ANNOTATION] ?? ''
     if (!signature) problems.push(`the layer has no ${SIGNATURE_ANNOTATION} annotation`)
-    out.push({index, layerDigest: layer.digest, payload, signature, problems})
+    const certificate = layer.annotations?.[CERTIFICATE_ANNOTATION] ?? undefined
+    const chain = layer.annotations?.[CHAIN_ANNOTATION] ?? undefined
+    out.push({index, layerDigest: layer.digest, payload, signature, ...(certificate ? {certificate} : {}), ...(chain ? {chain} : {}), problems})
   }
 
   return out

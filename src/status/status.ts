@@ -37,6 +37,8 @@ export interface StatusKey {
   fingerprints: string[]
   expires: string[]
   userIds: string[]
+  /** Present for a sigstore pki requirement's CA files (userIds are then the certificates' subjects). */
+  role?: 'ca-roots' | 'ca-intermediates'
   error?: string
 }
 
@@ -106,6 +108,7 @@ async function describeKeys(root: HostRoot, requirements: PolicyRequirement[], c
   const out: StatusKey[] = []
   for (const r of requirements) {
     if (r.type !== 'signedBy' && r.type !== 'sigstoreSigned') continue
+    if (r.type === 'sigstoreSigned' && r.pki) out.push(...(await describeCaFiles(root, r.pki)))
     const paths = [...(r.keyPath ? [r.keyPath] : []), ...(r.keyPaths ?? [])]
     for (const p of paths) {
       const file = await readHostFile(root, p)
@@ -132,6 +135,35 @@ async function describeKeys(root: HostRoot, requirements: PolicyRequirement[], c
     }
 
     if (r.keyData !== undefined) out.push({path: 'keyData', installed: true, fingerprints: [], expires: [], userIds: [], error: 'inline key data (not inspected)'})
+  }
+
+  return out
+}
+
+/** A pki requirement's CA files: each certificate's fingerprint, expiry and subject. */
+async function describeCaFiles(root: HostRoot, pki: Record<string, string>): Promise<StatusKey[]> {
+  const files = [['ca-roots', pki.caRootsPath], ['ca-intermediates', pki.caIntermediatesPath]] as const
+  const out: StatusKey[] = []
+  for (const [role, p] of files.filter(([, p]) => p !== undefined && p !== '')) {
+    const file = await readHostFile(root, p!)
+    const key: StatusKey = {path: p!, role, installed: file.content !== null, fingerprints: [], expires: [], userIds: []}
+    out.push(key)
+    if (!file.content) {
+      key.error = `${file.realPath} does not exist: every pull under this scope fails`
+      continue
+    }
+
+    try {
+      // Certificates parse with node built-ins only: no cache needed (the fingerprint's key cache holds roots and intermediates as one).
+      const {infos} = (await import('../keys/pki.js')).checkCaCertificates(file.content, {name: p!, where: file.realPath})
+      for (const info of infos) {
+        key.fingerprints.push(info.fingerprint)
+        key.expires.push(info.expires ?? 'never')
+        key.userIds.push(...info.userIds)
+      }
+    } catch (error) {
+      key.error = (error as Error).message
+    }
   }
 
   return out
@@ -332,7 +364,10 @@ export function renderStatus(report: StatusReport): string {
     const width = [0, 1].map((i) => Math.max(0, ...rows.map((r) => r[i].length)))
     for (const [i, s] of t.scopes.entries()) {
       lines.push(`  ${rows[i][0].padEnd(width[0])}  ${rows[i][1].padEnd(width[1])}  ${rows[i][2]}`)
-      for (const k of s.keys) lines.push(`      key ${k.path}: ${k.error ?? k.fingerprints.map((f, j) => `${f} (expires ${k.expires[j]})`).join(', ')}`)
+      for (const k of s.keys) {
+        const label = k.role === undefined ? 'key' : k.role === 'ca-roots' ? 'CA roots' : 'CA intermediates'
+        lines.push(`      ${label} ${k.path}: ${k.error ?? k.fingerprints.map((f, j) => `${f}${k.role ? ` ${k.userIds[j]}` : ''} (expires ${k.expires[j]})`).join(', ')}`)
+      }
       if (s.until) lines.push(`      until ${s.until}${s.reason ? `: ${s.reason}` : ''}`)
       if (s.lookaside) lines.push(`      ${s.sigstoreAttachments ? 'sigstore attachments on; ' : ''}lookaside ${s.lookaside}`)
       if (s.overrides) lines.push(`      OVERRIDES: ${s.overrides}`)

@@ -17,6 +17,28 @@ export interface KeySpec {
   /** When it stops being trusted (ISO 8601, UTC; see expiry.ts), and why it was trusted until then. */
   until?: string
   reason?: string
+  /** Instead of file/url/data: certificates from a private CA (sigstoreSigned pki, containers/image 5.35+). */
+  pki?: PkiSpec
+  line: number
+}
+
+/** One PEM source of CA certificates: a file (relative to the trust file) or inline data. */
+export interface CertificateSource {
+  file?: string
+  data?: string
+  line: number
+}
+
+/**
+ * `pki:` of a sigstore key: signatures carry a leaf certificate, which must
+ * chain to one of the CA roots (through the intermediates, or those the
+ * signature carries) and name the subject (email and/or hostname).
+ */
+export interface PkiSpec {
+  caRoots: CertificateSource
+  caIntermediates?: CertificateSource
+  subjectEmail?: string
+  subjectHostname?: string
   line: number
 }
 

@@ -7,6 +7,7 @@ import type {SignedIdentity} from '../policy/types.js'
 import type {KeySpec, ScopeSpec, TrustFile} from './types.js'
 import {validateSigner} from './validate-signer.js'
 import {parseUntil} from './expiry.js'
+import {checkPkiScope, validatePki} from './validate-pki.js'
 import {Collector, FINGERPRINT, isObject, KEY_NAME} from './collector.js'
 import type {YamlSource} from './yaml-source.js'
 
@@ -35,7 +36,7 @@ const IDENTITY_NAMES = ['matchExact', 'matchRepoDigestOrExact', 'matchRepository
 const TOP_KEYS = ['version', 'default', 'localTransports', 'keys', 'scopes', 'crio', 'signer']
 /** A Kubernetes namespace name (DNS label). */
 const NAMESPACE = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/
-const KEY_KEYS = ['type', 'file', 'url', 'data', 'fingerprint', 'until', 'reason']
+const KEY_KEYS = ['type', 'file', 'url', 'data', 'pki', 'fingerprint', 'until', 'reason']
 const SCOPE_KEYS = ['policy', 'keys', 'identity', 'lookaside', 'lookasideStaging', 'sigstoreAttachments', 'test', 'until', 'reason']
 
 function checkUrl(c: Collector, url: string | undefined, at: Array<string | number>, key: string, schemes: string[]): string | undefined {
@@ -87,18 +88,21 @@ function validateKey(c: Collector, name: string, raw: unknown): KeySpec | undefi
   const at = ['keys', name]
   if (!KEY_NAME.test(name)) c.add(at, `key name "${name}" must match ${KEY_NAME.source} (it becomes a file name)`)
   if (!isObject(raw)) {
-    c.add(at, 'a key must be a mapping with type and one of file, url, data')
+    c.add(at, 'a key must be a mapping with type and one of file, url, data, pki')
     return undefined
   }
 
   c.unknownKeys(raw, KEY_KEYS, at)
-  const type = raw.type ?? 'gpg'
+  const type = raw.type ?? (raw.pki === undefined || raw.pki === null ? 'gpg' : 'sigstore')
   if (type !== 'gpg' && type !== 'sigstore') c.add([...at, 'type'], `type must be gpg or sigstore, not ${JSON.stringify(type)}`)
   const file = c.string(raw, 'file', at)
   const url = checkUrl(c, c.string(raw, 'url', at), at, 'url', ['https:'])
   const data = c.string(raw, 'data', at)
+  const pki = validatePki(c, raw.pki, at, type)
   const sources = [file, raw.url, data].filter((v) => v !== undefined && v !== null).length
-  if (sources !== 1) c.add(at, `key "${name}" needs exactly one of file, url, data (found ${sources})`)
+  if (raw.pki !== undefined && raw.pki !== null) {
+    if (sources > 0) c.add(at, `key "${name}": pki is its own key source: give it without file, url or data`)
+  } else if (sources !== 1) c.add(at, `key "${name}" needs exactly one of file, url, data (found ${sources})`)
   let fingerprints: string[] | undefined
   const pin = raw.fingerprint
   if (pin !== undefined && pin !== null) {
@@ -117,7 +121,7 @@ function validateKey(c: Collector, name: string, raw: unknown): KeySpec | undefi
     c.add([...at, 'url'], `key "${name}" comes from a URL, so it needs a fingerprint pin: there is no trust on first use`)
   }
 
-  return c.withLine({name, type: type as KeySpec['type'], file, url, data, fingerprints, ...validateExpiry(c, raw, at)}, at)
+  return c.withLine({name, type: type as KeySpec['type'], file, url, data, fingerprints, ...(pki ? {pki} : {}), ...validateExpiry(c, raw, at)}, at)
 }
 
 function validateIdentity(c: Collector, raw: unknown, at: Array<string | number>): SignedIdentity | undefined {
@@ -186,6 +190,8 @@ function validateScope(c: Collector, scope: string, raw: unknown, keyNames: Map<
   if (kinds.size > 1) {
     c.add([...at, 'keys'], 'gpg and sigstore keys cannot share a scope: their requirements would be ANDed, so every image would need both')
   }
+
+  checkPkiScope(c, keys, keyNames, at)
 
   const identity = validateIdentity(c, raw.identity, [...at, 'identity'])
   if (identity && policy !== 'signed') c.add([...at, 'identity'], 'identity is only used with policy: signed')

@@ -34,8 +34,11 @@ export function signPayload(key: SigstoreKeyPair, payload: Buffer): string {
 
 const sha = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex')
 
-/** Pushes an attachment whose layers are `signatures` for the image `repo@digest` on `registry`. */
-export async function pushSigstoreAttachment(workDir: string, registry: string, repo: string, digest: string, signatures: Array<{payload: Buffer; signature: string}>): Promise<void> {
+/**
+ * Pushes an attachment whose layers are `signatures` for the image `repo@digest` on `registry`.
+ * `annotations` go beside the signature's: a certificate (dev.sigstore.cosign/certificate) and its chain (dev.sigstore.cosign/chain).
+ */
+export async function pushSigstoreAttachment(workDir: string, registry: string, repo: string, digest: string, signatures: Array<{payload: Buffer; signature: string; annotations?: Record<string, string>}>): Promise<void> {
   const dir = await mkdtemp(path.join(workDir, 'sigstore-oci-'))
   try {
     await mkdir(path.join(dir, 'blobs/sha256'), {recursive: true})
@@ -45,7 +48,7 @@ export async function pushSigstoreAttachment(workDir: string, registry: string, 
     }
 
     const layers = []
-    for (const s of signatures) layers.push({mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', ...(await blob(s.payload)), annotations: {'dev.cosignproject.cosign/signature': s.signature}})
+    for (const s of signatures) layers.push({mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', ...(await blob(s.payload)), annotations: {'dev.cosignproject.cosign/signature': s.signature, ...s.annotations}})
     const config = await blob(Buffer.from(JSON.stringify({architecture: '', os: '', config: {}, rootfs: {type: 'layers', diff_ids: layers.map((l) => l.digest)}})))
     const manifest = Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: {mediaType: 'application/vnd.oci.image.config.v1+json', ...config}, layers}))
     const written = await blob(manifest)
