@@ -6,7 +6,7 @@ import {VERIFY_EXIT} from '../verify/verify.js'
 import type {Policy} from '../policy/types.js'
 import {type Judged, type JudgeName, judgePulls, type PulledReport, renderPulled} from './pulled.js'
 import {type JudgeContext, judgeContext, judgeImage, type Outcome} from './judge.js'
-import type {PullHistoryOptions} from './history.js'
+import {type PullHistoryOptions, readPullHistory} from './history.js'
 import {type PolicyView, policyView} from './policy-view.js'
 import {listStorage} from './storage.js'
 import type {Window} from './since.js'
@@ -74,9 +74,10 @@ async function pool<T>(items: T[], limit: number, work: (item: T) => Promise<voi
 }
 
 export async function runAudit(root: HostRoot, options: AuditOptions): Promise<AuditReport> {
-  const [view, storage] = await Promise.all([
+  const [view, storage, history] = await Promise.all([
     policyView(root, {candidate: options.candidate ? {config: options.config, user: options.user} : undefined}),
     listStorage(options),
+    options.window ? readPullHistory(options.window, options) : undefined,
   ])
   const warnings = [...view.warnings, ...storage.warnings]
   type Pending = Omit<AuditEntry, 'policyFile' | 'scope' | 'requirement' | 'outcome' | 'reason'> & {repoDigests: string[]}
@@ -124,7 +125,7 @@ export async function runAudit(root: HostRoot, options: AuditOptions): Promise<A
     const policy = entry.source === 'crictl' ? ((await view.crio(entry.namespace)) ?? view.podman) : view.podman
     results.push({...entry, ...(await judge(policy, entry.reference, repoDigests))})
   })
-  const pulled = options.window ? await judgePulls(options.window, options, storage.images, judge, view) : undefined
+  const pulled = options.window && history ? await judgePulls(options.window, history, storage.images, judge, view) : undefined
   if (pulled) warnings.push(...pulled.warnings)
 
   if (judge.sigstoreJudged()) {

@@ -50,9 +50,18 @@ export function parsePodmanEvents(stdout: string): Pull[] {
   return pulls
 }
 
+/**
+ * Podman 4.3's file backend stops reading when --until passes, on a timer
+ * started as it opens the file: an --until already past races the read and
+ * returns some, or none, of the events (seen here with podman 4.3.1). So
+ * --until is a little ahead of the moment podman starts (it waits for it),
+ * and the window is applied here.
+ */
+const UNTIL_AHEAD_MS = 2000
+
 async function podmanPulls(window: Window, options: StorageOptions): Promise<Pull[]> {
-  // --until ends the listing instead of streaming new events.
-  const args = [...podmanGlobal(options), 'events', '--since', window.since.toISOString(), '--until', window.until.toISOString(), '--filter', 'event=pull', '--format', 'json']
+  const until = new Date(Math.max(window.until.getTime(), Date.now()) + UNTIL_AHEAD_MS).toISOString()
+  const args = [...podmanGlobal(options), 'events', '--since', window.since.toISOString(), '--until', until, '--filter', 'event=pull', '--format', 'json']
   const result = await runTool('podman', args, {timeoutMs: 60_000})
   return parsePodmanEvents(result.stdout).filter((p) => p.time >= window.since && p.time <= window.until)
 }

@@ -1,5 +1,5 @@
 import type {Policy} from '../policy/types.js'
-import {type Pull, type PullHistoryOptions, readPullHistory} from './history.js'
+import type {Pull, readPullHistory} from './history.js'
 import type {Outcome} from './judge.js'
 import type {PolicyView} from './policy-view.js'
 import type {Window} from './since.js'
@@ -71,12 +71,11 @@ function repoDigestsOf(pull: Pull, images: LocalImage[]): string[] {
 
 export async function judgePulls(
   window: Window,
-  options: PullHistoryOptions,
+  history: Awaited<ReturnType<typeof readPullHistory>>,
   images: LocalImage[],
   judge: JudgeName,
   view: PolicyView,
 ): Promise<{report: PulledReport; warnings: string[]}> {
-  const history = await readPullHistory(window, options)
   const entries: PulledEntry[] = []
   for (const g of group(history.pulls)) {
     const policy = g.source === 'crio' ? ((await view.crio()) ?? view.podman) : view.podman
