@@ -13,7 +13,14 @@ export interface Window {
 }
 
 const UNITS: Record<string, [number, string]> = {s: [1000, 'second'], m: [60_000, 'minute'], h: [3_600_000, 'hour'], d: [86_400_000, 'day'], w: [604_800_000, 'week']}
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/
+
+/** Date() rolls 2026-02-30 over into March; a real calendar date and clock time are required. */
+function validFields(m: RegExpExecArray): boolean {
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number)
+  const days = new Date(Date.UTC(year, month, 0)).getUTCDate()
+  return month >= 1 && month <= 12 && day >= 1 && day <= days && hour < 24 && minute < 60 && second < 60
+}
 
 function usage(value: string, why: string): ImagetrustError {
   return new ImagetrustError(`--since "${value}": ${why}`, {
@@ -31,9 +38,10 @@ export function parseSince(value: string, now: Date): Window {
     return {since: new Date(now.getTime() - count * ms), until: now, phrase: `in the last ${count === 1 ? unit : `${count} ${unit}s`}`}
   }
 
-  if (!RFC3339.test(value.trim())) throw usage(value, 'not a duration or an RFC 3339 time')
+  const time = RFC3339.exec(value.trim())
+  if (!time) throw usage(value, 'not a duration or an RFC 3339 time')
   const since = new Date(value.trim().replace(' ', 'T'))
-  if (Number.isNaN(since.getTime())) throw usage(value, 'not a valid date')
+  if (!validFields(time) || Number.isNaN(since.getTime())) throw usage(value, 'not a valid date and time')
   if (since.getTime() >= now.getTime()) throw usage(value, `it is not in the past (now is ${now.toISOString()})`)
   return {since, until: now, phrase: `since ${since.toISOString()}`}
 }
