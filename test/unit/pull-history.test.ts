@@ -65,3 +65,14 @@ describe('pull records', () => {
     )
   })
 })
+
+describe("init's default step shows the pulls a reject default would have refused", () => {
+  it('counts the pulled references from unlisted registries, of all pulled', async () => {
+    const {rejectImpact, renderImpact} = await import('../../src/init/host.ts')
+    const survey = {engines: [], configPaths: [], localImages: [], runningImages: [], pulled: {window: 'in the last 7 days', references: ['docker.io/library/alpine:3', 'r.example.com/team/app:1', 'localhost/built:1']}}
+    const text = renderImpact(rejectImpact(survey, ['r.example.com/team']))
+    assert.match(text, /^In the last 7 days, 1 of 3 pulled image\(s\) would have been refused \(from unlisted registries\)\.$/m)
+    assert.match(text, /^ {2}pulled {5}docker\.io\/library\/alpine:3$/m)
+    assert.doesNotMatch(renderImpact(rejectImpact({...survey, pulled: undefined}, [])), /pulled/)
+  })
+})
