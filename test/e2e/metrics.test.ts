@@ -178,3 +178,40 @@ describe('Prometheus metrics for the textfile collector', () => {
     assert.equal(tested.code, 0, tested.stdout + tested.stderr)
   })
 })
+
+describe("the role's imagetrust_metrics_dir", () => {
+  it('templates a drift-check unit that systemd accepts and whose run writes the metrics file', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'imagetrust-metrics-role-'))
+    try {
+      const prom = path.join(dir, 'node exporter')
+      const root = path.join(dir, 'root')
+      await mkdir(prom)
+      await mkdir(path.join(root, 'etc/containers'), {recursive: true})
+      await writeFile(path.join(root, 'etc/containers/policy.json'), '{"default":[{"type":"insecureAcceptAnything"}]}\n')
+      const template = path.join(REPO_ROOT, 'ansible/roles/imagetrust/templates/imagetrust-check.service.j2')
+      const vars = {imagetrust_command: `${process.execPath} ${path.join(REPO_ROOT, 'bin/run.js')}`, imagetrust_root: root, imagetrust_config_dir: '/etc/imagetrust', imagetrust_metrics_dir: prom}
+      const render = async (name: string, extra: Record<string, string>) => {
+        const dest = path.join(dir, name)
+        const args = ['localhost', '-c', 'local', '-i', 'localhost,', '-m', 'ansible.builtin.template', '-a', `src=${template} dest=${dest}`, '-e', JSON.stringify({...vars, ...extra})]
+        const result = await run('ansible', args, {env: {...process.env, ANSIBLE_LOCALHOST_WARNING: 'false'}})
+        assert.equal(result.code, 0, result.stdout + result.stderr)
+        return readFile(dest, 'utf8')
+      }
+
+      const unit = await render('imagetrust-check.service', {})
+      assert.equal(/^ReadWritePaths=(.*)$/m.exec(unit)?.[1], `'${prom}'`)
+      const environment = /^Environment=(.*)$/m.exec(unit)?.[1]
+      assert.equal(environment, `'IMAGETRUST_METRICS=${prom}/imagetrust.prom'`)
+      assert.doesNotMatch(await render('without.service', {imagetrust_metrics_dir: ''}), /IMAGETRUST_METRICS|ReadWritePaths/)
+      const verified = await run('systemd-analyze', ['verify', '--man=no', path.join(dir, 'imagetrust-check.service')])
+      assert.equal(verified.code, 0, verified.stderr)
+      // What the timer runs, with the environment the unit sets: no trust file yet, so the check fails and says so in the metrics.
+      const argv = /^ExecStart=(.*)$/m.exec(unit)![1].split(' ')
+      const checked = await run(argv[0], argv.slice(1), {env: {...process.env, IMAGETRUST_METRICS: `${prom}/imagetrust.prom`}})
+      assert.equal(checked.code, 1, checked.stderr)
+      assert.match(await readFile(path.join(prom, 'imagetrust.prom'), 'utf8'), /^imagetrust_check_errors 1$/m)
+    } finally {
+      await rm(dir, {recursive: true, force: true})
+    }
+  })
+})
