@@ -80,43 +80,7 @@ export async function runAudit(root: HostRoot, options: AuditOptions): Promise<A
     options.window ? readPullHistory(options.window, options) : undefined,
   ])
   const warnings = [...view.warnings, ...storage.warnings]
-  type Pending = Omit<AuditEntry, 'policyFile' | 'scope' | 'requirement' | 'outcome' | 'reason'> & {repoDigests: string[]}
-  const entries = new Map<string, Pending>()
-  const imagesById = new Map(storage.images.map((i) => [`${i.source} ${i.id}`, i]))
-  const unnamed: string[] = []
-  const add = (source: Pending['source'], imageId: string, name: string, repoDigests: string[], namespace?: string): Pending | undefined => {
-    const key = `${source} ${namespace ?? ''} ${imageId} ${name}`
-    let entry = entries.get(key)
-    if (!entry) {
-      entry = {reference: name, imageId, source, namespace, digest: null, containers: [], running: false, repoDigests}
-      entries.set(key, entry)
-    }
-
-    return entry
-  }
-
-  // Running containers first: under the name they were started with.
-  for (const c of storage.containers) {
-    const image = imagesById.get(`${c.source} ${c.imageId}`) ?? [...imagesById.values()].find((i) => i.source === c.source && i.id.startsWith(c.imageId))
-    const byId = /^(sha256:)?[a-f0-9]{12,64}$/.test(c.image)
-    const names = byId ? (image?.names ?? []) : [c.image]
-    if (names.length === 0) {
-      warnings.push(`running container ${c.name} (${c.id.slice(0, 12)}) uses image ${c.imageId.slice(0, 12)}, which has no name: a pull needs one, so it is not judged`)
-      continue
-    }
-
-    for (const name of names) {
-      const entry = add(c.source, image?.id ?? c.imageId, name, image?.repoDigests ?? [], c.namespace)!
-      entry.running = true
-      entry.containers.push({id: c.id, name: c.name})
-    }
-  }
-
-  for (const image of storage.images) {
-    if (image.names.length === 0) unnamed.push(image.id)
-    for (const name of image.names) if (![...entries.values()].some((e) => e.source === image.source && e.imageId === image.id && e.reference === name)) add(image.source, image.id, name, image.repoDigests)
-  }
-
+  const {entries, unnamed} = collectNames(storage, warnings)
   const shared = judgeContext(root, view, {tlsVerify: options.tlsVerify, budget: deadline(options.timeoutSeconds)})
   const judge = judgeName(shared, view, options)
   const results: AuditEntry[] = []
@@ -138,20 +102,65 @@ export async function runAudit(root: HostRoot, options: AuditOptions): Promise<A
   }
 
   results.sort((a, b) => ORDER[a.outcome] - ORDER[b.outcome] || Number(b.running) - Number(a.running) || a.reference.localeCompare(b.reference))
-  const running = results.filter((r) => r.running)
-  const summary = {
-    images: results.length,
-    accepted: results.filter((r) => r.outcome === 'accepted').length,
-    refused: results.filter((r) => r.outcome === 'refused').length,
-    unknown: results.filter((r) => r.outcome === 'unknown').length,
-    runningContainers: storage.containers.length,
-    runningRefused: running.filter((r) => r.outcome === 'refused').length,
-    runningUnknown: running.filter((r) => r.outcome === 'unknown').length,
-  }
+  const summary = summarize(results, storage.containers.length)
   const exitCode = summary.runningRefused > 0 ? VERIFY_EXIT.failed : summary.runningUnknown > 0 ? VERIFY_EXIT.inconclusive : VERIFY_EXIT.confirmed
   return {policy: {source: view.source, file: view.podman.file}, images: results, unnamed, summary, ...(pulled ? {pulled: pulled.report} : {}), warnings, exitCode}
 }
 
+type Pending = Omit<AuditEntry, 'policyFile' | 'scope' | 'requirement' | 'outcome' | 'reason'> & {repoDigests: string[]}
+
+/** Every name to judge: running containers first, under the name they were started with, then every local image name. */
+function collectNames(storage: Awaited<ReturnType<typeof listStorage>>, warnings: string[]): {entries: Map<string, Pending>; unnamed: string[]} {
+  const entries = new Map<string, Pending>()
+  const imagesById = new Map(storage.images.map((i) => [`${i.source} ${i.id}`, i]))
+  const unnamed: string[] = []
+  const add = (source: Pending['source'], imageId: string, name: string, repoDigests: string[], namespace?: string): Pending | undefined => {
+    const key = `${source} ${namespace ?? ''} ${imageId} ${name}`
+    let entry = entries.get(key)
+    if (!entry) {
+      entry = {reference: name, imageId, source, namespace, digest: null, containers: [], running: false, repoDigests}
+      entries.set(key, entry)
+    }
+
+    return entry
+  }
+
+  for (const c of storage.containers) {
+    const image = imagesById.get(`${c.source} ${c.imageId}`) ?? [...imagesById.values()].find((i) => i.source === c.source && i.id.startsWith(c.imageId))
+    const byId = /^(sha256:)?[a-f0-9]{12,64}$/.test(c.image)
+    const names = byId ? (image?.names ?? []) : [c.image]
+    if (names.length === 0) {
+      warnings.push(`running container ${c.name} (${c.id.slice(0, 12)}) uses image ${c.imageId.slice(0, 12)}, which has no name: a pull needs one, so it is not judged`)
+      continue
+    }
+
+    for (const name of names) {
+      const entry = add(c.source, image?.id ?? c.imageId, name, image?.repoDigests ?? [], c.namespace)!
+      entry.running = true
+      entry.containers.push({id: c.id, name: c.name})
+    }
+  }
+
+  for (const image of storage.images) {
+    if (image.names.length === 0) unnamed.push(image.id)
+    for (const name of image.names) if (![...entries.values()].some((e) => e.source === image.source && e.imageId === image.id && e.reference === name)) add(image.source, image.id, name, image.repoDigests)
+  }
+
+  return {entries, unnamed}
+}
+
+function summarize(results: AuditEntry[], runningContainers: number): AuditReport['summary'] {
+  const running = results.filter((r) => r.running)
+  return {
+    images: results.length,
+    accepted: results.filter((r) => r.outcome === 'accepted').length,
+    refused: results.filter((r) => r.outcome === 'refused').length,
+    unknown: results.filter((r) => r.outcome === 'unknown').length,
+    runningContainers,
+    runningRefused: running.filter((r) => r.outcome === 'refused').length,
+    runningUnknown: running.filter((r) => r.outcome === 'unknown').length,
+  }
+}
 
 /** Judges one image name as a fresh pull would be, each with its own deadline; used for local images and pulls alike. */
 function judgeName(shared: JudgeContext, view: PolicyView, options: AuditOptions): JudgeName {

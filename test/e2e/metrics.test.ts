@@ -80,6 +80,8 @@ describe('Prometheus metrics for the textfile collector', () => {
     assert.equal(synced.code, 0, synced.stderr)
     await promtoolMetrics(synced.text)
     assert.equal(value(synced.text, 'imagetrust_in_sync'), 1)
+    // Answered from the last apply's fingerprint, with the same key expiry.
+    assert.equal(value(synced.text, `imagetrust_key_expiry_timestamp_seconds{key="shop-key",fingerprint="${key.fingerprint}"}`), expiry)
     assert.doesNotMatch(synced.text, /^imagetrust_drift_files\{/m)
     assert.ok(value(synced.text, 'imagetrust_last_apply_timestamp_seconds')! <= value(synced.text, 'imagetrust_last_check_timestamp_seconds')!)
 
