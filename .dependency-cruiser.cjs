@@ -7,7 +7,7 @@
  */
 const LAYERS = [
   ['commands', 'hooks'],
-  ['audit', 'status', 'init'],
+  ['audit', 'status', 'init', 'metrics'],
   ['verify', 'explain', 'signing', 'lookaside'],
   ['registry', 'sigstore'],
   ['plan'],

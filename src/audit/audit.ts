@@ -3,9 +3,13 @@ import {referenceName, referenceString} from '../policy/reference.js'
 import {deadline} from '../registry/limits.js'
 import {pulledReference} from '../verify/identity.js'
 import {VERIFY_EXIT} from '../verify/verify.js'
-import {judgeContext, judgeImage, type Outcome} from './judge.js'
-import {policyView} from './policy-view.js'
-import {listStorage, type StorageOptions} from './storage.js'
+import type {Policy} from '../policy/types.js'
+import {type Judged, type JudgeName, judgePulls, type PulledReport, renderPulled} from './pulled.js'
+import {type JudgeContext, judgeContext, judgeImage, type Outcome} from './judge.js'
+import {type PullHistoryOptions, readPullHistory} from './history.js'
+import {type PolicyView, policyView} from './policy-view.js'
+import {listStorage} from './storage.js'
+import type {Window} from './since.js'
 
 /**
  * audit: every image in local storage (podman, crictl) and every running
@@ -41,11 +45,15 @@ export interface AuditReport {
   /** Images with no name (dangling): a pull needs a name, so they are not judged. */
   unnamed: string[]
   summary: {images: number; accepted: number; refused: number; unknown: number; runningContainers: number; runningRefused: number; runningUnknown: number}
+  /** With --since: each reference pulled in the window, once, with its verdict. */
+  pulled?: PulledReport
   warnings: string[]
   exitCode: number
 }
 
-export interface AuditOptions extends StorageOptions {
+export interface AuditOptions extends PullHistoryOptions {
+  /** audit --since: also judge what the host pulled in this window. */
+  window?: Window
   candidate?: boolean
   /** With candidate: judge against the policy as it will be at this time. */
   at?: Date
@@ -69,12 +77,43 @@ async function pool<T>(items: T[], limit: number, work: (item: T) => Promise<voi
 }
 
 export async function runAudit(root: HostRoot, options: AuditOptions): Promise<AuditReport> {
-  const [view, storage] = await Promise.all([
+  const [view, storage, history] = await Promise.all([
     policyView(root, {candidate: options.candidate ? {config: options.config, user: options.user, at: options.at} : undefined}),
     listStorage(options),
+    options.window ? readPullHistory(options.window, options) : undefined,
   ])
   const warnings = [...view.warnings, ...storage.warnings]
-  type Pending = Omit<AuditEntry, 'policyFile' | 'scope' | 'requirement' | 'outcome' | 'reason'> & {repoDigests: string[]}
+  const {entries, unnamed} = collectNames(storage, warnings)
+  const shared = judgeContext(root, view, {tlsVerify: options.tlsVerify, budget: deadline(options.timeoutSeconds)})
+  const judge = judgeName(shared, view, options)
+  const results: AuditEntry[] = []
+  await pool([...entries.values()], options.concurrency ?? 8, async (pending) => {
+    const {repoDigests, ...entry} = pending
+    const policy = entry.source === 'crictl' ? ((await view.crio(entry.namespace)) ?? view.podman) : view.podman
+    results.push({...entry, ...(await judge(policy, entry.reference, repoDigests))})
+  })
+  const pulled = options.window && history ? await judgePulls(options.window, history, storage.images, judge, view) : undefined
+  if (pulled) warnings.push(...pulled.warnings)
+
+  if (judge.sigstoreJudged()) {
+    // The signatures were checked natively; the engines here may still refuse them all.
+    const {sigstoreSupport} = await import('../sigstore/probe.js')
+    const refusing = (await sigstoreSupport(root)).filter((p) => p.canVerify === false)
+    if (refusing.length > 0) {
+      warnings.push(`${refusing.map((p) => `${p.engine} ${p.version}`).join(' and ')} cannot verify sigstore signatures: a real pull of an image under a sigstoreSigned scope is refused here whatever its signature (outcomes above are the signatures' own verdicts)`)
+    }
+  }
+
+  results.sort((a, b) => ORDER[a.outcome] - ORDER[b.outcome] || Number(b.running) - Number(a.running) || a.reference.localeCompare(b.reference))
+  const summary = summarize(results, storage.containers.length)
+  const exitCode = summary.runningRefused > 0 ? VERIFY_EXIT.failed : summary.runningUnknown > 0 ? VERIFY_EXIT.inconclusive : VERIFY_EXIT.confirmed
+  return {policy: {source: view.source, file: view.podman.file, ...(options.candidate && options.at ? {at: options.at.toISOString()} : {})}, images: results, unnamed, summary, ...(pulled ? {pulled: pulled.report} : {}), warnings, exitCode}
+}
+
+type Pending = Omit<AuditEntry, 'policyFile' | 'scope' | 'requirement' | 'outcome' | 'reason'> & {repoDigests: string[]}
+
+/** Every name to judge: running containers first, under the name they were started with, then every local image name. */
+function collectNames(storage: Awaited<ReturnType<typeof listStorage>>, warnings: string[]): {entries: Map<string, Pending>; unnamed: string[]} {
   const entries = new Map<string, Pending>()
   const imagesById = new Map(storage.images.map((i) => [`${i.source} ${i.id}`, i]))
   const unnamed: string[] = []
@@ -89,7 +128,6 @@ export async function runAudit(root: HostRoot, options: AuditOptions): Promise<A
     return entry
   }
 
-  // Running containers first: under the name they were started with.
   for (const c of storage.containers) {
     const image = imagesById.get(`${c.source} ${c.imageId}`) ?? [...imagesById.values()].find((i) => i.source === c.source && i.id.startsWith(c.imageId))
     const byId = /^(sha256:)?[a-f0-9]{12,64}$/.test(c.image)
@@ -111,55 +149,44 @@ export async function runAudit(root: HostRoot, options: AuditOptions): Promise<A
     for (const name of image.names) if (![...entries.values()].some((e) => e.source === image.source && e.imageId === image.id && e.reference === name)) add(image.source, image.id, name, image.repoDigests)
   }
 
-  const shared = judgeContext(root, view, {tlsVerify: options.tlsVerify, budget: deadline(options.timeoutSeconds)})
-  const results: AuditEntry[] = []
-  let sigstoreJudged = false
-  await pool([...entries.values()], options.concurrency ?? 8, async (pending) => {
-    const {repoDigests, ...entry} = pending
-    // One deadline per image, started when its turn comes.
-    const ctx = {...shared, registry: {tlsVerify: options.tlsVerify, budget: deadline(options.timeoutSeconds)}}
-    const ref = pulledReference(entry.reference)
-    const policy = entry.source === 'crictl' ? ((await view.crio(entry.namespace)) ?? view.podman) : view.podman
-    if (typeof ref === 'string') {
-      results.push({...entry, policyFile: policy.file, scope: null, requirement: '', outcome: 'unknown', reason: `cannot be known: "${entry.reference}" is not a reference a pull can use: ${ref}`})
-      return
-    }
+  return {entries, unnamed}
+}
 
+function summarize(results: AuditEntry[], runningContainers: number): AuditReport['summary'] {
+  const running = results.filter((r) => r.running)
+  return {
+    images: results.length,
+    accepted: results.filter((r) => r.outcome === 'accepted').length,
+    refused: results.filter((r) => r.outcome === 'refused').length,
+    unknown: results.filter((r) => r.outcome === 'unknown').length,
+    runningContainers,
+    runningRefused: running.filter((r) => r.outcome === 'refused').length,
+    runningUnknown: running.filter((r) => r.outcome === 'unknown').length,
+  }
+}
+
+/** Judges one image name as a fresh pull would be, each with its own deadline; used for local images and pulls alike. */
+function judgeName(shared: JudgeContext, view: PolicyView, options: AuditOptions): JudgeName {
+  let sigstore = false
+  const judge = async (policy: {file: string; policy: Policy}, name: string, repoDigests: string[]): Promise<Judged> => {
+    const ctx = {...shared, registry: {tlsVerify: options.tlsVerify, budget: deadline(options.timeoutSeconds)}}
+    const ref = pulledReference(name)
+    const none = {digest: null, policyFile: policy.file, scope: null, requirement: '', outcome: 'unknown' as const}
+    if (typeof ref === 'string') return {...none, reference: name, reason: `cannot be known: "${name}" is not a reference a pull can use: ${ref}`}
     // The local manifest digest for this repository, as podman records it.
     const repo = referenceName(ref)
     const local = repoDigests.map((d) => pulledReference(d)).find((r) => typeof r !== 'string' && referenceName(r) === repo && r.digest)
     const digest = ref.digest ?? (typeof local === 'object' ? local.digest : undefined)
     try {
       const verdict = await judgeImage(ctx, policy.policy, {ref, digest})
-      if (verdict.requirements.some((r) => r.type === 'sigstoreSigned')) sigstoreJudged = true
-      results.push({...entry, reference: referenceString(ref), digest: verdict.digest ?? null, policyFile: policy.file, scope: verdict.scope, requirement: verdict.requirement, outcome: verdict.outcome, reason: verdict.reason, signer: verdict.signer})
+      if (verdict.requirements.some((r) => r.type === 'sigstoreSigned')) sigstore = true
+      return {reference: referenceString(ref), digest: verdict.digest ?? null, policyFile: policy.file, scope: verdict.scope, requirement: verdict.requirement, outcome: verdict.outcome, reason: verdict.reason, signer: verdict.signer}
     } catch (error) {
-      results.push({...entry, reference: referenceString(ref), policyFile: policy.file, scope: null, requirement: '', outcome: 'unknown', reason: `cannot be known: ${(error as Error).message}`})
-    }
-  })
-
-  if (sigstoreJudged) {
-    // The signatures were checked natively; the engines here may still refuse them all.
-    const {sigstoreSupport} = await import('../sigstore/probe.js')
-    const refusing = (await sigstoreSupport(root)).filter((p) => p.canVerify === false)
-    if (refusing.length > 0) {
-      warnings.push(`${refusing.map((p) => `${p.engine} ${p.version}`).join(' and ')} cannot verify sigstore signatures: a real pull of an image under a sigstoreSigned scope is refused here whatever its signature (outcomes above are the signatures' own verdicts)`)
+      return {...none, reference: referenceString(ref), reason: `cannot be known: ${(error as Error).message}`}
     }
   }
 
-  results.sort((a, b) => ORDER[a.outcome] - ORDER[b.outcome] || Number(b.running) - Number(a.running) || a.reference.localeCompare(b.reference))
-  const running = results.filter((r) => r.running)
-  const summary = {
-    images: results.length,
-    accepted: results.filter((r) => r.outcome === 'accepted').length,
-    refused: results.filter((r) => r.outcome === 'refused').length,
-    unknown: results.filter((r) => r.outcome === 'unknown').length,
-    runningContainers: storage.containers.length,
-    runningRefused: running.filter((r) => r.outcome === 'refused').length,
-    runningUnknown: running.filter((r) => r.outcome === 'unknown').length,
-  }
-  const exitCode = summary.runningRefused > 0 ? VERIFY_EXIT.failed : summary.runningUnknown > 0 ? VERIFY_EXIT.inconclusive : VERIFY_EXIT.confirmed
-  return {policy: {source: view.source, file: view.podman.file, ...(options.candidate && options.at ? {at: options.at.toISOString()} : {})}, images: results, unnamed, summary, warnings, exitCode}
+  return Object.assign(judge, {sigstoreJudged: () => sigstore})
 }
 
 export function renderAudit(report: AuditReport): string {
@@ -179,5 +206,6 @@ export function renderAudit(report: AuditReport): string {
 
   const s = report.summary
   lines.push(`${s.images} image name(s): ${s.accepted} accepted, ${s.refused} refused, ${s.unknown} unknown; ${s.runningContainers} running container(s), ${s.runningRefused} would break, ${s.runningUnknown} unknown.`)
+  if (report.pulled) lines.push(...renderPulled(report.pulled, report.policy.source))
   return lines.join('\n')
 }

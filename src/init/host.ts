@@ -11,6 +11,8 @@ export interface HostSurvey {
   localImages: string[]
   /** Images of running containers (podman ps). */
   runningImages: string[]
+  /** What the host pulled lately (podman events, CRI-O's log), when it has a history: "in the last 7 days". */
+  pulled?: {window: string; references: string[]}
 }
 
 async function podmanJson(args: string[]): Promise<Array<Record<string, unknown>>> {
@@ -26,10 +28,19 @@ async function podmanJson(args: string[]): Promise<Array<Record<string, unknown>
 }
 
 export async function surveyHost(root: HostRoot): Promise<HostSurvey> {
-  const [engines, paths, images, containers] = await Promise.all([detectEngines(), configPaths(root), podmanJson(['images']), podmanJson(['ps'])])
+  const [engines, paths, images, containers, pulled] = await Promise.all([detectEngines(), configPaths(root), podmanJson(['images']), podmanJson(['ps']), recentPulls()])
   const localImages = images.flatMap((i) => (Array.isArray(i.Names) ? (i.Names as string[]) : [])).filter((n) => !n.startsWith('<none>'))
   const runningImages = containers.map((c) => String(c.Image ?? '')).filter(Boolean)
-  return {engines, configPaths: paths, localImages: [...new Set(localImages)].sort(), runningImages: [...new Set(runningImages)].sort()}
+  return {engines, configPaths: paths, localImages: [...new Set(localImages)].sort(), runningImages: [...new Set(runningImages)].sort(), ...(pulled ? {pulled} : {})}
+}
+
+/** The references pulled in the last 7 days, as audit --since 7d reads them; none when there is no history (or it cannot be read). */
+async function recentPulls(): Promise<HostSurvey['pulled']> {
+  const {readPullHistory} = await import('../audit/history.js')
+  const {parseSince} = await import('../audit/since.js')
+  const window = parseSince('7d', new Date())
+  const {pulls} = await readPullHistory(window, {}).catch(() => ({pulls: []}))
+  return pulls.length === 0 ? undefined : {window: window.phrase, references: [...new Set(pulls.map((p) => p.reference))].sort()}
 }
 
 export function renderSurvey(survey: HostSurvey): string {
@@ -64,18 +75,32 @@ export function coveredBy(image: string, scopes: string[]): boolean {
  * What default: reject would stop: images (local and running) whose registry
  * no scope lists could no longer be pulled again. Local transports stay open.
  */
-export function rejectImpact(survey: HostSurvey, scopes: string[]): {registries: string[]; images: string[]; running: string[]} {
-  const images = survey.localImages.filter((i) => !i.startsWith('localhost/') && !coveredBy(i, scopes))
-  const running = survey.runningImages.filter((i) => !i.startsWith('localhost/') && !coveredBy(i, scopes))
+export function rejectImpact(
+  survey: HostSurvey,
+  scopes: string[],
+): {registries: string[]; images: string[]; running: string[]; pulled?: {window: string; refused: string[]; of: number}} {
+  const unlisted = (i: string) => !i.startsWith('localhost/') && !coveredBy(i, scopes)
+  const images = survey.localImages.filter(unlisted)
+  const running = survey.runningImages.filter(unlisted)
   const registries = [...new Set([...images, ...running].map((i) => registryOf(i)).filter((r): r is string => Boolean(r)))].sort()
-  return {registries, images, running}
+  const pulled = survey.pulled && {window: survey.pulled.window, refused: survey.pulled.references.filter(unlisted), of: survey.pulled.references.length}
+  return {registries, images, running, ...(pulled ? {pulled} : {})}
 }
 
 export function renderImpact(impact: ReturnType<typeof rejectImpact>): string {
-  if (impact.images.length === 0 && impact.running.length === 0) return 'Impact of reject: no image in local storage and no running container comes from an unlisted registry.'
-  const lines = [`Impact of reject: these could no longer be pulled (registries ${impact.registries.join(', ')}):`]
+  const lines =
+    impact.images.length === 0 && impact.running.length === 0
+      ? ['Impact of reject: no image in local storage and no running container comes from an unlisted registry.']
+      : [`Impact of reject: these could no longer be pulled (registries ${impact.registries.join(', ')}):`]
   for (const i of impact.images) lines.push(`  image      ${i}`)
   for (const i of impact.running) lines.push(`  running    ${i} (keeps running; a restart that pulls again fails)`)
+  const {pulled} = impact
+  if (pulled) {
+    const window = pulled.window[0].toUpperCase() + pulled.window.slice(1)
+    lines.push(`${window}, ${pulled.refused.length} of ${pulled.of} pulled image(s) would have been refused (from unlisted registries).`)
+    for (const i of pulled.refused) lines.push(`  pulled     ${i}`)
+  }
+
   return lines.join('\n')
 }
 

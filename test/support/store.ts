@@ -6,11 +6,15 @@ import {runIsolated} from './lab.ts'
 /** A throw-away podman store; every container started in it is removed by ID in cleanup(). */
 export class Store {
   readonly containers: string[] = []
-  private constructor(readonly dir: string) {}
+  private constructor(
+    readonly dir: string,
+    /** Extra environment for every podman run (CONTAINERS_CONF, say). */
+    readonly env: Record<string, string> = {},
+  ) {}
 
-  static async create(): Promise<Store> {
+  static async create(env: Record<string, string> = {}): Promise<Store> {
     // podman refuses a runroot longer than 50 characters.
-    return new Store(await mkdtemp('/tmp/ita-'))
+    return new Store(await mkdtemp('/tmp/ita-'), env)
   }
 
   get flags(): string[] {
@@ -22,7 +26,7 @@ export class Store {
     // podman then takes every container of a store using it for stopped ("Created").
     // Later podman calls without --tmpdir (audit's) read it from the store's database.
     const global = ['--root', path.join(this.dir, 'root'), '--runroot', path.join(this.dir, 'run'), '--tmpdir', path.join(this.dir, 'tmp'), '--storage-driver', 'vfs', '--events-backend', 'file', '--cgroup-manager', 'cgroupfs']
-    const result = await runIsolated('podman', [...global, ...args])
+    const result = await runIsolated('podman', [...global, ...args], Object.keys(this.env).length > 0 ? {env: {...process.env, ...this.env}} : {})
     if (result.code !== 0) throw new Error(`podman ${args.join(' ')} failed (${result.code}): ${result.stderr}`)
     return result.stdout.trim()
   }
