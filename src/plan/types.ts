@@ -1,5 +1,6 @@
 import type {Capabilities} from '../host/capabilities.js'
-import type {HostRoot} from '../host/paths.js'
+import type {HostRoot, Layout} from '../host/paths.js'
+import type {HostSnapshot} from '../host/snapshot.js'
 import type {LoadedKey} from '../keys/types.js'
 import type {TrustFile} from '../trustfile/types.js'
 import type {Override} from '../policy/overrides.js'
@@ -63,4 +64,29 @@ export interface PreparedPlan {
   plan: Plan
   /** Only on the trust file's signing host. */
   signer?: SigningSetup
+}
+
+/** Who must own the managed files (root for the system's, the user for --user). */
+export interface Owner {
+  uid: number
+  gid: number
+}
+
+/** What plan() reads: the trust file, its keys, and the host as found. */
+export interface PlanInput {
+  trust: TrustFile
+  keys: LoadedKey[]
+  host: HostSnapshot
+  capabilities: Capabilities
+  layout: Layout
+  statePath: string
+  targets: PolicyTarget[]
+  /** Overwrite a policy file that does not parse (it is backed up first). */
+  replaceInvalid?: boolean
+  /** Foreign scopes to take over (apply --take-over). */
+  takeOver?: string[]
+  /** Who must own the managed files (root for the system's, the user for --user); undefined: not checked. */
+  owner?: Owner
+  /** CRI-O per-namespace policy files that imagetrust does not generate. */
+  crioNamespacePolicies?: Array<{namespace: string; file: string}>
 }
