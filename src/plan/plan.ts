@@ -97,7 +97,7 @@ function ownershipState(
 
   for (const hostPath of owned.keyFiles) own(hostPath, input.host.keyFiles.get(hostPath)?.content)
   for (const hostPath of owned.generatedPolicies) own(hostPath, input.host.policies.get(hostPath)?.file.content)
-  if (owned.registries.owned) files[owned.registries.owned.hostPath] = contentDigest(owned.registries.owned.text)
+  for (const file of owned.registries.ownedFiles) files[file.hostPath] = contentDigest(file.text)
   return {version: 1, policies: owned.policies, generatedPolicies: owned.generatedPolicies, registriesD: owned.registries.state, keyFiles: owned.keyFiles, files}
 }
 
