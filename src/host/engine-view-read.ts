@@ -1,10 +1,10 @@
 import {readdir, stat} from 'node:fs/promises'
-import os from 'node:os'
 
 import {containersImageFor, parseVersion} from './capabilities.js'
-import type {CrioConfig, EngineInfo} from './detect.js'
+import {type CrioConfig, type EngineInfo, readCrioConfig} from './detect.js'
 import {type EngineContext, type EngineView, engineView, type PathSnapshot, pathsToProbe, type Runner, type ViewEngine} from './engine-view.js'
 import type {HostRoot} from './paths.js'
+import {readUnitEnvironment, type UnitEnvironment} from './unit-env.js'
 
 /** The engines that read policy.json themselves (crictl asks CRI-O). */
 const VIEW_ENGINES: ReadonlySet<string> = new Set<ViewEngine>(['podman', 'skopeo', 'buildah', 'crio'])
@@ -34,10 +34,15 @@ export interface ContextOptions {
   runner: Runner
   /** CRI-O's daemon: its unit's environment decides. */
   crioRunner?: Runner
+  /** podman.service (the API socket), when its unit sets an environment of its own. */
+  podmanServiceRunner?: Runner
   crio?: CrioConfig
 }
 
-/** One context per engine found whose containers/image version is known. */
+/** The containers/image version imagetrust assumes with no engine found (capabilities.ts). */
+const ASSUMED_CIMAGE = [5, 23] as const
+
+/** One context per engine found whose containers/image version is known; the assumed library when none is. */
 export function engineContexts(engines: readonly EngineInfo[], options: ContextOptions): EngineContext[] {
   const contexts: EngineContext[] = []
   for (const engine of engines) {
@@ -45,17 +50,23 @@ export function engineContexts(engines: readonly EngineInfo[], options: ContextO
     const parsed = parseVersion(engine.version)
     const cimage = parsed && containersImageFor(engine.name, parsed)
     if (!cimage) continue
-    const isCrio = engine.name === 'crio'
-    contexts.push({
-      engine: engine.name as ViewEngine,
-      version: engine.version,
-      containersImage: cimage,
-      runner: (isCrio && options.crioRunner) || options.runner,
-      ...(isCrio && options.crio?.signaturePolicy ? {explicitPolicy: options.crio.signaturePolicy} : {}),
-      ...(isCrio ? {namespacePolicyDir: options.crio?.signaturePolicyDir ?? '/etc/crio/policies'} : {}),
-    })
+    const base = {engine: engine.name as ViewEngine, version: engine.version, containersImage: cimage}
+    if (engine.name === 'crio') {
+      contexts.push({
+        ...base,
+        service: 'crio.service',
+        runner: options.crioRunner ?? serviceRunner({}, 'crio.service'),
+        ...(options.crio?.signaturePolicy ? {explicitPolicy: options.crio.signaturePolicy} : {}),
+        namespacePolicyDir: options.crio?.signaturePolicyDir ?? '/etc/crio/policies',
+      })
+      continue
+    }
+
+    contexts.push({...base, runner: options.runner})
+    if (engine.name === 'podman' && options.podmanServiceRunner) contexts.push({...base, service: 'podman.service', runner: options.podmanServiceRunner})
   }
 
+  if (contexts.length === 0) contexts.push({engine: 'assumed', containersImage: ASSUMED_CIMAGE, runner: options.runner})
   return contexts
 }
 
@@ -80,12 +91,40 @@ async function listYaml(realDir: string): Promise<string[]> {
   return entries.filter((e) => !e.isDirectory() && e.name.endsWith('.yaml')).map((e) => e.name)
 }
 
-/** Every engine's view of the host under --root. */
-export async function readEngineViews(root: HostRoot, engines: readonly EngineInfo[], options: ContextOptions): Promise<EngineView[]> {
-  const contexts = engineContexts(engines, options)
-  const snapshot = await readPathSnapshot(root, contexts)
-  return contexts.map((c) => engineView(c, snapshot))
+export interface HostViews {
+  views: EngineView[]
+  snapshot: PathSnapshot
+  /** The engines' service units found under --root, with the environment they set. */
+  units: UnitEnvironment[]
+  crio?: CrioConfig
 }
 
-/** The home used when nothing says otherwise. */
-export const defaultHome = (): string => process.env.HOME ?? os.homedir()
+/** Sets a policy, a config home or HOME: the unit's engine reads other files than the shell's. */
+const VIEW_VARIABLES = ['CONTAINERS_POLICY_JSON', 'XDG_CONFIG_HOME', 'HOME']
+
+/**
+ * Every engine's view of the host under --root: the system layout is read by
+ * root (HOME as this run has it); --user by this uid. CRI-O and podman.service
+ * run with their units' environment.
+ */
+export async function readHostViews(root: HostRoot, engines: readonly EngineInfo[], options: {env?: NodeJS.ProcessEnv} = {}): Promise<HostViews> {
+  const env = options.env ?? process.env
+  const uid = root.layout.kind === 'system' ? 0 : (process.getuid?.() ?? 0)
+  const runner = invokingRunner(root.layout.home, env, uid)
+  const hasCrio = engines.some((e) => e.name === 'crio')
+  const [crio, crioUnit, podmanUnit] = await Promise.all([
+    root.layout.kind === 'system' ? readCrioConfig(root) : undefined,
+    hasCrio ? readUnitEnvironment(root, 'crio.service') : undefined,
+    engines.some((e) => e.name === 'podman') ? readUnitEnvironment(root, 'podman.service') : undefined,
+  ])
+  const podmanOwnEnv = podmanUnit && VIEW_VARIABLES.some((v) => v in podmanUnit.env)
+  const contexts = engineContexts(root.layout.kind === 'system' ? engines : engines.filter((e) => e.name !== 'crio'), {
+    runner,
+    crioRunner: serviceRunner(crioUnit?.env ?? {}, 'crio.service'),
+    ...(podmanOwnEnv ? {podmanServiceRunner: serviceRunner(podmanUnit.env, 'podman.service')} : {}),
+    crio,
+  })
+  const snapshot = await readPathSnapshot(root, contexts)
+  const units = [crioUnit, podmanUnit].filter((u): u is UnitEnvironment => u !== undefined)
+  return {views: contexts.map((c) => engineView(c, snapshot)), snapshot, units, ...(crio ? {crio} : {})}
+}

@@ -17,7 +17,8 @@ import path from 'node:path'
  *   higher directory replacing a same-named one below.
  */
 
-export type ViewEngine = 'podman' | 'skopeo' | 'buildah' | 'crio'
+/** 'assumed': no engine found, so the containers/image version imagetrust assumes. */
+export type ViewEngine = 'podman' | 'skopeo' | 'buildah' | 'crio' | 'assumed'
 
 /** Who runs an engine: its uid and the environment the library looks at. */
 export interface Runner {
@@ -36,6 +37,8 @@ export interface EngineContext {
   engine: ViewEngine
   /** The tool's own version, for messages. */
   version?: string
+  /** The systemd unit this context models (crio.service, podman.service); absent for command-line runs. */
+  service?: string
   /** The containers/image [major, minor] it vendors. */
   containersImage: readonly [number, number]
   runner: Runner
@@ -97,6 +100,7 @@ export interface RegistriesDView {
 export interface EngineView {
   engine: ViewEngine
   version?: string
+  service?: string
   containersImage: string
   runner: {uid: number; home: string; xdgConfigHome?: string; policyEnv?: string; policyEnvSource?: string}
   policy: PolicyView
@@ -196,6 +200,7 @@ export function engineView(context: EngineContext, snapshot: PathSnapshot): Engi
   return {
     engine: context.engine,
     ...(context.version ? {version: context.version} : {}),
+    ...(context.service ? {service: context.service} : {}),
     containersImage: context.containersImage.join('.'),
     runner: {uid: runner.uid, home: runner.home, ...optional({xdgConfigHome: runner.xdgConfigHome, policyEnv: runner.policyEnv, policyEnvSource: runner.policyEnvSource})},
     policy: policyView(context, snapshot),

@@ -1,4 +1,6 @@
 import type {Capabilities} from '../host/capabilities.js'
+import type {EngineInfo} from '../host/detect.js'
+import type {EngineView} from '../host/engine-view.js'
 import type {HostRoot} from '../host/paths.js'
 import type {LoadedKey} from '../keys/types.js'
 import type {TrustFile} from '../trustfile/types.js'
@@ -63,4 +65,7 @@ export interface PreparedPlan {
   plan: Plan
   /** Only on the trust file's signing host. */
   signer?: SigningSetup
+  /** The engines found, and each one's view of the host: what the plan was made for. */
+  engines: EngineInfo[]
+  views: EngineView[]
 }
