@@ -1,4 +1,6 @@
 import type {Capabilities} from '../host/capabilities.js'
+import type {EngineInfo} from '../host/detect.js'
+import type {EngineView} from '../host/engine-view.js'
 import type {HostRoot, Layout} from '../host/paths.js'
 import type {HostSnapshot} from '../host/snapshot.js'
 import type {LoadedKey} from '../keys/types.js'
@@ -64,6 +66,9 @@ export interface PreparedPlan {
   plan: Plan
   /** Only on the trust file's signing host. */
   signer?: SigningSetup
+  /** The engines found, and each one's view of the host: what the plan was made for. */
+  engines: EngineInfo[]
+  views: EngineView[]
 }
 
 /** Who must own the managed files (root for the system's, the user for --user). */
