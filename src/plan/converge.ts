@@ -19,6 +19,7 @@ import {type BackupManifest, createBackup, markRolledBack, newBackupId, removeIn
 import {beginJournal, endJournal, interruptedApply, journalHostPath, recoverInterrupted} from './journal.js'
 import {acquireLock} from '../fs/lock.js'
 import {combinedKeyringPath, plan} from './plan.js'
+import {readRegistriesDirs, registriesViews} from './registries-views.js'
 import {parseState} from '../host/state.js'
 import {createStaging, inspectStaging, type SigningResult, type SigningSetup, withoutStaging} from './staging.js'
 import type {FileAction, FileChange, Plan, PolicyTarget, PreparedPlan} from './types.js'
@@ -94,6 +95,8 @@ export async function preparePlan(options: ConvergeOptions): Promise<PreparedPla
 
   const {views, crio} = await readHostViews(root, engines)
   const host = await readHostSnapshot(root, {keyHostPaths: [...keyPaths], policyPaths: [...policyPaths], features: capabilities.policy, views})
+  const registriesReading = registriesViews(views)
+  const registries = {views: registriesReading, dirs: await readRegistriesDirs(root, registriesReading)}
   // A per-namespace policy CRI-O has that is not one we generate: pods there never see the trust file.
   const crioNamespacePolicies = (crio?.namespaces ?? []).filter((n) => !policyPaths.has(n.file))
   const planned = await plan({
@@ -108,6 +111,7 @@ export async function preparePlan(options: ConvergeOptions): Promise<PreparedPla
     replaceInvalid: options.replaceInvalid,
     takeOver: options.takeOver,
     owner: await expectedOwner(root),
+    registries,
   })
   addViewFindings(planned, host)
   if (signer) planned.warnings.push(...signer.warnings)

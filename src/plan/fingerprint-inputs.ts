@@ -7,6 +7,7 @@ import {expectedOwner} from '../host/owner.js'
 import {HOST_PATHS, type HostRoot, managedDirs} from '../host/paths.js'
 import type {PreparedPlan} from './types.js'
 import {planDrift} from './drift.js'
+import {registriesViews} from './registries-views.js'
 import {digestInputs, type InputSet, writeFingerprint} from './fingerprint.js'
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {version: string}).version
@@ -58,13 +59,15 @@ export function planInputs(prepared: PreparedPlan): InputSet | undefined {
       (dir) => ({dir: root.resolve(dir), suffixes: ['.json']}),
     ),
   ]
+  // Every registries.d directory an engine here reads: a vendor file appearing in /usr/share can break every pull.
+  for (const dir of new Set(registriesViews(prepared.views).flatMap((v) => v.dirs))) dirs.push({dir: root.resolve(dir), suffixes: ['.yaml']})
   if (root.layout.kind === 'user') dirs.push({dir: root.resolve(HOST_PATHS.registriesD), suffixes: ['.yaml']})
   else {
     files.push(root.resolve(path.posix.join(root.layout.home, '.config/containers/policy.json')))
     dirs.push({dir: root.resolve(path.posix.join(root.layout.home, '.config/containers/registries.d')), suffixes: ['.yaml']})
   }
 
-  return {files: [...new Set(files)], dirs}
+  return {files: [...new Set(files)], dirs: dirs.filter((d, i) => dirs.findIndex((o) => o.dir === d.dir) === i)}
 }
 
 /**
@@ -77,7 +80,7 @@ export async function recordFingerprint(prepared: PreparedPlan): Promise<void> {
   if (!inputs) return
   const {root} = prepared
   await writeFingerprint(root, {
-    version: 2,
+    version: 3,
     trustFile: prepared.trust.file,
     digest: await digestInputs(inputs, await fingerprintContext(root)),
     inputs,

@@ -142,7 +142,8 @@ async function carryOver(systemFiles: readonly RegistriesFile[], userDir: string
  * of the user's engines merges, nothing is copied.
  */
 async function carriedFiles(sight: Sight, layout: Layout, desired: DesiredSection[]): Promise<RegistriesFile[]> {
-  if (layout.kind !== 'user' || desired.length === 0 || sight.dirs.has(layout.registriesD)) return []
+  // An empty directory counts as missing: the engine would read nothing of the system's.
+  if (layout.kind !== 'user' || desired.length === 0 || (sight.dirs.get(layout.registriesD)?.length ?? 0) > 0) return []
   const single = sight.served.filter((v) => v.merge === 'single')
   const replaced = [...new Set(single.map((v) => [...v.dirs].reverse().find((d) => d !== layout.registriesD && sight.dirs.has(d))))]
   const files = replaced.flatMap((d) => (d === undefined ? [] : [...sight.dirs.get(d)!]))
@@ -178,13 +179,14 @@ const twoDefinitions = (scope: string, a: RegistriesFile, b: RegistriesFile) =>
  * one a lower directory defines into a same-named override. A definition
  * that no file here can replace is refused, never doubled.
  */
-function placeSections(desired: DesiredSection[], sight: Sight, managed: string, trustFile: string): {inPlace: DesiredSection[]; overrides: OverridePlacement[]} {
-  const visible = visibleFiles(sight)
+function placeSections(desired: DesiredSection[], sight: Sight, managed: string, trust: {file: string; ownedHostPath?: string}): {inPlace: DesiredSection[]; overrides: OverridePlacement[]} {
+  // Our own imagetrust.yaml defines nothing that is not ours: its sections move wherever they now belong.
+  const visible = visibleFiles(sight).filter((f) => f.hostPath !== trust.ownedHostPath)
   const inPlace: DesiredSection[] = []
   const byVendor = new Map<RegistriesFile, DesiredSection[]>()
   for (const section of desired) {
     const defining = visible.filter((f) => f.scopes.has(section.scope))
-    const location = {file: trustFile, line: section.line}
+    const location = {file: trust.file, line: section.line}
     if (defining.length > 1) throw new ImagetrustError(twoDefinitions(section.scope, defining[0], defining[1]), {location})
     const vendor = defining.find((f) => path.posix.dirname(f.hostPath) !== managed)
     if (!vendor) {
@@ -384,19 +386,20 @@ export async function planRegistries(input: RegistriesPlanInput): Promise<Regist
   let sight = sightOf(found, withoutFiles(found.dirs, new Set(earlier.keys())), managed)
   const carried = await carriedFiles(sight, layout, desired)
   if (carried.length > 0) sight = sightOf(found, withDir(sight.dirs, managed, carried), managed)
-  const placed = placeSections(desired, sight, managed, input.trust.file)
-  const visible = visibleFiles(sight)
-  const warnings = [...host.registriesD.warnings, ...problems.warnings, ...lookasideWarnings(input.trust, visible), ...sectionOverrides(visible, desired, managed)]
   const files = sight.dirs.get(managed) ?? []
   const ownedHostPath = path.posix.join(managed, OWNED_REGISTRIES_FILE)
   const ownedFound = files.find((f) => f.hostPath === ownedHostPath)
+  const ownedFile = ownershipOf(host.state.value, ownedHostPath, ownedFound?.text ?? null, input.previous.registriesD.ownedScopes.length > 0)
+  const placed = placeSections(desired, sight, managed, {file: input.trust.file, ...(ownedFile === 'foreign' ? {} : {ownedHostPath})})
+  const visible = visibleFiles(sight)
+  const warnings = [...host.registriesD.warnings, ...problems.warnings, ...lookasideWarnings(input.trust, visible), ...sectionOverrides(visible, desired, managed)]
   const merged = await mergeRegistriesD({
     dirHostPath: managed,
     files: [...files],
     desired: placed.inPlace,
     previousEdits: input.previous.registriesD.foreignEdits,
     trustFile: input.trust.file,
-    ownedFile: ownershipOf(host.state.value, ownedHostPath, ownedFound?.text ?? null, input.previous.registriesD.ownedScopes.length > 0),
+    ownedFile,
   })
   const overrides = await planOverrides(placed.overrides, earlier, input.owner)
   const changes = [...mergedChanges(merged, files, carried, ownedHostPath, input.owner), ...overrides.changes]

@@ -25,7 +25,8 @@ export async function plan(input: PlanInput): Promise<Plan> {
   const policies = planPolicyFiles(ctx)
   const namespaces = planCrioNamespaces(ctx, policies)
   const keys = await planKeyFiles(ctx, policies.combined, [...policies.merged, ...namespaces.policies])
-  const registries = await planRegistries({trust: input.trust, host: input.host, keysByName: ctx.keysByName, capabilities: input.capabilities, layout: input.layout, previous: ctx.previous, owner: input.owner})
+  const {trust, host, capabilities, layout, owner} = input
+  const registries = await planRegistries({trust, host, keysByName: ctx.keysByName, capabilities, layout, previous: ctx.previous, owner, registries: input.registries})
   ctx.warnings.push(...registries.warnings)
   ctx.notes.push(...registries.notes)
   const changes = [...keys.changes, ...registries.changes, ...policies.changes, ...namespaces.changes]

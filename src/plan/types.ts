@@ -8,6 +8,7 @@ import type {TrustFile} from '../trustfile/types.js'
 import type {Override} from '../policy/overrides.js'
 import type {SigningSetup} from './staging.js'
 import type {OwnershipState} from '../host/state.js'
+import type {RegistriesDirs, RegistriesView} from '../registries-d/layers.js'
 
 export type FileKind = 'policy' | 'registries.d' | 'key' | 'state'
 export type FileAction = 'create' | 'update' | 'delete'
@@ -94,4 +95,6 @@ export interface PlanInput {
   owner?: Owner
   /** CRI-O per-namespace policy files that imagetrust does not generate. */
   crioNamespacePolicies?: Array<{namespace: string; file: string}>
+  /** How the engines here read registries.d, and the directories they consult as found (plan/registries-views). */
+  registries?: {views: RegistriesView[]; dirs: RegistriesDirs}
 }
