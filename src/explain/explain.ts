@@ -116,7 +116,8 @@ export async function explainImage(root: HostRoot, image: string, options: {name
   if (options.namespace !== undefined && !crio) throw new ImagetrustError(`--namespace is for CRI-O, and no CRI-O configuration was found under ${root.resolve('/etc/crio')}`)
   // The engine explained: CRI-O for a namespace, else the first command-line engine (as pulls from this shell).
   const crioView = host.views.find((v) => v.engine === 'crio')
-  const view = (options.namespace === undefined ? host.views.find((v) => v.engine !== 'crio') : crioView) ?? host.views[0]
+  const explainable = options.namespace === undefined ? host.views.filter((v) => v.engine !== 'crio') : host.views.filter((v) => v.engine === 'crio')
+  const view = explainable.find((v) => v.policy.reads) ?? explainable[0] ?? host.views.find((v) => v.policy.reads) ?? host.views[0]
   const namespaced = options.namespace === undefined ? undefined : crio!.namespaces.find((n) => n.namespace === options.namespace)?.file
   const policyHostPath = namespaced ?? view.policy.reads ?? (options.namespace === undefined ? root.layout.policy : crioPolicyFor(crio!, options.namespace))
   const policyFile = await readHostFile(root, policyHostPath)
