@@ -2,7 +2,7 @@ import {readdir, stat} from 'node:fs/promises'
 
 import {containersImageFor, parseVersion} from './capabilities.js'
 import {type CrioConfig, type EngineInfo, readCrioConfig} from './detect.js'
-import {type EngineContext, type EngineView, engineView, type PathSnapshot, pathsToProbe, type Runner, type ViewEngine} from './engine-view.js'
+import {type ConfigFileReport, configFiles, type EngineContext, engineLabel, type EngineView, engineView, ETC_POLICY, type PathSnapshot, pathsToProbe, type Runner, USR_SHARE_POLICY, type ViewEngine} from './engine-view.js'
 import type {HostRoot} from './paths.js'
 import {readUnitEnvironment, type UnitEnvironment} from './unit-env.js'
 
@@ -92,6 +92,7 @@ async function listYaml(realDir: string): Promise<string[]> {
 }
 
 export interface HostViews {
+  contexts: EngineContext[]
   views: EngineView[]
   snapshot: PathSnapshot
   /** The engines' service units found under --root, with the environment they set. */
@@ -126,5 +127,25 @@ export async function readHostViews(root: HostRoot, engines: readonly EngineInfo
   })
   const snapshot = await readPathSnapshot(root, contexts)
   const units = [crioUnit, podmanUnit].filter((u): u is UnitEnvironment => u !== undefined)
-  return {views: contexts.map((c) => engineView(c, snapshot)), snapshot, units, ...(crio ? {crio} : {})}
+  return {contexts, views: contexts.map((c) => engineView(c, snapshot)), snapshot, units, ...(crio ? {crio} : {})}
+}
+
+/** detect's list of config files: every one some engine considers, as real paths under --root. */
+export function configPathReports(root: HostRoot, views: readonly EngineView[]): ConfigFileReport[] {
+  return configFiles(views, {policy: root.layout.policy, registriesD: root.layout.registriesD}).map((r) => ({...r, path: root.resolve(r.path)}))
+}
+
+/** Warnings the views alone give: a vendor policy some engine here does not read, a policy an engine cannot find. */
+export function viewWarnings(root: HostRoot, views: readonly EngineView[], snapshot: PathSnapshot): string[] {
+  const warnings: string[] = []
+  const etcMissing = !snapshot.files.has(ETC_POLICY)
+  const notReading = views.filter((v) => !v.policy.candidates.some((c) => c.path === USR_SHARE_POLICY))
+  if (etcMissing && snapshot.files.has(USR_SHARE_POLICY) && notReading.length > 0 && root.layout.kind === 'system') {
+    const start = notReading.length < views.length ? 'from it' : 'from the distribution default'
+    warnings.push(`${root.resolve(USR_SHARE_POLICY)} is not read by ${notReading.map((v) => engineLabel(v)).join(', ')}: only containers/image 5.40 and later fall back to it; apply writes ${root.resolve(ETC_POLICY)} ${start}`)
+  }
+
+  // A missing /etc policy is apply's to write; a missing file named by the environment or CRI-O is not.
+  for (const view of views) if (view.policy.error && view.policy.candidates[0]?.source !== 'user') warnings.push(`${engineLabel(view)}: ${view.policy.error}`)
+  return warnings
 }

@@ -213,6 +213,23 @@ function optional<T extends Record<string, string | undefined>>(fields: T): Part
   return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as Partial<T>
 }
 
+/** The snapshot as it will be once files are written (content) or removed (null): what a candidate's engines read. */
+export function overlaySnapshot(snapshot: PathSnapshot, changes: ReadonlyMap<string, unknown>): PathSnapshot {
+  const files = new Set(snapshot.files)
+  const dirs = new Map([...snapshot.dirs].map(([d, names]) => [d, [...names]]))
+  for (const [hostPath, content] of changes) {
+    const dir = path.posix.dirname(hostPath)
+    const name = path.posix.basename(hostPath)
+    const names = (dirs.get(dir) ?? []).filter((n) => n !== name)
+    if (content === null) files.delete(hostPath)
+    else files.add(hostPath)
+    if (content !== null && name.endsWith('.yaml')) names.push(name)
+    if (dirs.has(dir) || content !== null) dirs.set(dir, names)
+  }
+
+  return {files, dirs}
+}
+
 /** Every path a set of contexts may look at: what a snapshot must probe. */
 export function pathsToProbe(contexts: readonly EngineContext[]): {files: string[]; dirs: string[]} {
   const files = new Set<string>()
@@ -253,4 +270,53 @@ export function shadowingPolicies(views: readonly EngineView[], managed: Readonl
   }
 
   return found
+}
+
+/** One config file or directory some engine considers, for detect. */
+export interface ConfigFileReport {
+  /** A host path (callers map it into --root). */
+  path: string
+  exists: boolean
+  role: string
+  /** The engines that read it (a registries.d directory: whose *.yaml they load). */
+  readBy: string[]
+  /** Set when this file hides a managed one from some reader. */
+  shadows?: string
+}
+
+const POLICY_ROLES: Record<PolicySource, string> = {
+  explicit: "CRI-O's signature_policy",
+  environment: 'policy named by $CONTAINERS_POLICY_JSON',
+  user: 'per-user policy',
+  etc: 'system policy',
+  'usr-share': 'vendor policy (read from containers/image 5.40 when /etc has none)',
+}
+
+export const engineLabel = (view: Pick<EngineView, 'engine' | 'version' | 'service' | 'containersImage'>): string =>
+  `${view.service ?? view.engine}${view.version ? ` ${view.version}` : ''} (containers/image ${view.containersImage})`
+
+/** Every policy file and registries.d directory the engines consider, who reads each, and what shadows the managed ones. */
+export function configFiles(views: readonly EngineView[], managed: {policy: string; registriesD: string}): ConfigFileReport[] {
+  const reports = new Map<string, ConfigFileReport>()
+  const entry = (p: string, exists: boolean, role: string) => reports.get(p) ?? reports.set(p, {path: p, exists, role: p === managed.policy || p === managed.registriesD ? `${role} (managed)` : role, readBy: []}).get(p)!
+  for (const view of views) {
+    const label = engineLabel(view)
+    for (const c of view.policy.candidates) entry(c.path, c.exists, POLICY_ROLES[c.source])
+    if (view.policy.reads) entry(view.policy.reads, true, '').readBy.push(label)
+    const used = view.registriesD.merge === 'single' ? view.registriesD.dirs : view.registriesD.dirs.filter((d) => d.exists)
+    for (const d of view.registriesD.dirs) entry(d.path, d.exists, `registries.d (${d.role})`)
+    for (const d of used) entry(d.path, d.exists, '').readBy.push(label)
+  }
+
+  for (const shadow of shadowingPolicies(views, new Set([managed.policy]))) {
+    const report = reports.get(shadow.path)
+    if (report) report.shadows = `${managed.policy}: ${shadow.source === 'environment' ? '$CONTAINERS_POLICY_JSON names it' : 'containers/image reads the user\'s policy.json first, for root too'}`
+  }
+
+  for (const view of views) {
+    const [used] = view.registriesD.dirs
+    if (view.registriesD.merge === 'single' && used.role === 'user') reports.get(used.path)!.shadows = `${managed.registriesD}: before containers/image 5.40 a user registries.d replaces the system directory entirely`
+  }
+
+  return [...reports.values()]
 }
