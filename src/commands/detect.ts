@@ -3,7 +3,7 @@ import {capabilitiesOf, type CrioConfig, crioUnitState, detectEngines, type Engi
 import type {ConfigFileReport, EngineView} from '../host/engine-view.js'
 import {configPathReports, readHostViews, viewWarnings} from '../host/engine-view-read.js'
 import {readRegistriesDir} from '../host/snapshot.js'
-import {findConflicts} from '../registries-d/read.js'
+import {registriesConflicts} from '../plan/registries-views.js'
 import {hostRoot} from '../host/paths.js'
 import {ImagetrustCommand} from '../lib/command.js'
 import type {SigstoreProbe} from '../sigstore/probe.js'
@@ -37,8 +37,8 @@ export default class Detect extends ImagetrustCommand {
     const sigstore = capabilities.policy.sigstoreSigned ? await sigstoreSupport(root, {engines}) : []
     const crio = crioConfig ?? (engines.some((e) => e.name === 'crio') ? {files: [], effectivePolicy: root.layout.policy, namespaces: []} : undefined)
     const unit = crio ? await crioUnitState() : 'unknown'
-    // .yml files, keys containers/image ignores, and scopes or default-docker defined twice.
-    const problems = [...registries.warnings, ...findConflicts(registries.files)]
+    // .yml files, keys containers/image ignores, and scopes or default-docker defined twice, across every directory an engine reads.
+    const problems = [...registries.warnings, ...(await registriesConflicts(root, views))]
     const refusing = sigstore.filter((p) => p.canVerify === false)
     const warnings = [
       ...paths.filter((p) => p.shadows).map((p) => `${p.path} shadows ${p.shadows}`),

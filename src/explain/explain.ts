@@ -10,8 +10,10 @@ import {effectiveRule} from '../policy/effective.js'
 import {parsePolicy} from '../policy/parse.js'
 import {type DockerReference, parseImageReference, referenceString} from '../policy/reference.js'
 import type {PolicyRequirement} from '../policy/types.js'
+import {effectiveFiles} from '../registries-d/layers.js'
 import {type LookasideResolution, resolveLookaside} from '../registries-d/lookup.js'
-import {parseRegistriesFile, type RegistriesFile} from '../registries-d/read.js'
+import {readRegistriesDirs, registriesViews} from '../plan/registries-views.js'
+import type {RegistriesFile} from '../registries-d/read.js'
 
 /** What containers/image would do for a pull of one image, and why. */
 export interface Explanation {
@@ -85,13 +87,9 @@ export interface EngineExplanation {
 }
 
 async function registriesOf(root: HostRoot, view: EngineView): Promise<RegistriesFile[]> {
-  const files: RegistriesFile[] = []
-  for (const f of view.registriesD.files) {
-    const file = await readHostFile(root, f.path)
-    if (file.content) files.push((await parseRegistriesFile(f.name, f.path, file.content.toString('utf8'), file.realPath)).file)
-  }
-
-  return files
+  // Read as plan reads them: a name that is not UTF-8 is still a file the engine loads.
+  const [reading] = registriesViews([view])
+  return effectiveFiles(reading, await readRegistriesDirs(root, [reading]))
 }
 
 async function explainEngine(root: HostRoot, view: EngineView, ref: DockerReference): Promise<EngineExplanation> {

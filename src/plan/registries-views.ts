@@ -3,7 +3,7 @@ import {stat} from 'node:fs/promises'
 import {type EngineView, registriesDirs} from '../host/engine-view.js'
 import type {HostRoot} from '../host/paths.js'
 import {readRegistriesDir} from '../host/snapshot.js'
-import type {RegistriesDirs, RegistriesView} from '../registries-d/layers.js'
+import {describeConflict, type RegistriesDirs, type RegistriesView, viewConflicts} from '../registries-d/layers.js'
 import type {RegistriesFile} from '../registries-d/read.js'
 
 /**
@@ -47,4 +47,11 @@ export async function readRegistriesDirs(root: HostRoot, views: readonly Registr
   }
 
   return dirs
+}
+
+/** Scopes and default-docker defined twice in what some engine here loads: each one fails every pull of that engine. */
+export async function registriesConflicts(root: HostRoot, views: readonly EngineView[]): Promise<string[]> {
+  const reading = registriesViews(views)
+  const conflicts = viewConflicts(reading, await readRegistriesDirs(root, reading))
+  return conflicts.map((c) => `${describeConflict(c)}: containers/image fails every pull${reading.length > 1 ? ` (${c.views.join(', ')})` : ''}`)
 }

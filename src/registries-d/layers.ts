@@ -87,7 +87,7 @@ function fileConflicts(files: readonly RegistriesFile[]): Array<Omit<ViewConflic
   return conflicts
 }
 
-/** "docker scope "x" is defined both in A:3 and B:7", as the findConflicts messages read. */
+/** "docker scope "x" is defined both in A:3 and B:7". */
 export function describeConflict(conflict: Omit<ViewConflict, 'views'>): string {
   const where = (p: {path: string; line?: number}) => (p.line === undefined ? p.path : `${p.path}:${p.line}`)
   return `${conflict.what} is defined both in ${where(conflict.first)} and ${where(conflict.second)}`

@@ -160,6 +160,12 @@ describe('registries.d across directories (vendor files, 5.38 and 5.40 oracles)'
     assert.equal(entry.path, path.join(root, USR, 'vendor.yaml'))
     assert.match(entry.detail, /docker scope ".*\/team" is defined both in .*imagetrust\.yaml:\d+ and .*vendor\.yaml:3: containers\/image fails every pull/)
 
+    const detect = await imagetrust(['detect', '--root', root, '--json'], {...process.env, PATH: paths.only540})
+    assert.equal(detect.code, 0, detect.stderr)
+    const found = JSON.parse(detect.stdout)
+    assertMatchesSchema('detect', found)
+    assert.ok(found.registriesD.problems.some((p: string) => /docker scope ".*\/team" is defined both in .*imagetrust\.yaml:\d+ and .*vendor\.yaml:3/.test(p)), detect.stdout)
+
     const fixed = await imagetrust(['apply', '--root', root, '-c', config], {...process.env, PATH: paths.only540})
     assert.equal(fixed.code, 0, fixed.stderr)
     assert.deepEqual(await files(path.join(root, ETC)), ['vendor.yaml'], 'the scope moved from imagetrust.yaml into the override')
