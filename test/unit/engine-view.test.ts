@@ -147,3 +147,14 @@ describe('engine view: shadowing and mixed hosts', () => {
     assert.ok(dirs.includes('/etc/containers/registries.rootless.d/1000'))
   })
 })
+
+describe('service unit environments', () => {
+  it('reads Environment= in [Service] as systemd does: quotes, several per line, an empty one resets', async () => {
+    const {applyUnitText} = await import('../../src/host/unit-env.ts')
+    const env: Record<string, string> = {}
+    applyUnitText('[Unit]\nEnvironment=IGNORED=1\n[Service]\nEnvironment="CONTAINERS_POLICY_JSON=/a b.json" HOME=/srv\n# Environment=X=1\n', env)
+    assert.deepEqual(env, {CONTAINERS_POLICY_JSON: '/a b.json', HOME: '/srv'})
+    applyUnitText('[Service]\nEnvironment=\nEnvironment=XDG_CONFIG_HOME=/x\n', env)
+    assert.deepEqual(env, {XDG_CONFIG_HOME: '/x'})
+  })
+})
