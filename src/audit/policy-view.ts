@@ -1,8 +1,9 @@
-import path from 'node:path'
 
-import {configPaths, crioPolicyFor, readCrioConfig, type CrioConfig} from '../host/detect.js'
+import {crioPolicyFor, detectEngines, type EngineInfo, readCrioConfig, type CrioConfig} from '../host/detect.js'
+import {engineView, overlaySnapshot} from '../host/engine-view.js'
+import {configPathReports, readHostViews} from '../host/engine-view-read.js'
 import type {HostRoot} from '../host/paths.js'
-import {readHostFile, readRegistriesDir} from '../host/snapshot.js'
+import {readHostFile} from '../host/snapshot.js'
 import {ImagetrustError} from '../lib/errors.js'
 import {parsePolicy} from '../policy/parse.js'
 import type {Policy} from '../policy/types.js'
@@ -28,12 +29,14 @@ export interface PolicyView {
 export async function policyView(root: HostRoot, options: {candidate?: {config?: string; user?: boolean; at?: Date}}): Promise<PolicyView> {
   const overrides = new Map<string, string | null>()
   const warnings: string[] = []
+  let engines: EngineInfo[] | undefined
   if (options.candidate) {
     const {preparePlan} = await import('../plan/converge.js')
     const {user, config, at} = options.candidate
     const prepared = await preparePlan({root: root.root, user, config, strictKeys: false, at})
     for (const change of prepared.plan.changes) overrides.set(change.hostPath, change.after)
     warnings.push(...prepared.plan.warnings, ...prepared.plan.notes.filter((n) => / expired on /.test(n)))
+    engines = prepared.engines
   }
 
   const read = async (hostPath: string): Promise<Uint8Array | null> => {
@@ -62,27 +65,20 @@ export async function policyView(root: HostRoot, options: {candidate?: {config?:
     return pending
   }
 
-  // As the engines read it: a user policy or registries.d shadows the managed system one.
-  let podmanPolicy = root.layout.policy
-  let registriesDir = root.layout.registriesD
-  if (root.layout.kind === 'system') {
-    const shadows = (await configPaths(root, root.layout.home)).filter((p) => p.shadows)
-    const userPolicy = path.posix.join(root.layout.home, '.config/containers/policy.json')
-    const userRegistries = path.posix.join(root.layout.home, '.config/containers/registries.d')
-    for (const s of shadows) warnings.push(`${s.path} shadows ${s.shadows}${options.candidate ? '; podman keeps using it after apply' : ''}`)
-    if (shadows.some((s) => s.path === root.resolve(userPolicy))) podmanPolicy = userPolicy
-    if (shadows.some((s) => s.path === root.resolve(userRegistries))) registriesDir = userRegistries
+  // As the engines read it (engine-view.ts), once the candidate's files are in place.
+  const host = await readHostViews(root, engines ?? (await detectEngines()))
+  const snapshot = overlaySnapshot(host.snapshot, overrides)
+  const views = host.contexts.map((c) => engineView(c, snapshot))
+  const judging = views.find((v) => v.engine !== 'crio') ?? views[0]
+  warnings.push(...configPathReports(root, views).filter((p) => p.shadows).map((p) => `${p.path} shadows ${p.shadows}${options.candidate ? '; podman keeps using it after apply' : ''}`))
+  const registries: RegistriesFile[] = []
+  for (const file of judging.registriesD.files) {
+    const bytes = await read(file.path)
+    if (bytes) registries.push((await parseRegistriesFile(file.name, file.path, Buffer.from(bytes).toString('utf8'), root.resolve(file.path))).file)
   }
 
-  const current = await readRegistriesDir(root, registriesDir)
-  warnings.push(...current.warnings)
-  const files = new Map(current.files.map((f) => [f.hostPath, f]))
-  for (const [hostPath, content] of overrides) {
-    if (path.posix.dirname(hostPath) !== registriesDir || !hostPath.endsWith('.yaml')) continue
-    if (content === null) files.delete(hostPath)
-    else files.set(hostPath, (await parseRegistriesFile(path.posix.basename(hostPath), hostPath, content, root.resolve(hostPath))).file)
-  }
-
+  const crioView = views.find((v) => v.engine === 'crio')
+  const podmanPolicy = judging.policy.reads ?? root.layout.policy
   let crioConfig: Promise<CrioConfig | undefined> | undefined
   return {
     source: options.candidate ? 'candidate' : 'installed',
@@ -91,9 +87,11 @@ export async function policyView(root: HostRoot, options: {candidate?: {config?:
     async crio(namespace) {
       crioConfig ??= readCrioConfig(root)
       const config = await crioConfig
-      return config ? load(crioPolicyFor(config, namespace)) : undefined
+      if (!config) return undefined
+      const namespaced = config.namespaces.find((n) => n.namespace === namespace)?.file
+      return load(namespaced ?? crioView?.policy.reads ?? crioPolicyFor(config, namespace))
     },
-    registries: [...files.values()].sort((a, b) => a.name.localeCompare(b.name)),
+    registries,
     warnings,
   }
 }

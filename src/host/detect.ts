@@ -1,5 +1,4 @@
 import {access, constants, readdir} from 'node:fs/promises'
-import os from 'node:os'
 import path from 'node:path'
 
 import {runTool} from '../exec/run-tool.js'
@@ -59,50 +58,11 @@ export function capabilitiesOf(engines: EngineInfo[]): Capabilities {
   return commonCapabilities(judging.map((e) => ({tool: e.name, version: e.version, goOpenPgp: e.goOpenPgp})))
 }
 
-export interface ConfigPathReport {
-  path: string
-  exists: boolean
-  role: string
-  /** Set when this file hides the managed one from some reader. */
-  shadows?: string
-}
-
 async function exists(p: string): Promise<boolean> {
   return access(p).then(
     () => true,
     () => false,
   )
-}
-
-/** The policy and registries.d files containers/image 5.5–5.39 really reads, for root and this user. */
-export async function configPaths(root: HostRoot, home = process.env.HOME ?? os.homedir()): Promise<ConfigPathReport[]> {
-  const userPolicy = path.posix.join(home, '.config/containers/policy.json')
-  const userRegistries = path.posix.join(home, '.config/containers/registries.d')
-  const reports: ConfigPathReport[] = [
-    {path: root.resolve(HOST_PATHS.policy), exists: await exists(root.resolve(HOST_PATHS.policy)), role: 'system policy (managed)'},
-    {path: root.resolve(HOST_PATHS.registriesD), exists: await exists(root.resolve(HOST_PATHS.registriesD)), role: 'system registries.d (managed)'},
-  ]
-  const userPolicyReal = root.resolve(userPolicy)
-  if (await exists(userPolicyReal)) {
-    reports.push({
-      path: userPolicyReal,
-      exists: true,
-      role: 'per-user policy',
-      shadows: `${HOST_PATHS.policy}: containers/image reads $HOME/.config/containers/policy.json first, for root too (podman 4.x pulls honour it)`,
-    })
-  }
-
-  const userRegistriesReal = root.resolve(userRegistries)
-  if (await exists(userRegistriesReal)) {
-    reports.push({
-      path: userRegistriesReal,
-      exists: true,
-      role: 'per-user registries.d',
-      shadows: `${HOST_PATHS.registriesD}: a user registries.d replaces the system directory entirely`,
-    })
-  }
-
-  return reports
 }
 
 export interface CrioConfig {
@@ -131,7 +91,6 @@ const CRIO_CONF_LIMIT = 4 * MiB
 
 /** CRI-O's [crio.image] signature_policy(_dir), from crio.conf then crio.conf.d/*.conf in name order, last wins. */
 export async function readCrioConfig(root: HostRoot): Promise<CrioConfig | undefined> {
-  const {parse} = await import('smol-toml')
   const files: string[] = []
   // Read in the root: a symlinked crio.conf or drop-in is followed inside it, never out.
   const main = root.resolveFull(HOST_PATHS.crioConf)
@@ -139,6 +98,7 @@ export async function readCrioConfig(root: HostRoot): Promise<CrioConfig | undef
   const dropIns = (await readdir(root.resolveFull(HOST_PATHS.crioConfD)).catch(() => [] as string[])).filter((n) => n.endsWith('.conf')).sort()
   files.push(...dropIns.map((n) => root.resolveFull(path.posix.join(HOST_PATHS.crioConfD, n))))
   if (files.length === 0) return undefined
+  const {parse} = await import('smol-toml')
   const config: CrioConfig = {files, effectivePolicy: HOST_PATHS.policy, namespaces: []}
   for (const file of files) {
     let doc: Record<string, unknown>

@@ -52,6 +52,10 @@ export function isGeneratedPolicyPath(managed: ManagedPaths, p: string): boolean
   return managed.generatedPolicyDirs.some((dir) => isChildOf(p, dir, '.json'))
 }
 
+export function isRegistriesFilePath(managed: ManagedPaths, p: string): boolean {
+  return isChildOf(p, managed.registriesD, '.yaml')
+}
+
 /** Any file an apply may back up and a rollback restore. */
 export function isManagedFile(managed: ManagedPaths, p: string): boolean {
   return (
@@ -59,7 +63,7 @@ export function isManagedFile(managed: ManagedPaths, p: string): boolean {
     managed.policies.includes(p) ||
     isGeneratedPolicyPath(managed, p) ||
     isKeyFilePath(managed, p) ||
-    isChildOf(p, managed.registriesD, '.yaml')
+    isRegistriesFilePath(managed, p)
   )
 }
 

@@ -1,4 +1,4 @@
-import {isGeneratedPolicyPath, isKeyFilePath, type ManagedPaths} from '../host/managed-paths.js'
+import {isGeneratedPolicyPath, isKeyFilePath, isRegistriesFilePath, type ManagedPaths} from '../host/managed-paths.js'
 import {type JsonNode, parseStrictJson, toValue} from '../policy/json.js'
 import type {ForeignEdit} from '../registries-d/merge.js'
 import {JsonFields} from './json-fields.js'
@@ -31,6 +31,12 @@ export interface OwnershipState {
     foreignEdits: ForeignEdit[]
     /** System files copied into a new user registries.d, which replaces the system directory. */
     carriedOver: string[]
+    /**
+     * Same-named copies of vendor files (lower registries.d directories) that
+     * replace them for containers/image 5.40 and carry the trust file's
+     * sections: regenerated on every apply, deleted when no longer needed.
+     */
+    overrides?: Array<{file: string; vendor: string}>
   }
   keyFiles: string[]
   /** sha256 of what we last wrote to each file we own whole (keys, imagetrust.yaml, CRI-O namespace policies): ownership is proven, not assumed. */
@@ -76,6 +82,14 @@ export function parseState(text: string, file: string, managed: ManagedPaths): O
   fields.strings(registries.get('ownedScopes')!, '$.registriesD.ownedScopes')
   fields.strings(registries.get('carriedOver')!, '$.registriesD.carriedOver')
   for (const [i, edit] of fields.array(registries.get('foreignEdits')!, '$.registriesD.foreignEdits').entries()) checkForeignEdit(fields, edit, `$.registriesD.foreignEdits[${i}]`)
+  const overrides = fields.child(registries, '$.registriesD', 'overrides')
+  for (const [i, node] of overrides ? fields.array(overrides.node, overrides.path).entries() : []) {
+    const members = fields.object(node, `${overrides!.path}[${i}]`, ['file', 'vendor'])
+    const file = members.get('file')!
+    if (!isRegistriesFilePath(managed, fields.string(file, `${overrides!.path}[${i}].file`))) fields.fail(file, `${overrides!.path}[${i}].file`, `not a *.yaml file in ${managed.registriesD}`)
+    fields.string(members.get('vendor')!, `${overrides!.path}[${i}].vendor`)
+  }
+
   return toValue(root) as unknown as OwnershipState
 }
 

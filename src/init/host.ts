@@ -1,12 +1,14 @@
 import {runTool} from '../exec/run-tool.js'
-import {configPaths, detectEngines, findOnPath, type ConfigPathReport, type EngineInfo} from '../host/detect.js'
+import {detectEngines, findOnPath, type EngineInfo} from '../host/detect.js'
+import type {ConfigFileReport} from '../host/engine-view.js'
+import {configPathReports, readHostViews} from '../host/engine-view-read.js'
 import type {HostRoot} from '../host/paths.js'
 import {dockerScopeChain} from '../policy/match.js'
 import {parseImageReference} from '../policy/reference.js'
 
 export interface HostSurvey {
   engines: EngineInfo[]
-  configPaths: ConfigPathReport[]
+  configPaths: ConfigFileReport[]
   /** Images in local storage (podman images), by their names. */
   localImages: string[]
   /** Images of running containers (podman ps). */
@@ -28,7 +30,8 @@ async function podmanJson(args: string[]): Promise<Array<Record<string, unknown>
 }
 
 export async function surveyHost(root: HostRoot): Promise<HostSurvey> {
-  const [engines, paths, images, containers, pulled] = await Promise.all([detectEngines(), configPaths(root), podmanJson(['images']), podmanJson(['ps']), recentPulls()])
+  const [engines, images, containers, pulled] = await Promise.all([detectEngines(), podmanJson(['images']), podmanJson(['ps']), recentPulls()])
+  const paths = configPathReports(root, (await readHostViews(root, engines)).views)
   const localImages = images.flatMap((i) => (Array.isArray(i.Names) ? (i.Names as string[]) : [])).filter((n) => !n.startsWith('<none>'))
   const runningImages = containers.map((c) => String(c.Image ?? '')).filter(Boolean)
   return {engines, configPaths: paths, localImages: [...new Set(localImages)].sort(), runningImages: [...new Set(runningImages)].sort(), ...(pulled ? {pulled} : {})}

@@ -2,13 +2,14 @@ import {stat} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {Capabilities} from '../host/capabilities.js'
-import {capabilitiesOf, detectEngines, readCrioConfig} from '../host/detect.js'
+import {capabilitiesOf, detectEngines, type EngineInfo, readCrioConfig} from '../host/detect.js'
 import {HOST_PATHS, type HostRoot, hostRoot, trustFilePath} from '../host/paths.js'
 import {planInputs, recordFingerprint} from './fingerprint-inputs.js'
 import {ImagetrustError} from '../lib/errors.js'
 import {managedPaths} from '../host/managed-paths.js'
 import {expectedOwner} from '../host/owner.js'
-import {readHostFile, readHostSnapshot} from '../host/snapshot.js'
+import {readHostViews} from '../host/engine-view-read.js'
+import {type HostSnapshot, readHostFile, readHostSnapshot} from '../host/snapshot.js'
 import {loadKeys} from '../keys/load.js'
 import {installedKeyFiles} from '../keys/pki.js'
 import type {LoadedKey} from '../keys/types.js'
@@ -20,9 +21,10 @@ import {type BackupManifest, createBackup, markRolledBack, newBackupId, removeIn
 import {beginJournal, endJournal, interruptedApply, journalHostPath, recoverInterrupted} from './journal.js'
 import {acquireLock} from '../fs/lock.js'
 import {combinedKeyringPath, plan} from './plan.js'
+import {readRegistriesDirs, registriesViews} from './registries-views.js'
 import {parseState} from '../host/state.js'
 import {createStaging, inspectStaging, type SigningResult, type SigningSetup, withoutStaging} from './staging.js'
-import type {FileAction, FileChange, PolicyTarget, PreparedPlan} from './types.js'
+import type {FileAction, FileChange, Plan, PolicyTarget, PreparedPlan} from './types.js'
 
 /** The shared front half of every command: trust file + host → plan. */
 export interface ConvergeOptions {
@@ -42,6 +44,8 @@ export interface ConvergeOptions {
   loadedTrust?: TrustFile
   /** The desired state as of this time (entries whose until has passed are left out); default: now. */
   at?: Date
+  /** The engines this run already found: not asked for their versions again. */
+  foundEngines?: EngineInfo[]
 }
 
 export type {PreparedPlan} from './types.js'
@@ -77,7 +81,8 @@ export async function preparePlan(options: ConvergeOptions): Promise<PreparedPla
   const signing = isSigningHost(loaded)
   // Only the signing host stages signatures; pulling hosts apply the same file without lookaside-staging.
   const trust = loaded.signer && !signing ? withoutStaging(loaded) : loaded
-  const capabilities = options.capabilities ?? capabilitiesOf(await detectEngines())
+  const engines = options.foundEngines ?? (await detectEngines())
+  const capabilities = options.capabilities ?? capabilitiesOf(engines)
   const keys = options.loadedKeys ?? (await loadKeys(trust, capabilities, {strict: options.strictKeys ?? true, keyDir: root.layout.keyDir}))
   const signer = signing ? await signingSetup(root, trust, keys, capabilities) : undefined
   // A pki key installs its CA intermediates too: a key file of its own for the plan.
@@ -97,9 +102,11 @@ export async function preparePlan(options: ConvergeOptions): Promise<PreparedPla
     for (const p of previous.generatedPolicies) policyPaths.add(p)
   }
 
-  const host = await readHostSnapshot(root, {keyHostPaths: [...keyPaths], policyPaths: [...policyPaths], features: capabilities.policy})
+  const {views, crio} = await readHostViews(root, engines)
+  const host = await readHostSnapshot(root, {keyHostPaths: [...keyPaths], policyPaths: [...policyPaths], features: capabilities.policy, views})
+  const registriesReading = registriesViews(views)
+  const registries = {views: registriesReading, dirs: await readRegistriesDirs(root, registriesReading)}
   // A per-namespace policy CRI-O has that is not one we generate: pods there never see the trust file.
-  const crio = root.layout.kind === 'system' ? await readCrioConfig(root) : undefined
   const crioNamespacePolicies = (crio?.namespaces ?? []).filter((n) => !policyPaths.has(n.file))
   const planned = await plan({
     trust,
@@ -113,13 +120,25 @@ export async function preparePlan(options: ConvergeOptions): Promise<PreparedPla
     replaceInvalid: options.replaceInvalid,
     takeOver: options.takeOver,
     owner: await expectedOwner(root),
+    registries,
   })
+  addViewFindings(planned, host)
   if (signer) planned.warnings.push(...signer.warnings)
   planned.warnings.push(...asOf.notes)
   planned.notes.push(...asOf.expired.map((e) => `${e.what} "${e.name}" expired on ${e.until}${e.reason ? ` (${e.reason})` : ''}: left out of what apply writes`))
   if (await interruptedApply(root)) planned.warnings.push(`an apply was interrupted before it finished (${root.resolve(journalHostPath(root))}): this plan sees its half-written files; the next apply rolls it back first`)
   const expiry = {at: at.toISOString(), source, entries: expiringEntries(source), expired: asOf.expired}
-  return {root, trust, keys, targets, plan: planned, expiry, ...(signer ? {signer: signer.setup} : {})}
+  return {root, trust, keys, targets, plan: planned, expiry, engines, views, ...(signer ? {signer: signer.setup} : {})}
+}
+
+/** What the engines' views add to a plan: $CONTAINERS_POLICY_JSON shadows (drift), and their warnings. */
+function addViewFindings(planned: Plan, host: HostSnapshot): void {
+  for (const shadow of host.environmentShadows) {
+    planned.shadowedBy.push(shadow.realPath)
+    planned.warnings.push(`$CONTAINERS_POLICY_JSON in ${shadow.setBy} makes ${shadow.engines.join(', ')} read ${shadow.realPath} instead of the managed policy: the trust file is not what those pulls use`)
+  }
+
+  planned.warnings.push(...host.viewWarnings)
 }
 
 /** The signing host: its private key checked against the trusted public key, its staging directories inspected. Reads only. */
@@ -237,7 +256,7 @@ async function writeAll(root: HostRoot, changes: FileChange[]): Promise<BackupMa
 async function recordSettled(options: ApplyOptions, before: PreparedPlan): Promise<string[]> {
   const recordable = planInputs(before) !== undefined
   // A key from a URL is not fetched twice: the keys just installed are the ones the host has.
-  const after = await preparePlan({...options, capabilities: before.plan.capabilities, takeOver: undefined, loadedTrust: before.expiry.source, at: new Date(before.expiry.at), ...(recordable ? {} : {loadedKeys: before.keys})})
+  const after = await preparePlan({...options, capabilities: before.plan.capabilities, foundEngines: before.engines, takeOver: undefined, loadedTrust: before.expiry.source, at: new Date(before.expiry.at), ...(recordable ? {} : {loadedKeys: before.keys})})
   const warnings = [...after.plan.warnings, ...before.plan.warnings.filter((w) => !after.plan.warnings.includes(w))]
   const left = after.plan.changes.filter((c) => c.kind !== 'state')
   if (left.length > 0) {

@@ -3,7 +3,9 @@ import path from 'node:path'
 
 import {packageVersion} from '../lib/assets.js'
 import {ENGINES, findOnPath} from '../host/detect.js'
+import {type EngineContext, type EngineView, pathsToProbe} from '../host/engine-view.js'
 import {expectedOwner} from '../host/owner.js'
+import {UNIT_DIRS} from '../host/unit-env.js'
 import {HOST_PATHS, type HostRoot, managedDirs} from '../host/paths.js'
 import type {PreparedPlan} from './types.js'
 import {planDrift} from './drift.js'
@@ -30,7 +32,9 @@ async function engineStamps(): Promise<string[]> {
 
 /** What is not a file but still decides the plan: imagetrust's version, the layout, the root, the engines, who must own the files. */
 export async function fingerprintContext(root: HostRoot): Promise<string> {
-  return JSON.stringify({imagetrust: VERSION, root: root.root, layout: root.layout, engines: await engineStamps(), owner: await expectedOwner(root)})
+  // The variables that change which policy.json or registries.d an engine run from this shell reads.
+  const environment = {CONTAINERS_POLICY_JSON: process.env.CONTAINERS_POLICY_JSON ?? null, XDG_CONFIG_HOME: process.env.XDG_CONFIG_HOME ?? null}
+  return JSON.stringify({imagetrust: VERSION, root: root.root, layout: root.layout, engines: await engineStamps(), owner: await expectedOwner(root), environment})
 }
 
 /** Every input plan() read for this host, as real paths; undefined when one cannot be hashed (a key fetched from a URL). */
@@ -61,12 +65,31 @@ export function planInputs(prepared: PreparedPlan): InputSet | undefined {
     ),
   ]
   if (root.layout.kind === 'user') dirs.push({dir: root.resolve(HOST_PATHS.registriesD), suffixes: ['.yaml']})
-  else {
-    files.push(root.resolve(path.posix.join(root.layout.home, '.config/containers/policy.json')))
-    dirs.push({dir: root.resolve(path.posix.join(root.layout.home, '.config/containers/registries.d')), suffixes: ['.yaml']})
+  // Every file an engine here would read instead (engine-view.ts), and the service units whose environment decides.
+  const probed = pathsToProbe(prepared.views.map(contextOf))
+  files.push(...probed.files.map((p) => root.resolve(p)))
+  dirs.push(...probed.dirs.map((d) => ({dir: root.resolve(d), suffixes: ['.yaml']})))
+  for (const unit of ['crio.service', 'podman.service']) {
+    for (const dir of UNIT_DIRS) {
+      files.push(root.resolve(path.posix.join(dir, unit)))
+      dirs.push({dir: root.resolve(path.posix.join(dir, `${unit}.d`)), suffixes: ['.conf']})
+    }
   }
 
-  return {files: [...new Set(files)], dirs}
+  return {files: [...new Set(files)], dirs: dedupeDirs(dirs)}
+}
+
+function dedupeDirs(dirs: InputSet['dirs']): InputSet['dirs'] {
+  const seen = new Map(dirs.map((d) => [`${d.dir}\0${d.suffixes.join(',')}`, d]))
+  return [...seen.values()]
+}
+
+/** The context a view was made from: enough to list the paths it probes. */
+function contextOf(view: EngineView): EngineContext {
+  const [major, minor] = view.containersImage.split('.').map(Number)
+  const {runner} = view
+  const explicit = view.policy.candidates.find((c) => c.source === 'explicit')?.path
+  return {engine: view.engine, containersImage: [major, minor], runner, ...(explicit ? {explicitPolicy: explicit} : {})}
 }
 
 /**
@@ -79,7 +102,7 @@ export async function recordFingerprint(prepared: PreparedPlan): Promise<void> {
   if (!inputs) return
   const {root} = prepared
   await writeFingerprint(root, {
-    version: 2,
+    version: 3,
     trustFile: prepared.trust.file,
     digest: await digestInputs(inputs, await fingerprintContext(root)),
     inputs,

@@ -25,7 +25,8 @@ export interface InputSet {
 }
 
 export interface Fingerprint {
-  version: 2
+  /** 3: the inputs include every registries.d directory an engine reads (older ones missed /usr/share's). */
+  version: 3
   /** The trust file (real path) this fingerprint is for. */
   trustFile: string
   digest: string
@@ -95,7 +96,7 @@ export async function readFingerprint(root: HostRoot): Promise<Fingerprint | und
   if (!text) return undefined
   try {
     const value = JSON.parse(text) as Fingerprint
-    return value.version === 2 && typeof value.digest === 'string' && Array.isArray(value.drift) && Array.isArray(value.warnings) && Array.isArray(value.expiries) ? value : undefined
+    return value.version === 3 && typeof value.digest === 'string' && Array.isArray(value.drift) && Array.isArray(value.warnings) && Array.isArray(value.expiries) ? value : undefined
   } catch {
     return undefined
   }

@@ -118,7 +118,14 @@ export function basePolicy(snapshot: PolicySnapshot, replaceInvalid: boolean, wa
     return fallbackPolicy()
   }
 
+  if (!snapshot.parsed && snapshot.vendor?.parsed) {
+    notes.push(`${snapshot.file.realPath} does not exist; it starts from ${snapshot.vendor.realPath} (every vendor rule kept) plus the trust file, and from now on takes precedence over it`)
+    warnings.push(...snapshot.vendor.parsed.warnings)
+    return structuredClone(snapshot.vendor.parsed.policy)
+  }
+
   if (!snapshot.parsed) {
+    if (snapshot.vendor?.error) warnings.push(`${snapshot.vendor.realPath} cannot be used as a starting point: ${snapshot.vendor.error.message}`)
     notes.push(`${snapshot.file.realPath} does not exist; it starts from the distribution default (accept anything) plus the trust file`)
     return fallbackPolicy()
   }

@@ -1,11 +1,15 @@
 import type {Capabilities} from '../host/capabilities.js'
-import type {HostRoot} from '../host/paths.js'
+import type {EngineInfo} from '../host/detect.js'
+import type {EngineView} from '../host/engine-view.js'
+import type {HostRoot, Layout} from '../host/paths.js'
+import type {HostSnapshot} from '../host/snapshot.js'
 import type {LoadedKey} from '../keys/types.js'
 import type {Expiring} from '../trustfile/expiry.js'
 import type {TrustFile} from '../trustfile/types.js'
 import type {Override} from '../policy/overrides.js'
 import type {SigningSetup} from './staging.js'
 import type {OwnershipState} from '../host/state.js'
+import type {RegistriesDirs, RegistriesView} from '../registries-d/layers.js'
 
 export type FileKind = 'policy' | 'registries.d' | 'key' | 'state'
 export type FileAction = 'create' | 'update' | 'delete'
@@ -67,4 +71,34 @@ export interface PreparedPlan {
   plan: Plan
   /** Only on the trust file's signing host. */
   signer?: SigningSetup
+  /** The engines found, and each one's view of the host: what the plan was made for. */
+  engines: EngineInfo[]
+  views: EngineView[]
+}
+
+/** Who must own the managed files (root for the system's, the user for --user). */
+export interface Owner {
+  uid: number
+  gid: number
+}
+
+/** What plan() reads: the trust file, its keys, and the host as found. */
+export interface PlanInput {
+  trust: TrustFile
+  keys: LoadedKey[]
+  host: HostSnapshot
+  capabilities: Capabilities
+  layout: Layout
+  statePath: string
+  targets: PolicyTarget[]
+  /** Overwrite a policy file that does not parse (it is backed up first). */
+  replaceInvalid?: boolean
+  /** Foreign scopes to take over (apply --take-over). */
+  takeOver?: string[]
+  /** Who must own the managed files (root for the system's, the user for --user); undefined: not checked. */
+  owner?: Owner
+  /** CRI-O per-namespace policy files that imagetrust does not generate. */
+  crioNamespacePolicies?: Array<{namespace: string; file: string}>
+  /** How the engines here read registries.d, and the directories they consult as found (plan/registries-views). */
+  registries?: {views: RegistriesView[]; dirs: RegistriesDirs}
 }

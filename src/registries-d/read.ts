@@ -150,27 +150,3 @@ async function parsePrecise(name: string, hostPath: string, text: string, displa
 
   return {file: {name, hostPath, displayPath, text, doc, scopes, defaultDocker}, warnings}
 }
-
-/** A scope defined in two files breaks every pull; so does a second default-docker. */
-export function findConflicts(files: RegistriesFile[]): string[] {
-  const problems: string[] = []
-  const firstScope = new Map<string, RegistriesFile>()
-  let firstDefault: RegistriesFile | undefined
-  for (const file of files) {
-    for (const [scope, line] of file.scopes) {
-      const other = firstScope.get(scope)
-      if (other) {
-        problems.push(`docker scope "${scope}" is defined both in ${other.displayPath}:${other.scopes.get(scope)} and ${file.displayPath}:${line}`)
-      } else {
-        firstScope.set(scope, file)
-      }
-    }
-
-    if (file.defaultDocker !== undefined) {
-      if (firstDefault) problems.push(`default-docker is defined both in ${firstDefault.displayPath}:${firstDefault.defaultDocker} and ${file.displayPath}:${file.defaultDocker}`)
-      else firstDefault = file
-    }
-  }
-
-  return problems
-}

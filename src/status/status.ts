@@ -1,7 +1,8 @@
 import {access} from 'node:fs/promises'
-import path from 'node:path'
 
-import {configPaths, readCrioConfig} from '../host/detect.js'
+import {detectEngines} from '../host/detect.js'
+import {engineLabel, type EngineView, type PolicySource, shadowingPolicies, viewsDiffer} from '../host/engine-view.js'
+import {configPathReports, readHostViews, viewWarnings} from '../host/engine-view-read.js'
 import {HOST_PATHS, type HostRoot, trustFilePath} from '../host/paths.js'
 import {readHostFile, readRegistriesDir} from '../host/snapshot.js'
 import type {KeyInfo} from '../keys/types.js'
@@ -15,7 +16,7 @@ import type {Policy, PolicyRequirement} from '../policy/types.js'
 import {managedPaths} from '../host/managed-paths.js'
 import {parseState, type OwnershipState, type PolicyOwnership} from '../host/state.js'
 import {resolveLookaside} from '../registries-d/lookup.js'
-import type {RegistriesFile} from '../registries-d/read.js'
+import {parseRegistriesFile, type RegistriesFile} from '../registries-d/read.js'
 import {plainRequirements} from '../explain/words.js'
 import {readStamp} from './stamp.js'
 import {type Expiring, expiringEntries, isExpired} from '../trustfile/expiry.js'
@@ -64,7 +65,7 @@ export interface StatusScope {
 }
 
 export interface StatusTarget {
-  kind: 'system' | 'user' | 'crio' | 'crio-namespace'
+  kind: 'system' | 'user' | 'crio' | 'crio-namespace' | 'vendor' | 'environment'
   namespace?: string
   file: string
   exists: boolean
@@ -79,6 +80,10 @@ export interface StatusTarget {
 
 export interface StatusReport {
   targets: StatusTarget[]
+  /** Each engine found, as it reads the host. */
+  engines: EngineStatus[]
+  /** The engines read different policy or registries.d files: each one's view matters. */
+  enginesDiffer: boolean
   lastApply: string | null
   lastCheck: string | null
   trustFile: string | null
@@ -294,38 +299,44 @@ export async function hostStatus(root: HostRoot, options: {config?: string; user
 
   const systemRegistries = await readRegistriesDir(root, '/etc/containers/registries.d')
   warnings.push(...systemRegistries.warnings)
-  const home = root.layout.home
-  const userPolicy = path.posix.join(home, '.config/containers/policy.json')
-  const userRegistriesDir = path.posix.join(home, '.config/containers/registries.d')
-  const userRegistries = (await exists(root.resolve(userRegistriesDir))) ? await readRegistriesDir(root, userRegistriesDir) : undefined
-  const userPolicyExists = await exists(root.resolve(userPolicy))
+  const host = await readHostViews(root, await detectEngines())
+  const registriesOf = async (view: EngineView | undefined) => (view ? await loadRegistries(root, view) : systemRegistries.files)
   const context = {state, ownsDefault, cached}
+  const readersOf = (hostPath: string) => host.views.filter((v) => v.policy.reads === hostPath)
   const targets: StatusTarget[] = []
+  const shadows = shadowingPolicies(host.views, new Set([HOST_PATHS.policy]))
+  const systemReaders = readersOf(HOST_PATHS.policy)
+  const systemReaderWords = systemReaders.length > 0 ? systemReaders.map((v) => engineLabel(v)).join(', ') : 'no engine here (another file takes its place)'
   targets.push(
     await describeTarget(
       root,
-      {kind: 'system', hostPath: '/etc/containers/policy.json', readers: 'podman, skopeo, buildah (root and users without their own policy)', shadowedBy: userPolicyExists ? root.resolve(userPolicy) : undefined},
-      {...context, registries: userRegistries?.files ?? systemRegistries.files},
+      {kind: 'system', hostPath: HOST_PATHS.policy, readers: systemReaderWords, shadowedBy: shadows[0] ? root.resolve(shadows[0].path) : undefined},
+      {...context, registries: await registriesOf(systemReaders[0] ?? host.views[0])},
     ),
   )
-  if (userPolicyExists) {
-    targets.push(await describeTarget(root, {kind: 'user', hostPath: userPolicy, readers: `this user (HOME=${home}): podman, skopeo, buildah; root's podman 4.x pulls too`}, {...context, registries: userRegistries?.files ?? systemRegistries.files}))
+  // Every other policy file some engine reads instead: the user's, the vendor's, one named by the environment.
+  const others = [...new Set(host.views.map((v) => v.policy.reads).filter((p): p is string => p !== undefined && p !== HOST_PATHS.policy))]
+  const crioGlobal = host.crio?.signaturePolicy
+  for (const other of others.filter((p) => p !== crioGlobal)) {
+    const readers = readersOf(other)
+    const kind = KIND_OF_SOURCE[readers[0].policy.source!]
+    targets.push(await describeTarget(root, {kind, hostPath: other, readers: readers.map((v) => engineLabel(v)).join(', ')}, {...context, registries: await registriesOf(readers[0])}))
   }
 
-  // No CRI-O config, no TOML parser to load.
-  const crioPresent = (await exists(root.resolve(HOST_PATHS.crioConf))) || (await exists(root.resolve(HOST_PATHS.crioConfD)))
-  const crio = crioPresent ? await readCrioConfig(root) : undefined
+  const crio = host.crio
   if (crio) {
+    const crioView = host.views.find((v) => v.engine === 'crio')
     if (crio.effectivePolicy !== '/etc/containers/policy.json') {
-      targets.push(await describeTarget(root, {kind: 'crio', hostPath: crio.effectivePolicy, readers: 'CRI-O (signature_policy), pulls without a namespace policy'}, {...context, registries: systemRegistries.files}))
+      targets.push(await describeTarget(root, {kind: 'crio', hostPath: crio.effectivePolicy, readers: 'CRI-O (signature_policy), pulls without a namespace policy'}, {...context, registries: await registriesOf(crioView)}))
     }
 
     for (const ns of crio.namespaces) {
-      targets.push(await describeTarget(root, {kind: 'crio-namespace', namespace: ns.namespace, hostPath: ns.file, readers: `CRI-O pulls in Kubernetes namespace ${ns.namespace}`}, {...context, registries: systemRegistries.files}))
+      targets.push(await describeTarget(root, {kind: 'crio-namespace', namespace: ns.namespace, hostPath: ns.file, readers: `CRI-O pulls in Kubernetes namespace ${ns.namespace}`}, {...context, registries: await registriesOf(crioView)}))
     }
   }
 
-  for (const report of await configPaths(root, home)) if (report.shadows) warnings.push(`${report.path} shadows ${report.shadows}`)
+  warnings.push(...configPathReports(root, host.views).filter((p) => p.shadows).map((p) => `${p.path} shadows ${p.shadows}`), ...viewWarnings(root, host.views, host.snapshot))
+  const enginesDiffer = host.views.some((v) => viewsDiffer(v, host.views[0]))
   for (const t of targets) {
     if (t.error) warnings.push(t.error)
     for (const s of t.scopes) {
@@ -338,7 +349,7 @@ export async function hostStatus(root: HostRoot, options: {config?: string; user
   const now = new Date()
   const expiring = expiries.map((e) => ({...e, expired: isExpired(e.until, now)}))
   annotateExpiry(targets, expiring)
-  return {targets, lastApply, lastCheck, trustFile: trustFound, expiring, warnings}
+  return {targets, engines: host.views.map((v) => engineSummary(root, v)), enginesDiffer, lastApply, lastCheck, trustFile: trustFound, expiring, warnings}
 }
 
 /** The until and reason of the trust file's scopes, on the scopes imagetrust wrote. */
@@ -349,6 +360,42 @@ function annotateExpiry(targets: StatusTarget[], expiring: Expiring[]): void {
       const e = s.transport === 'docker' && s.owner !== 'foreign' ? scopes.get(s.scope) : undefined
       if (e) Object.assign(s, {until: e.until}, e.reason === undefined ? {} : {reason: e.reason})
     }
+  }
+}
+
+/** The kind of status target a policy file some engine reads is, by why it reads it. */
+const KIND_OF_SOURCE: Record<PolicySource, StatusTarget['kind']> = {explicit: 'crio', environment: 'environment', user: 'user', etc: 'system', 'usr-share': 'vendor'}
+
+async function loadRegistries(root: HostRoot, view: EngineView): Promise<RegistriesFile[]> {
+  const files: RegistriesFile[] = []
+  for (const f of view.registriesD.files) {
+    const file = await readHostFile(root, f.path)
+    if (file.content) files.push((await parseRegistriesFile(f.name, f.path, file.content.toString('utf8'), file.realPath)).file)
+  }
+
+  return files
+}
+
+/** One engine's view, for status --json: what it reads, as real paths. */
+export interface EngineStatus {
+  engine: string
+  version?: string
+  service?: string
+  containersImage: string
+  policy: string | null
+  policyError?: string
+  registriesD: string[]
+}
+
+function engineSummary(root: HostRoot, view: EngineView): EngineStatus {
+  return {
+    engine: view.engine,
+    ...(view.version ? {version: view.version} : {}),
+    ...(view.service ? {service: view.service} : {}),
+    containersImage: view.containersImage,
+    policy: view.policy.reads ? root.resolve(view.policy.reads) : null,
+    ...(view.policy.error ? {policyError: view.policy.error} : {}),
+    registriesD: view.registriesD.files.map((f) => root.resolve(f.path)),
   }
 }
 

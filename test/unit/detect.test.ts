@@ -23,6 +23,12 @@ describe('containers/image features from tool versions', () => {
     ['skopeo', [1, 8], '5.7'],
     ['crio', [1, 28], '5.27'],
     ['crio', [1, 36], '5.38'],
+    ['podman', [5, 0], '5.30'],
+    ['podman', [5, 2], '5.32'],
+    ['buildah', [1, 39], '5.34'],
+    ['buildah', [1, 41], '5.36'],
+    ['skopeo', [1, 18], '5.34'],
+    ['skopeo', [1, 20], '5.36'],
   ]
   for (const [tool, version, cimage] of TABLE) {
     it(`${tool} ${version.join('.')} vendors containers/image ${cimage}`, () => {
