@@ -139,7 +139,7 @@ export async function explainImage(root: HostRoot, image: string, options: {name
       keys: await keysBehind(root, resolution.requirements),
     },
     registriesD: {dir: root.resolve(view.registriesD.merge === 'single' ? view.registriesD.dirs[0].path : root.layout.registriesD), files: registries.map((f) => f.displayPath), ...resolveLookaside(registries, ref)},
-    crio: crio ? {policy: root.resolve(namespaced ?? crioView?.policy.reads ?? crioPolicyFor(crio, options.namespace)), namespace: options.namespace, configFiles: crio.files} : undefined,
+    crio: crio ? {policy: namespaced ?? crioView?.policy.reads ?? crioPolicyFor(crio, options.namespace), namespace: options.namespace, configFiles: crio.files} : undefined,
     engines,
     enginesDiffer: differ,
     warnings,
