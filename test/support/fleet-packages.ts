@@ -1,7 +1,7 @@
 /**
  * What the fleet installs: the files `npm run dist` makes in dist-bin/ (the
  * single executable and the .deb), built here when they are missing or older
- * than the build in dist/.
+ * than the last npm run build (oclif.manifest.json).
  */
 import {readdir, stat} from 'node:fs/promises'
 import path from 'node:path'
@@ -27,7 +27,7 @@ async function find(): Promise<Partial<Record<FleetInstall, string>>> {
 
 export async function fleetPackages(): Promise<Record<FleetInstall, string>> {
   let found = await find()
-  const built = await mtime(path.join(REPO_ROOT, 'dist/index.js'))
+  const built = await mtime(path.join(REPO_ROOT, 'oclif.manifest.json'))
   const stale = async (file?: string): Promise<boolean> => !file || (await mtime(file)) < built
   if ((await stale(found.binary)) || (await stale(found.deb))) {
     await mustRun('npm', ['run', 'dist', '--silent'], {cwd: REPO_ROOT})
