@@ -1,7 +1,7 @@
-import {readFileSync} from 'node:fs'
 import {stat} from 'node:fs/promises'
 import path from 'node:path'
 
+import {packageVersion} from '../lib/assets.js'
 import {ENGINES, findOnPath} from '../host/detect.js'
 import {expectedOwner} from '../host/owner.js'
 import {HOST_PATHS, type HostRoot, managedDirs} from '../host/paths.js'
@@ -9,7 +9,7 @@ import type {PreparedPlan} from './types.js'
 import {planDrift} from './drift.js'
 import {digestInputs, type InputSet, writeFingerprint} from './fingerprint.js'
 
-const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {version: string}).version
+const VERSION = packageVersion()
 
 /**
  * Which engine binaries are installed, and which build: apply derives policy

@@ -1,5 +1,4 @@
-import {fileURLToPath} from 'node:url'
-
+import {assetPath} from '../lib/assets.js'
 import type {TrustFile} from './types.js'
 
 /**
@@ -7,7 +6,7 @@ import type {TrustFile} from './types.js'
  * installed package, not the working directory), and the warnings that
  * catch a trust file that quietly protects less than it seems to.
  */
-export const TEMPLATE_PATH = fileURLToPath(new URL('../../templates/trust.yaml', import.meta.url))
+export const TEMPLATE_PATH = assetPath('templates/trust.yaml')
 
 export function missingTrustFileHint(file: string): string {
   return `Run \`imagetrust init\` to create ${file} step by step (or \`imagetrust init --yes --scope ... --key ... --lookaside ... --default reject\`), or pass --config FILE. An annotated example: ${TEMPLATE_PATH}`
