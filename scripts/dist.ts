@@ -99,6 +99,9 @@ async function bundle(file: string): Promise<void> {
     define: {'import.meta.url': '__imagetrust_bundle_url'},
     banner: {js: 'const __imagetrust_bundle_url = require("node:url").pathToFileURL(__filename).href;'},
     plugins: [seaPlugin],
+    // oclif reads tsconfig.json with TypeScript only when developing a plugin (NODE_ENV=development):
+    // 10 MB the single executable never runs; that require fails as if TypeScript were absent.
+    external: ['typescript', 'ts-node'],
     legalComments: 'none',
     logLevel: 'warning',
     metafile: true,
