@@ -14,21 +14,15 @@ import os from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {type FleetHost, BOUND, Fleet} from '../support/fleet.ts'
+import {type FleetHost, type Play, BOUND, Fleet} from '../support/fleet.ts'
 import {type FleetInstall, fleetPackages} from '../support/fleet-packages.ts'
 import {makeKey} from '../support/hostroot.ts'
-import {REPO_ROOT, etcContainersDigest, run} from '../support/lab.ts'
+import {etcContainersDigest} from '../support/lab.ts'
 import {hashTree} from '../support/tree.ts'
 
 const INSTALLS: Record<string, FleetInstall> = {f1: 'binary', f2: 'binary', f3: 'binary', f4: 'deb', f5: 'deb'}
 const HOSTS = Object.keys(INSTALLS)
 type Trust = {version: 1; default?: string; keys: Record<string, unknown>; scopes: Record<string, Record<string, unknown>>}
-
-interface Play {
-  code: number
-  output: string
-  recap: Record<string, {changed: number; failed: number}>
-}
 
 describe('the Ansible role over SSH on a fleet of five hosts without Node.js', () => {
   let dir: string
@@ -76,36 +70,14 @@ describe('the Ansible role over SSH on a fleet of five hosts without Node.js', (
     if (etcBefore) assert.equal(await etcContainersDigest(), etcBefore, "this machine's /etc/containers changed")
   })
 
-  async function play(playbook: 'site.yml' | 'drift.yml', ...extra: string[]): Promise<Play> {
-    const inventory = path.join(dir, 'inventory.json')
-    const connections = fleet.inventoryHosts()
-    const hosts = Object.fromEntries(
-      HOSTS.map((h) => [h, {...connections[h], imagetrust_install: INSTALLS[h], imagetrust_package: packages[INSTALLS[h]], imagetrust_trust: trust[h], imagetrust_keys: keys[h]}]),
+  /** No imagetrust_root, no imagetrust_prefix, no imagetrust_command: the role's defaults, on the hosts' real paths. */
+  const play = (playbook: 'site.yml' | 'drift.yml', ...extra: string[]): Promise<Play> =>
+    fleet.play(
+      playbook,
+      Object.fromEntries(HOSTS.map((h) => [h, {imagetrust_install: INSTALLS[h], imagetrust_package: packages[INSTALLS[h]], imagetrust_trust: trust[h], imagetrust_keys: keys[h]}])),
+      {imagetrust_become: false, imagetrust_check_timer: true},
+      extra,
     )
-    // No imagetrust_root, no imagetrust_prefix, no imagetrust_command: the role's defaults, on the hosts' real paths.
-    const vars = {imagetrust_become: false, imagetrust_check_timer: true}
-    await writeFile(inventory, JSON.stringify({all: {children: {container_hosts: {hosts}}, vars}}))
-    const env = {
-      ...process.env,
-      HOME: dir,
-      ANSIBLE_LOCAL_TEMP: path.join(dir, 'ansible-tmp'),
-      ANSIBLE_SSH_CONTROL_PATH_DIR: path.join(dir, 'cp'),
-      ANSIBLE_NOCOLOR: '1',
-      ANSIBLE_PIPELINING: '1',
-      ANSIBLE_RETRY_FILES_ENABLED: '0',
-    }
-    const result = await run('ansible-playbook', ['-i', inventory, '--forks', '5', path.join(REPO_ROOT, 'ansible', playbook), ...extra], {env})
-    const output = result.stdout + result.stderr
-    const recap = {} as Play['recap']
-    for (const h of HOSTS) {
-      const m = new RegExp(`^${h}\\s*:\\s*ok=\\d+\\s+changed=(\\d+)\\s+unreachable=(\\d+)\\s+failed=(\\d+)`, 'm').exec(result.stdout)
-      assert.ok(m, `no recap for ${h}:\n${output}`)
-      assert.equal(Number(m[2]), 0, `${h} unreachable:\n${output}`)
-      recap[h] = {changed: Number(m[1]), failed: Number(m[3])}
-    }
-
-    return {code: result.code, output, recap}
-  }
 
   const changedOf = (p: Play): Record<string, number> => Object.fromEntries(HOSTS.map((h) => [h, p.recap[h].changed]))
   const ssh = async (h: string, command: string): Promise<{code: number; out: string}> => {
@@ -119,7 +91,7 @@ describe('the Ansible role over SSH on a fleet of five hosts without Node.js', (
       const node = await ssh(h, 'command -v node || command -v nodejs || ls /usr/lib/node_modules/npm')
       assert.notEqual(node.code, 0, `${h} has Node.js: ${node.out}`)
       await writeFile(fleet.path(h, '/etc/containers/whoami'), h)
-      const mine = await ssh(h, `cat /etc/containers/whoami && findmnt -no TARGET ${BOUND.join(' ')}`)
+      const mine = await ssh(h, `cat /etc/containers/whoami && echo && for m in ${BOUND.join(' ')}; do findmnt -no TARGET $m; done`)
       assert.equal(mine.out, [h, ...BOUND].join('\n') + '\n')
       await rm(fleet.path(h, '/etc/containers/whoami'))
     }

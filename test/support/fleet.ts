@@ -23,7 +23,7 @@ import {connect} from 'node:net'
 import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import {type RunResult, freePort, mustRun, run} from './lab.ts'
+import {type RunResult, REPO_ROOT, freePort, mustRun, run} from './lab.ts'
 
 /** The host directories bound over the real paths (the files the role manages, and the install prefix). */
 export const BOUND = ['/etc/containers', '/etc/pki/containers', '/etc/imagetrust', '/var/lib/imagetrust', '/usr/local'] as const
@@ -37,6 +37,12 @@ export interface FleetHost {
   namespace: string
   dir: string
   nodeHidden: boolean
+}
+
+export interface Play {
+  code: number
+  output: string
+  recap: Record<string, {changed: number; failed: number}>
 }
 
 export interface HostSpec {
@@ -236,6 +242,37 @@ export class Fleet {
         },
       ]),
     )
+  }
+
+  /**
+   * Runs a playbook of ansible/ on the whole fleet over SSH (forks 5): the fleet's connection variables plus
+   * each host's own, and group vars; returns the exit code, the output and each host's recap.
+   */
+  async play(playbook: string, hostVars: Record<string, Record<string, unknown>>, vars: Record<string, unknown>, extra: string[] = []): Promise<Play> {
+    const inventory = path.join(this.dir, 'inventory.json')
+    const connections = this.inventoryHosts()
+    const hosts = Object.fromEntries(this.hosts.map((h) => [h.name, {...connections[h.name], ...hostVars[h.name]}]))
+    await writeFile(inventory, JSON.stringify({all: {children: {container_hosts: {hosts}}, vars}}))
+    const env = {
+      ...process.env,
+      HOME: this.dir,
+      ANSIBLE_LOCAL_TEMP: path.join(this.dir, 'ansible-tmp'),
+      ANSIBLE_SSH_CONTROL_PATH_DIR: path.join(this.dir, 'cp'),
+      ANSIBLE_NOCOLOR: '1',
+      ANSIBLE_PIPELINING: '1',
+      ANSIBLE_RETRY_FILES_ENABLED: '0',
+    }
+    const result = await run('ansible-playbook', ['-i', inventory, '--forks', '5', path.join(REPO_ROOT, 'ansible', playbook), ...extra], {env})
+    const output = result.stdout + result.stderr
+    const recap: Play['recap'] = {}
+    for (const h of this.hosts) {
+      const m = new RegExp(`^${h.name}\\s*:\\s*ok=\\d+\\s+changed=(\\d+)\\s+unreachable=(\\d+)\\s+failed=(\\d+)`, 'm').exec(result.stdout)
+      if (!m) throw new Error(`no recap for ${h.name}:\n${output}`)
+      if (Number(m[2]) !== 0) throw new Error(`${h.name} unreachable:\n${output}`)
+      recap[h.name] = {changed: Number(m[1]), failed: Number(m[3])}
+    }
+
+    return {code: result.code, output, recap}
   }
 
   /** Stops every sshd by its PID, then every process left in a host's namespace (sessions), and waits until none is left. */
