@@ -26,7 +26,7 @@ const trust = {
 }
 
 export async function benchFleet(hosts = 5): Promise<FleetBench> {
-  const {binary} = await fleetPackages()
+  const {binary} = await fleetPackages(['binary'])
   const dir = await mkdtemp(path.join(os.tmpdir(), 'imagetrust-bench-fleet-'))
   const names = Array.from({length: hosts}, (_, i) => `b${i + 1}`)
   const fleet = await Fleet.start(dir, names.map((name) => ({name, hideNode: true})))

@@ -9,7 +9,7 @@
  * shared between scenarios: ansible-playbook is slow.
  */
 import assert from 'node:assert/strict'
-import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {appendFile, copyFile, mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -17,7 +17,7 @@ import {after, before, describe, it} from 'node:test'
 import {type FleetHost, type Play, BOUND, Fleet} from '../support/fleet.ts'
 import {type FleetInstall, fleetPackages} from '../support/fleet-packages.ts'
 import {makeKey} from '../support/hostroot.ts'
-import {etcContainersDigest} from '../support/lab.ts'
+import {etcContainersDigest, mustRun} from '../support/lab.ts'
 import {hashTree} from '../support/tree.ts'
 
 const INSTALLS: Record<string, FleetInstall> = {f1: 'binary', f2: 'binary', f3: 'binary', f4: 'deb', f5: 'deb'}
@@ -32,10 +32,25 @@ describe('the Ansible role over SSH on a fleet of five hosts without Node.js', (
   const trust = {} as Record<string, Trust>
   const keys = {} as Record<string, Record<string, string>>
   let beta: {publicKey: string; fingerprint: string}
+  /** A host's own package, where it is not the one npm run dist made. */
+  const packageOf: Record<string, string> = {}
 
-  /** Every host's own files (the bound directories), to prove a run wrote nothing. */
+  /** Every host's own files and what it wrote over /etc, /usr and /var (dpkg's database, units), to prove a run wrote nothing. */
   const trees = async (): Promise<Record<string, Record<string, string>>> =>
-    Object.fromEntries(await Promise.all(HOSTS.map(async (h) => [h, await hashTree(path.join(fleet.host(h).dir, 'fs'))])))
+    Object.fromEntries(
+      await Promise.all(
+        HOSTS.map(async (h) => {
+          const own = await hashTree(path.join(fleet.host(h).dir, 'fs'))
+          for (const top of ['etc', 'usr', 'var']) {
+            // Node.js is gone as overlay whiteouts (character devices): not files to read.
+            const layer = await hashTree(path.join(fleet.host(h).dir, 'layers', top, 'upper'), {exclude: /^bin\/(node|nodejs|npm|npx|corepack)$/})
+            for (const [file, hash] of Object.entries(layer)) own[`/${top}/${file}`] = hash
+          }
+
+          return [h, own]
+        }),
+      ),
+    )
   const policyOf = async (h: string): Promise<{transports: {docker: Record<string, unknown>}}> => JSON.parse(await readFile(fleet.path(h, '/etc/containers/policy.json'), 'utf8'))
 
   before(async () => {
@@ -74,7 +89,7 @@ describe('the Ansible role over SSH on a fleet of five hosts without Node.js', (
   const play = (playbook: 'site.yml' | 'drift.yml', ...extra: string[]): Promise<Play> =>
     fleet.play(
       playbook,
-      Object.fromEntries(HOSTS.map((h) => [h, {imagetrust_install: INSTALLS[h], imagetrust_package: packages[INSTALLS[h]], imagetrust_trust: trust[h], imagetrust_keys: keys[h]}])),
+      Object.fromEntries(HOSTS.map((h) => [h, {imagetrust_install: INSTALLS[h], imagetrust_package: packageOf[h] ?? packages[INSTALLS[h]], imagetrust_trust: trust[h], imagetrust_keys: keys[h]}])),
       {imagetrust_become: false, imagetrust_check_timer: true},
       extra,
     )
@@ -95,6 +110,16 @@ describe('the Ansible role over SSH on a fleet of five hosts without Node.js', (
       assert.equal(mine.out, [h, ...BOUND].join('\n') + '\n')
       await rm(fleet.path(h, '/etc/containers/whoami'))
     }
+  })
+
+  it('forks 5: the five hosts run a task at the same time (each waits until all five have started it)', async () => {
+    const barrier = path.join(dir, 'barrier')
+    await mkdir(barrier)
+    const playbook = path.join(dir, 'barrier.yml')
+    const wait = `touch ${barrier}/{{ inventory_hostname }}; for i in $(seq 150); do [ $(ls ${barrier} | wc -l) -ge ${HOSTS.length} ] && exit 0; sleep 0.1; done; exit 1`
+    await writeFile(playbook, JSON.stringify([{hosts: 'container_hosts', gather_facts: false, tasks: [{name: 'barrier', 'ansible.builtin.shell': wait}]}]))
+    const result = await fleet.play(playbook, {}, {})
+    assert.equal(result.code, 0, result.output)
   })
 
   it('installs the single executable (3 hosts) and the .deb (2 hosts) with forks 5 and converges every host; the second run changes nothing', async () => {
@@ -122,25 +147,38 @@ describe('the Ansible role over SSH on a fleet of five hosts without Node.js', (
     assert.deepEqual(await trees(), snapshot)
   })
 
-  it('check mode changes no byte and reports what the real run then changes, with the diff', async () => {
+  it('check mode changes no byte and reports what the real run then changes: a new scope, a new key, a new binary, a newer .deb', async () => {
     trust.f1.scopes['registry.example.com:5000/new'] = {policy: 'signed', keys: ['alpha'], lookaside: 'https://sigs.example.com'}
-    delete trust.f2.scopes['registry.example.com:5000/other']
+    // f2: nothing. f3: another build of the binary (one byte more: its checksum differs).
+    packageOf.f3 = path.join(dir, 'imagetrust-linux-x64')
+    await copyFile(packages.binary, packageOf.f3)
+    await appendFile(packageOf.f3, '\n')
     keys.f4['beta.asc'] = beta.publicKey
     trust.f4.keys.beta = {type: 'gpg', file: 'keys/beta.asc', fingerprint: beta.fingerprint}
     trust.f4.scopes['registry.example.com:5000/shop'].keys = ['alpha', 'beta']
+    // f5: the same .deb with a newer version.
+    const unpacked = path.join(dir, 'deb')
+    await mustRun('dpkg-deb', ['--raw-extract', packages.deb, unpacked])
+    const control = path.join(unpacked, 'DEBIAN/control')
+    const version = /^Version: (.*)$/m.exec(await readFile(control, 'utf8'))![1]
+    await writeFile(control, (await readFile(control, 'utf8')).replace(/^Version: .*$/m, `Version: ${version}.1`))
+    packageOf.f5 = path.join(dir, `imagetrust_${version}.1_amd64.deb`)
+    await mustRun('dpkg-deb', ['-Zgzip', '-z1', '--build', unpacked, packageOf.f5])
+
     const before = await trees()
     const checked = await play('site.yml', '--check', '--diff')
     assert.equal(checked.code, 0, checked.output)
     assert.deepEqual(await trees(), before, 'check mode wrote something')
-    assert.deepEqual(HOSTS.map((h) => checked.recap[h].changed > 0), [true, true, false, true, false], checked.output)
+    assert.deepEqual(HOSTS.map((h) => checked.recap[h].changed > 0), [true, false, true, true, true], checked.output)
     assert.match(checked.output, /\+\+\+ after: \/etc\/containers\/policy\.json\n[^]*?\+ +"registry\.example\.com:5000\/new"/)
-    assert.match(checked.output, /\+\+\+ after: \/etc\/pki\/containers\/beta\.gpg/)
+    assert.match(checked.output, /\+\+\+ after: \/etc\/imagetrust\/keys\/beta\.asc/)
 
     const real = await play('site.yml')
     assert.equal(real.code, 0, real.output)
     assert.deepEqual(changedOf(real), changedOf(checked), `check mode said ${JSON.stringify(changedOf(checked))}\n${real.output}`)
     assert.ok((await policyOf('f1')).transports.docker['registry.example.com:5000/new'])
-    assert.equal((await policyOf('f2')).transports.docker['registry.example.com:5000/other'], undefined)
+    assert.deepEqual(await readFile(fleet.path('f3', '/usr/local/bin/imagetrust')), await readFile(packageOf.f3))
+    assert.equal((await ssh('f5', "dpkg-query -W -f '${Version}' imagetrust")).out, `${version}.1`)
   })
 
   it("drift.yml fails exactly the host edited by hand; the timer's check (its ExecStart, run over SSH) exits 2 there and 0 elsewhere", async () => {

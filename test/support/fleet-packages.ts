@@ -25,15 +25,17 @@ async function find(): Promise<Partial<Record<FleetInstall, string>>> {
   }
 }
 
-export async function fleetPackages(): Promise<Record<FleetInstall, string>> {
+/** The files of these installs, from `npm run dist` (run when one is missing or older than the build). */
+export async function fleetPackages(kinds: FleetInstall[] = ['binary', 'deb']): Promise<Record<FleetInstall, string>> {
   let found = await find()
   const built = await mtime(path.join(REPO_ROOT, 'oclif.manifest.json'))
-  const stale = async (file?: string): Promise<boolean> => !file || (await mtime(file)) < built
-  if ((await stale(found.binary)) || (await stale(found.deb))) {
+  const stale = async (kind: FleetInstall): Promise<boolean> => !found[kind] || (await mtime(found[kind])) < built
+  if ((await Promise.all(kinds.map(stale))).some(Boolean)) {
     await mustRun('npm', ['run', 'dist', '--silent'], {cwd: REPO_ROOT})
     found = await find()
   }
 
-  if (!found.binary || !found.deb) throw new Error(`npm run dist made no single executable and .deb in ${DIST_BIN}`)
+  const missing = kinds.filter((k) => !found[k])
+  if (missing.length > 0) throw new Error(`npm run dist made no ${missing.join(', ')} in ${DIST_BIN}`)
   return found as Record<FleetInstall, string>
 }

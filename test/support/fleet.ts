@@ -245,7 +245,7 @@ export class Fleet {
   }
 
   /**
-   * Runs a playbook of ansible/ on the whole fleet over SSH (forks 5): the fleet's connection variables plus
+   * Runs a playbook (of ansible/, or an absolute path) on the whole fleet over SSH (forks 5): the fleet's connection variables plus
    * each host's own, and group vars; returns the exit code, the output and each host's recap.
    */
   async play(playbook: string, hostVars: Record<string, Record<string, unknown>>, vars: Record<string, unknown>, extra: string[] = []): Promise<Play> {
@@ -261,8 +261,9 @@ export class Fleet {
       ANSIBLE_NOCOLOR: '1',
       ANSIBLE_PIPELINING: '1',
       ANSIBLE_RETRY_FILES_ENABLED: '0',
+      ...(process.env.FLEET_LOG ? {ANSIBLE_LOG_PATH: process.env.FLEET_LOG} : {}),
     }
-    const result = await run('ansible-playbook', ['-i', inventory, '--forks', '5', path.join(REPO_ROOT, 'ansible', playbook), ...extra], {env})
+    const result = await run('ansible-playbook', ['-i', inventory, '--forks', '5', path.resolve(REPO_ROOT, 'ansible', playbook), ...extra], {env})
     const output = result.stdout + result.stderr
     const recap: Play['recap'] = {}
     for (const h of this.hosts) {
