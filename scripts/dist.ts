@@ -75,6 +75,10 @@ const seaPlugin: esbuild.Plugin = {
     build.onResolve({filter: /\/module-loader$/}, (args) =>
       args.importer.includes(`${path.sep}@oclif${path.sep}core${path.sep}`) ? {path: path.join(REPO, 'packaging/sea/module-loader.cjs')} : undefined,
     )
+    // A single executable's main script has no import(): a built-in imported lazily
+    // (`await import('node:http')`) becomes a require() esbuild bundles, still run only when reached.
+    build.onResolve({filter: /^node:/}, (args) => (args.kind === 'dynamic-import' ? {path: args.path, namespace: 'imagetrust-builtin'} : undefined))
+    build.onLoad({filter: /.*/, namespace: 'imagetrust-builtin'}, (args) => ({contents: `module.exports = require(${JSON.stringify(args.path)})`, loader: 'js'}))
     // yaml-source.ts requires yaml lazily through createRequire, which a bundler cannot follow:
     // a plain require() is one it bundles (and still evaluates only when called).
     build.onLoad({filter: /dist\/trustfile\/yaml-source\.js$/}, (args) => {
@@ -107,6 +111,11 @@ async function bundle(file: string): Promise<void> {
     metafile: true,
   })
   writeFileSync(path.join(BUILD, 'meta.json'), JSON.stringify(result.metafile))
+  // What is left would fail in the executable ("A dynamic import callback was not specified"):
+  // only oclif's loaders of TypeScript and config files for plugin development may keep one.
+  const left = readFileSync(file, 'utf8').match(/(?<![\w.$])import\(\s*(?:\/\*[^*]*\*\/\s*)?[^\s)]+/g) ?? []
+  const unexpected = left.filter((call) => !/import\(\s*(?:\/\*[^*]*\*\/\s*)?(?:href|fileUrl)$/.test(call) && !call.includes("'node:crypto'"))
+  if (unexpected.length > 0) throw new Error(`the bundle still calls import(): ${unexpected.join(', ')}`)
 }
 
 /** Every file under dir, as repository-relative paths. */
