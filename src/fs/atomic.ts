@@ -1,5 +1,5 @@
 import {randomBytes} from 'node:crypto'
-import {chmod, chown, mkdir, open, readdir, rename, rm, symlink, unlink} from 'node:fs/promises'
+import {chmod, chown, mkdir, open, rename, rm, symlink, unlink} from 'node:fs/promises'
 import path from 'node:path'
 
 import {ImagetrustError} from '../lib/errors.js'
@@ -82,6 +82,7 @@ const TEMP_NAME = /^(?:\..+\.imagetrust-(\d+)-[0-9a-f]{8}|lock\.(\d+))$/
 
 /** Removes temp files that a killed run left in these directories (never those of a live one). */
 export async function removeStaleTempFiles(dirs: Iterable<string>): Promise<string[]> {
+  const {readdir} = await import('node:fs/promises')
   const removed: string[] = []
   for (const dir of new Set(dirs)) {
     for (const name of await readdir(dir).catch(() => [] as string[])) {

@@ -1,5 +1,5 @@
 import {createHash, randomBytes} from 'node:crypto'
-import {mkdir, readdir, readFile, rm} from 'node:fs/promises'
+import {mkdir, readdir, readFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {managedPaths} from '../host/managed-paths.js'
@@ -162,6 +162,7 @@ export async function restoreIfUnchanged(root: HostRoot, manifest: BackupManifes
 export async function removeIncompleteBackups(root: HostRoot): Promise<void> {
   // A directory is listed where it really is in the root: a symlinked one must not lead the sweep outside.
   const dir = root.resolveFull(root.backupDir)
+  const {rm} = await import('node:fs/promises')
   for (const id of await readdir(dir).catch(() => [] as string[])) {
     const hasManifest = await readFile(path.join(dir, id, 'manifest.json')).then(
       () => true,
