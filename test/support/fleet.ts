@@ -87,6 +87,13 @@ function namespaceScript(dir: string, hideNode: boolean): string {
     lines.push(`mkdir -p ${dir}/empty`, `[ ! -d /usr/lib/node_modules ] || mount --bind ${dir}/empty /usr/lib/node_modules`)
   }
 
+  // A watchdog: should this process die without stop() (SIGKILL), it kills everything in the namespace.
+  const watchdog = [
+    `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done`,
+    'me=$(readlink /proc/$$/ns/mnt)',
+    'for p in /proc/[0-9]*; do n=${p#/proc/}; [ "$n" = $$ ] || [ "$(readlink $p/ns/mnt 2>/dev/null)" != "$me" ] || kill -9 $n; done',
+  ].join('; ')
+  lines.push(`sh -c '${watchdog}' </dev/null >/dev/null 2>&1 &`)
   lines.push(`exec /usr/sbin/sshd -D -e -f ${path.join(dir, 'sshd_config')}`)
   return lines.join('\n')
 }
