@@ -191,6 +191,14 @@ if (spawnSync(SEA, ['--version']).status === 0) {
   rows.push({what: 'check, 100 scopes, single executable', ms: seaStart.ms, ratio: `${seaStart.ratio.toFixed(2)}× (node -e 0: ${seaStart.floor.toFixed(0)} ms)`})
 } else console.log(`(no ${path.relative(REPO, SEA)}: npm run dist:bin builds it, to measure the single executable too)`)
 
+// The fleet: converging 5 hosts over real SSH with the Ansible role (the single executable), cold and warm.
+let fleet: import('./bench-fleet.ts').FleetBench | undefined
+if (process.getuid?.() === 0 && spawnSync('ansible-playbook', ['--version']).status === 0 && spawnSync('/usr/sbin/sshd', ['-V']).status !== null) {
+  const {benchFleet} = await import('./bench-fleet.ts')
+  fleet = await benchFleet(5)
+  rows.push({what: `fleet: converge ${fleet.hosts} hosts (cold)`, ms: fleet.coldMs}, {what: `fleet: converge ${fleet.hosts} hosts (warm)`, ms: fleet.warmMs})
+}
+
 const check100 = scaling[100].check / nodeFloor
 const empty10k = firstApplyOnEmptyRoot(10_000, 3)
 rows.push({what: 'apply, 10,000 scopes, empty root', ms: empty10k.ms, ratio: `${empty10k.peakMiB.toFixed(0)} MiB peak`})
@@ -222,6 +230,6 @@ for (const [name, t] of Object.entries(targets)) console.log(`  ${t.met ? 'met  
 mkdirSync(path.join(REPO, 'bench'), {recursive: true})
 writeFileSync(
   path.join(REPO, 'bench/results.json'),
-  JSON.stringify({date: new Date().toISOString(), node: process.version, runs, rows, startup: {npm: tarballStart, singleExecutable: seaStart}, scaling, emptyRoot10k: empty10k, status: statusMs, foreign: {scopes: FOREIGN, check: foreignCheck, status: foreignStatus}, podman, audit, targets}, null, 2) + '\n',
+  JSON.stringify({date: new Date().toISOString(), node: process.version, runs, rows, startup: {npm: tarballStart, singleExecutable: seaStart}, scaling, emptyRoot10k: empty10k, status: statusMs, foreign: {scopes: FOREIGN, check: foreignCheck, status: foreignStatus}, podman, audit, fleet, targets}, null, 2) + '\n',
 )
 rmSync(work, {recursive: true, force: true})
