@@ -270,22 +270,41 @@ export async function hostStatus(root: HostRoot, options: {config?: string; user
   const warnings: string[] = []
   const stateFile = await readHostFile(root, root.statePath)
   const state = stateFile.content ? parseState(stateFile.content.toString('utf8'), stateFile.realPath, await managedPaths(root)) : null
+  const trust = await readTrustContext(root, options, warnings)
+  const systemRegistries = await readRegistriesDir(root, '/etc/containers/registries.d')
+  warnings.push(...systemRegistries.warnings)
+  const host = await readHostViews(root, await detectEngines())
+  const registriesOf = async (view: EngineView | undefined) => (view ? await loadRegistries(root, view) : systemRegistries.files)
+  const targets = await policyTargets(root, host, {state, ownsDefault: trust.ownsDefault, cached: trust.cached}, registriesOf)
+  warnings.push(...configPathReports(root, host.views).filter((p) => p.shadows).map((p) => `${p.path} shadows ${p.shadows}`), ...viewWarnings(root, host.views, host.snapshot))
+  warnings.push(...targetWarnings(targets))
+  const enginesDiffer = host.views.some((v) => viewsDiffer(v, host.views[0]))
+  const [lastApply, lastCheck] = await Promise.all([readStamp(root, 'apply'), readStamp(root, 'check')])
+  const now = new Date()
+  const expiring = trust.expiries.map((e) => ({...e, expired: isExpired(e.until, now)}))
+  annotateExpiry(targets, expiring)
+  return {targets, engines: host.views.map((v) => engineSummary(root, v)), enginesDiffer, lastApply, lastCheck, trustFile: trust.found, expiring, warnings}
+}
+
+/** What status needs from the trust file: whether it sets the default, its keys as the last apply saw them, its untils. */
+async function readTrustContext(
+  root: HostRoot,
+  options: {config?: string; user?: boolean},
+  warnings: string[],
+): Promise<{found: string | null; ownsDefault: boolean; cached: CachedKeys; expiries: Expiring[]}> {
   const trustFile = trustFilePath({root: root.root, user: options.user, config: options.config})
-  let ownsDefault = false
-  let trustFound: string | null = null
-  let cached: CachedKeys = new Map()
-  let expiries: Expiring[] = []
-  if (await exists(trustFile)) {
-    trustFound = trustFile
-    // Nothing changed since the last apply: reuse what it learned about the keys.
-    const [{fingerprintHolds}, {fingerprintContext}] = await Promise.all([import('../plan/fingerprint.js'), import('../plan/fingerprint-inputs.js')])
-    const unchanged = await fingerprintHolds(root, trustFile, await fingerprintContext(root))
-    if (unchanged) cached = new Map(unchanged.keys.map((k) => [k.hostPath, k.keys]))
-    expiries = unchanged?.expiries ?? []
-    // Unchanged since apply validated it: its top-level default: line is enough, without loading YAML.
-    const quick = unchanged ? await readBoundedText(trustFile, TRUST_FILE_LIMIT).then(defaultFromText, () => undefined) : undefined
-    const {loadTrustFile} = await import('../trustfile/load.js')
-    ownsDefault = quick ?? await loadTrustFile(trustFile).then(
+  if (!(await exists(trustFile))) return {found: null, ownsDefault: false, cached: new Map(), expiries: []}
+  // Nothing changed since the last apply: reuse what it learned about the keys.
+  const [{fingerprintHolds}, {fingerprintContext}] = await Promise.all([import('../plan/fingerprint.js'), import('../plan/fingerprint-inputs.js')])
+  const unchanged = await fingerprintHolds(root, trustFile, await fingerprintContext(root))
+  const cached: CachedKeys = unchanged ? new Map(unchanged.keys.map((k) => [k.hostPath, k.keys])) : new Map()
+  let expiries = unchanged?.expiries ?? []
+  // Unchanged since apply validated it: its top-level default: line is enough, without loading YAML.
+  const quick = unchanged ? await readBoundedText(trustFile, TRUST_FILE_LIMIT).then(defaultFromText, () => undefined) : undefined
+  const {loadTrustFile} = await import('../trustfile/load.js')
+  const ownsDefault =
+    quick ??
+    (await loadTrustFile(trustFile).then(
       (t) => {
         if (!unchanged) expiries = expiringEntries(t)
         return t.default !== undefined
@@ -294,49 +313,49 @@ export async function hostStatus(root: HostRoot, options: {config?: string; user
         warnings.push(`the trust file cannot be read, so the default's owner is unknown: ${error.message}`)
         return false
       },
-    )
-  }
+    ))
+  return {found: trustFile, ownsDefault, cached, expiries}
+}
 
-  const systemRegistries = await readRegistriesDir(root, '/etc/containers/registries.d')
-  warnings.push(...systemRegistries.warnings)
-  const host = await readHostViews(root, await detectEngines())
-  const registriesOf = async (view: EngineView | undefined) => (view ? await loadRegistries(root, view) : systemRegistries.files)
-  const context = {state, ownsDefault, cached}
+type TargetContext = Omit<Parameters<typeof describeTarget>[2], 'registries'>
+
+/** Every policy file some engine reads: the system's, each one read instead (user, vendor, environment), CRI-O's. */
+async function policyTargets(
+  root: HostRoot,
+  host: Awaited<ReturnType<typeof readHostViews>>,
+  context: TargetContext,
+  registriesOf: (view: EngineView | undefined) => Promise<RegistriesFile[]>,
+): Promise<StatusTarget[]> {
   const readersOf = (hostPath: string) => host.views.filter((v) => v.policy.reads === hostPath)
-  const targets: StatusTarget[] = []
   const shadows = shadowingPolicies(host.views, new Set([HOST_PATHS.policy]))
   const systemReaders = readersOf(HOST_PATHS.policy)
   const systemReaderWords = systemReaders.length > 0 ? systemReaders.map((v) => engineLabel(v)).join(', ') : 'no engine here (another file takes its place)'
-  targets.push(
-    await describeTarget(
-      root,
-      {kind: 'system', hostPath: HOST_PATHS.policy, readers: systemReaderWords, shadowedBy: shadows[0] ? root.resolve(shadows[0].path) : undefined},
-      {...context, registries: await registriesOf(systemReaders[0] ?? host.views[0])},
-    ),
-  )
-  // Every other policy file some engine reads instead: the user's, the vendor's, one named by the environment.
+  const system = {kind: 'system' as const, hostPath: HOST_PATHS.policy, readers: systemReaderWords, shadowedBy: shadows[0] ? root.resolve(shadows[0].path) : undefined}
+  const targets = [await describeTarget(root, system, {...context, registries: await registriesOf(systemReaders[0] ?? host.views[0])})]
   const others = [...new Set(host.views.map((v) => v.policy.reads).filter((p): p is string => p !== undefined && p !== HOST_PATHS.policy))]
-  const crioGlobal = host.crio?.signaturePolicy
-  for (const other of others.filter((p) => p !== crioGlobal)) {
+  for (const other of others.filter((p) => p !== host.crio?.signaturePolicy)) {
     const readers = readersOf(other)
     const kind = KIND_OF_SOURCE[readers[0].policy.source!]
     targets.push(await describeTarget(root, {kind, hostPath: other, readers: readers.map((v) => engineLabel(v)).join(', ')}, {...context, registries: await registriesOf(readers[0])}))
   }
 
   const crio = host.crio
-  if (crio) {
-    const crioView = host.views.find((v) => v.engine === 'crio')
-    if (crio.effectivePolicy !== '/etc/containers/policy.json') {
-      targets.push(await describeTarget(root, {kind: 'crio', hostPath: crio.effectivePolicy, readers: 'CRI-O (signature_policy), pulls without a namespace policy'}, {...context, registries: await registriesOf(crioView)}))
-    }
-
-    for (const ns of crio.namespaces) {
-      targets.push(await describeTarget(root, {kind: 'crio-namespace', namespace: ns.namespace, hostPath: ns.file, readers: `CRI-O pulls in Kubernetes namespace ${ns.namespace}`}, {...context, registries: await registriesOf(crioView)}))
-    }
+  if (!crio || (crio.effectivePolicy === '/etc/containers/policy.json' && crio.namespaces.length === 0)) return targets
+  const crioContext = {...context, registries: await registriesOf(host.views.find((v) => v.engine === 'crio'))}
+  if (crio.effectivePolicy !== '/etc/containers/policy.json') {
+    targets.push(await describeTarget(root, {kind: 'crio', hostPath: crio.effectivePolicy, readers: 'CRI-O (signature_policy), pulls without a namespace policy'}, crioContext))
   }
 
-  warnings.push(...configPathReports(root, host.views).filter((p) => p.shadows).map((p) => `${p.path} shadows ${p.shadows}`), ...viewWarnings(root, host.views, host.snapshot))
-  const enginesDiffer = host.views.some((v) => viewsDiffer(v, host.views[0]))
+  for (const ns of crio.namespaces) {
+    targets.push(await describeTarget(root, {kind: 'crio-namespace', namespace: ns.namespace, hostPath: ns.file, readers: `CRI-O pulls in Kubernetes namespace ${ns.namespace}`}, crioContext))
+  }
+
+  return targets
+}
+
+/** What the targets themselves warn about: unreadable files, overrides, key problems. */
+function targetWarnings(targets: StatusTarget[]): string[] {
+  const warnings: string[] = []
   for (const t of targets) {
     if (t.error) warnings.push(t.error)
     for (const s of t.scopes) {
@@ -345,11 +364,7 @@ export async function hostStatus(root: HostRoot, options: {config?: string; user
     }
   }
 
-  const [lastApply, lastCheck] = await Promise.all([readStamp(root, 'apply'), readStamp(root, 'check')])
-  const now = new Date()
-  const expiring = expiries.map((e) => ({...e, expired: isExpired(e.until, now)}))
-  annotateExpiry(targets, expiring)
-  return {targets, engines: host.views.map((v) => engineSummary(root, v)), enginesDiffer, lastApply, lastCheck, trustFile: trustFound, expiring, warnings}
+  return warnings
 }
 
 /** The until and reason of the trust file's scopes, on the scopes imagetrust wrote. */

@@ -150,6 +150,53 @@ function validateIdentity(c: Collector, raw: unknown, at: Array<string | number>
   }
 }
 
+/** A scope's keys: defined under keys:, listed once, of one kind, present exactly when the policy is signed. */
+function validateScopeKeys(c: Collector, raw: unknown, policy: ScopeSpec['policy'], keyNames: Map<string, KeySpec>, at: Array<string | number>): string[] {
+  let keys: string[] = []
+  if (raw !== undefined) {
+    if (!Array.isArray(raw) || raw.some((k) => typeof k !== 'string')) {
+      c.add([...at, 'keys'], 'keys must be a list of key names')
+    } else {
+      keys = raw as string[]
+      for (const [i, key] of keys.entries()) {
+        if (!keyNames.has(key)) c.add([...at, 'keys', i], `key "${key}" is not defined under keys:`)
+      }
+
+      if (new Set(keys).size !== keys.length) c.add([...at, 'keys'], 'a key is listed twice')
+    }
+  }
+
+  if (policy === 'signed' && keys.length === 0) c.add(at, 'policy: signed needs at least one key in keys:')
+  if (policy !== 'signed' && keys.length > 0) c.add([...at, 'keys'], `keys are only used with policy: signed, not ${policy}`)
+  const kinds = new Set(keys.map((k) => keyNames.get(k)?.type).filter(Boolean))
+  if (kinds.size > 1) {
+    c.add([...at, 'keys'], 'gpg and sigstore keys cannot share a scope: their requirements would be ANDed, so every image would need both')
+  }
+
+  return keys
+}
+
+/** A scope's test: images, each a valid reference. */
+function validateTestImages(c: Collector, raw: unknown, at: Array<string | number>): ScopeSpec['test'] {
+  if (raw === undefined) return undefined
+  if (!isObject(raw)) {
+    c.add([...at, 'test'], 'test must be a mapping with signed and/or unsigned image references')
+    return undefined
+  }
+
+  c.unknownKeys(raw, ['signed', 'unsigned'], [...at, 'test'])
+  const test: NonNullable<ScopeSpec['test']> = {}
+  for (const kind of ['signed', 'unsigned'] as const) {
+    const ref = c.string(raw, kind, [...at, 'test'])
+    if (ref === undefined) continue
+    const parsed = parseImageReference(ref)
+    if (typeof parsed === 'string') c.add([...at, 'test', kind], `test image "${ref}": ${parsed}`)
+    test[kind] = ref
+  }
+
+  return test
+}
+
 function validateScope(c: Collector, scope: string, raw: unknown, keyNames: Map<string, KeySpec>): ScopeSpec | undefined {
   const at = ['scopes', scope]
   const syntax = parseDockerScope(scope)
@@ -170,27 +217,7 @@ function validateScope(c: Collector, scope: string, raw: unknown, keyNames: Map<
     return undefined
   }
 
-  let keys: string[] = []
-  if (raw.keys !== undefined) {
-    if (!Array.isArray(raw.keys) || raw.keys.some((k) => typeof k !== 'string')) {
-      c.add([...at, 'keys'], 'keys must be a list of key names')
-    } else {
-      keys = raw.keys as string[]
-      for (const [i, key] of keys.entries()) {
-        if (!keyNames.has(key)) c.add([...at, 'keys', i], `key "${key}" is not defined under keys:`)
-      }
-
-      if (new Set(keys).size !== keys.length) c.add([...at, 'keys'], 'a key is listed twice')
-    }
-  }
-
-  if (policy === 'signed' && keys.length === 0) c.add(at, 'policy: signed needs at least one key in keys:')
-  if (policy !== 'signed' && keys.length > 0) c.add([...at, 'keys'], `keys are only used with policy: signed, not ${policy}`)
-  const kinds = new Set(keys.map((k) => keyNames.get(k)?.type).filter(Boolean))
-  if (kinds.size > 1) {
-    c.add([...at, 'keys'], 'gpg and sigstore keys cannot share a scope: their requirements would be ANDed, so every image would need both')
-  }
-
+  const keys = validateScopeKeys(c, raw.keys, policy, keyNames, at)
   checkPkiScope(c, keys, keyNames, at)
 
   const identity = validateIdentity(c, raw.identity, [...at, 'identity'])
@@ -200,22 +227,7 @@ function validateScope(c: Collector, scope: string, raw: unknown, keyNames: Map<
   const attachments = raw.sigstoreAttachments
   if (attachments !== undefined && typeof attachments !== 'boolean') c.add([...at, 'sigstoreAttachments'], 'sigstoreAttachments must be true or false')
 
-  let test: ScopeSpec['test']
-  if (raw.test !== undefined) {
-    if (isObject(raw.test)) {
-      c.unknownKeys(raw.test, ['signed', 'unsigned'], [...at, 'test'])
-      test = {}
-      for (const kind of ['signed', 'unsigned'] as const) {
-        const ref = c.string(raw.test, kind, [...at, 'test'])
-        if (ref === undefined) continue
-        const parsed = parseImageReference(ref)
-        if (typeof parsed === 'string') c.add([...at, 'test', kind], `test image "${ref}": ${parsed}`)
-        test[kind] = ref
-      }
-    } else {
-      c.add([...at, 'test'], 'test must be a mapping with signed and/or unsigned image references')
-    }
-  }
+  const test = validateTestImages(c, raw.test, at)
 
   return c.withLine<Omit<ScopeSpec, 'line'>>(
     {
