@@ -1,6 +1,7 @@
 import {X509Certificate} from 'node:crypto'
 
 import type {SigstoreKey} from './verify.js'
+import {certificateExtensions, pathLength} from './x509-extensions.js'
 
 /**
  * sigstoreSigned `pki`, checked natively as containers/image 5.35+ does
@@ -22,6 +23,7 @@ export interface PkiTrust {
 const CODE_SIGNING = '1.3.6.1.5.5.7.3.3'
 const ANY_USAGE = '2.5.29.37.0'
 const MAX_DEPTH = 10
+const BASIC_CONSTRAINTS = '2.5.29.19'
 
 /** Every certificate of a PEM text; undefined when one does not parse. */
 export function parseCertificates(pem: string): X509Certificate[] | undefined {
@@ -38,11 +40,64 @@ const validAt = (c: X509Certificate, now: Date) => new Date(c.validFrom).getTime
 const codeSigning = (c: X509Certificate) => !c.keyUsage || c.keyUsage.includes(CODE_SIGNING) || c.keyUsage.includes(ANY_USAGE)
 const issuedBy = (c: X509Certificate, issuer: X509Certificate) => c.checkIssued(issuer) && c.verify(issuer.publicKey)
 
-/** Whether `current` chains to a root through `pool`, every link valid now and allowed to sign code. */
-function chains(current: X509Certificate, trust: PkiTrust, pool: X509Certificate[], now: Date, depth = 0): boolean {
-  if (depth > MAX_DEPTH) return false
-  if (trust.roots.some((root) => validAt(root, now) && codeSigning(root) && issuedBy(current, root))) return true
-  return pool.some((next) => next.ca && validAt(next, now) && codeSigning(next) && issuedBy(current, next) && chains(next, trust, pool.filter((c) => c !== next), now, depth + 1))
+/** Go's x509: an issuer with a path length allows at most that many intermediates below it. */
+function allowsDepth(issuer: X509Certificate, intermediatesBelow: number): boolean {
+  const basic = certificateExtensions(issuer.raw)?.find((e) => e.oid === BASIC_CONSTRAINTS)
+  const limit = basic ? pathLength(basic.value) : undefined
+  return limit === undefined || intermediatesBelow <= limit // NaN (unreadable) allows nothing
+}
+
+interface ChainSearch {
+  trust: PkiTrust
+  now: Date
+  /** A link refused only for its path length, for the reason Go gives. */
+  tooDeep: boolean
+}
+
+/** The certificates from `current`'s issuer up to a root, through `pool`, every link valid now, allowed to sign code and within path lengths; undefined when none. */
+function chainPath(current: X509Certificate, pool: X509Certificate[], search: ChainSearch, depth = 0): X509Certificate[] | undefined {
+  if (depth > MAX_DEPTH) return undefined
+  const {trust, now} = search
+  const fits = (issuer: X509Certificate) => {
+    if (allowsDepth(issuer, depth)) return true
+    search.tooDeep = true
+    return false
+  }
+
+  const root = trust.roots.find((r) => validAt(r, now) && codeSigning(r) && issuedBy(current, r) && fits(r))
+  if (root) return [root]
+  for (const next of pool) {
+    if (!(next.ca && validAt(next, now) && codeSigning(next) && issuedBy(current, next) && fits(next))) continue
+    const rest = chainPath(next, pool.filter((c) => c !== next), search, depth + 1)
+    if (rest) return [next, ...rest]
+  }
+
+  return undefined
+}
+
+/** Extensions this check evaluates as Go does (key and extended key usage, the CA flag, names, key ids). */
+const EVALUATED = new Set(['2.5.29.15', BASIC_CONSTRAINTS, '2.5.29.17', '2.5.29.37', '2.5.29.14', '2.5.29.35'])
+/** Constraints Go's x509.Verify enforces and this check does not evaluate: name and policy constraints, inhibitAnyPolicy. */
+const NOT_EVALUATED: Record<string, string> = {'2.5.29.30': 'name constraints', '2.5.29.36': 'policy constraints', '2.5.29.54': 'inhibitAnyPolicy'}
+
+/**
+ * What on a chain containers/image would weigh and this check does not (name
+ * or policy constraints, an unknown critical extension):
+ * the verdict then cannot be known here, rather than a false accept.
+ */
+function unevaluatedConstraint(chain: X509Certificate[]): string | undefined {
+  for (const certificate of chain) {
+    const extensions = certificateExtensions(certificate.raw)
+    const subject = certificate.subject.split('\n').join(', ')
+    if (!extensions) return `certificate ${subject} cannot be read`
+    for (const extension of extensions) {
+      const named = NOT_EVALUATED[extension.oid]
+      if (named) return `certificate ${subject} has ${named}`
+      if (extension.critical && !EVALUATED.has(extension.oid)) return `certificate ${subject} has a critical extension ${extension.oid}`
+    }
+  }
+
+  return undefined
 }
 
 /** The subjectAltName entries of one kind (email, DNS, URI). */
@@ -65,17 +120,26 @@ function hostnameProblem(leaf: X509Certificate, hostname: string): string | unde
 }
 
 /** The leaf's public key when the certificate passes, or the engine's reason for refusing it. */
-export function pkiSigner(trust: PkiTrust, certificatePem: string | undefined, chainPem: string | undefined, now: Date = new Date()): {key: SigstoreKey} | {refused: string} {
+export function pkiSigner(
+  trust: PkiTrust,
+  certificatePem: string | undefined,
+  chainPem: string | undefined,
+  now: Date = new Date(),
+): {key: SigstoreKey} | {refused: string} | {undecided: string} {
   if (certificatePem === undefined) return {refused: 'missing dev.sigstore.cosign/certificate annotation'}
-  const chain = chainPem === undefined ? [] : parseCertificates(chainPem)
-  if (!chain) return {refused: 'loading certificate chain: the chain annotation does not parse as PEM certificates'}
+  const carried = chainPem === undefined ? [] : parseCertificates(chainPem)
+  if (!carried) return {refused: 'loading certificate chain: the chain annotation does not parse as PEM certificates'}
   const leaves = parseCertificates(certificatePem)
   if (!leaves || leaves.length !== 1) return {refused: leaves?.length === 0 ? 'no certificate found in signature certificate data' : 'parsing leaf certificate: not exactly one PEM certificate'}
   const [leaf] = leaves
-  const pool = [...trust.intermediates, ...chain.slice(0, -1)]
+  const pool = [...trust.intermediates, ...carried.slice(0, -1)]
   if (!validAt(leaf, now)) return {refused: 'veryfing leaf certificate failed: x509: certificate has expired or is not yet valid'}
   if (!codeSigning(leaf)) return {refused: 'veryfing leaf certificate failed: x509: certificate specifies an incompatible key usage'}
-  if (!chains(leaf, trust, pool, now)) return {refused: 'veryfing leaf certificate failed: x509: certificate signed by unknown authority'}
+  const search: ChainSearch = {trust, now, tooDeep: false}
+  const chain = chainPath(leaf, pool, search)
+  if (!chain) return {refused: `veryfing leaf certificate failed: x509: ${search.tooDeep ? 'too many intermediates for path length constraint' : 'certificate signed by unknown authority'}`}
+  const unevaluated = unevaluatedConstraint([leaf, ...chain])
+  if (unevaluated) return {undecided: `${unevaluated}, which containers/image enforces and --native does not check`}
   if (trust.subjectEmail && !altNames(leaf, 'email').includes(trust.subjectEmail)) {
     return {refused: `Required email ${JSON.stringify(trust.subjectEmail)} not found (got ${goList(altNames(leaf, 'email'))})`}
   }

@@ -47,6 +47,8 @@ export interface SigstoreSignatureCheck {
   dockerReference?: string
   manifestDigest?: string
   reasons: string[]
+  /** Whether the engine accepts it cannot be known here (a certificate constraint not checked natively). */
+  undecided?: boolean
 }
 
 export function attachmentTag(digest: string): string {

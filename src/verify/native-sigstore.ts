@@ -58,6 +58,7 @@ async function signatureChecker(input: SigstoreJudgeInput): Promise<SignatureChe
       check: (a) => {
         const signer = pkiSigner(trust, a.certificate, a.chain)
         if ('key' in signer) return checkSigstoreAttachment(a, [signer.key], digest)
+        if ('undecided' in signer) return {index: a.index, signer: 'unknown', trusted: false, valid: false, undecided: true, reasons: [...a.problems, signer.undecided]}
         return {index: a.index, signer: 'unknown', trusted: false, valid: false, reasons: [...a.problems, signer.refused]}
       },
     }
@@ -125,7 +126,7 @@ export async function judgeSigstore(input: SigstoreJudgeInput): Promise<Sigstore
   })
   const accepted = signatures.find((s) => s.valid)
   if (accepted) return {...base, trustedKeys, signatures, outcome: 'accepted', summary: `valid sigstore signature by ${accepted.signer}`}
-  const undecided = signatures.filter((s) => s.identity?.verdict === 'unknown')
+  const undecided = signatures.filter((s) => s.undecided || s.identity?.verdict === 'unknown')
   if (undecided.length > 0) return {...base, trustedKeys, signatures, outcome: 'unknown', summary: `cannot be known: ${undecided.map((s) => `#${s.index} ${s.reasons.join('; ')}`).join(' | ')}`}
   if (signatures.length === 0) return {...base, trustedKeys, signatures, outcome: 'refused', summary: `no sigstore signature at ${location}`}
   return {...base, trustedKeys, signatures, outcome: 'refused', summary: `no valid sigstore signature by a trusted key: ${signatures.map((s) => `#${s.index} ${s.reasons.join('; ')}`).join(' | ')}`}

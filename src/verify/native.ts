@@ -201,7 +201,7 @@ async function nativeSigstore(root: HostRoot, explained: Awaited<ReturnType<type
     signer: s.signer,
     trusted: s.trusted,
     valid: s.valid,
-    inconclusive: s.identity?.verdict === 'unknown',
+    inconclusive: s.undecided === true || s.identity?.verdict === 'unknown',
     reasons: s.reasons,
     identity: s.identity,
     dockerReference: s.dockerReference,

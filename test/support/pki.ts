@@ -28,11 +28,11 @@ async function finish(dir: string, name: string): Promise<TestCertificate> {
   return {name, certFile, keyFile, certPem: await readFile(certFile, 'utf8'), privateKey: createPrivateKey(await readFile(keyFile, 'utf8'))}
 }
 
-/** A self-signed CA root. */
-export async function makeRootCa(dir: string, name: string): Promise<TestCertificate> {
+/** A self-signed CA root; `extensions` replace its basicConstraints and keyUsage (openssl -addext values). */
+export async function makeRootCa(dir: string, name: string, extensions = ['basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign,cRLSign']): Promise<TestCertificate> {
   await mustRun('openssl', [
     'req', '-x509', ...EC, '-keyout', path.join(dir, `${name}.key`), '-out', path.join(dir, `${name}.crt`), '-subj', `/O=imagetrust test/CN=${name}`, '-days', '3650',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+    ...extensions.flatMap((e) => ['-addext', e]),
   ])
   return finish(dir, name)
 }

@@ -203,6 +203,24 @@ describe('native pki checks (src/sigstore/pki.ts)', () => {
     assert.deepEqual(pkiSigner(trust(), leaf.certPem, undefined), {refused: 'veryfing leaf certificate failed: x509: certificate signed by unknown authority'})
   })
 
+  it('weighs the constraints x509.Verify in Go weighs: a path length refuses, name constraints and unknown critical extensions are undecided', async () => {
+    const CA = ['keyUsage=critical,keyCertSign,cRLSign']
+    const signer = (r: TestCertificate, l: TestCertificate, chain?: string) => pkiSigner({...trust(), roots: [new X509Certificate(r.certPem)]}, l.certPem, chain)
+    const short = await makeRootCa(dir, 'pathlen0', ['basicConstraints=critical,CA:TRUE,pathlen:0', ...CA])
+    const below = await makeIntermediateCa(dir, 'below-pathlen0', short)
+    const deepLeaf = await makeLeaf(dir, 'deep-leaf', below, {email: 'release@example.com', hostname: 'build.example.com'})
+    assert.deepEqual(signer(short, deepLeaf, below.certPem + short.certPem), {refused: 'veryfing leaf certificate failed: x509: too many intermediates for path length constraint'})
+    const direct = await makeLeaf(dir, 'direct-leaf', short, {email: 'release@example.com', hostname: 'build.example.com'})
+    assert.ok('key' in signer(short, direct), 'pathlen:0 allows a leaf right below the root')
+
+    const constrained = await makeRootCa(dir, 'named', ['basicConstraints=critical,CA:TRUE', ...CA, 'nameConstraints=critical,permitted;email:.good.example'])
+    const outside = await makeLeaf(dir, 'outside-leaf', constrained, {email: 'release@example.com', hostname: 'build.example.com'})
+    assert.match(JSON.stringify(signer(constrained, outside)), /"undecided":"certificate .*CN=named has name constraints, which containers\/image enforces/)
+    const odd = await makeRootCa(dir, 'odd', ['basicConstraints=critical,CA:TRUE', ...CA, '1.2.3.4=critical,ASN1:NULL'])
+    const oddLeaf = await makeLeaf(dir, 'odd-leaf', odd, {email: 'release@example.com', hostname: 'build.example.com'})
+    assert.match(JSON.stringify(signer(odd, oddLeaf)), /"undecided":"certificate .*CN=odd has a critical extension 1\.2\.3\.4/)
+  })
+
   it('refuses a leaf outside its validity period, two certificates as the leaf, and no certificate', () => {
     const later = new Date(Date.now() + 365 * 86_400_000)
     assert.match(JSON.stringify(pkiSigner(trust([intermediate]), leaf.certPem, undefined, later)), /certificate has expired or is not yet valid/)
