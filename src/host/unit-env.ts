@@ -11,8 +11,10 @@ export interface UnitEnvironment {
   unit: string
   /** The unit file and its drop-ins, in the order systemd applies them (host paths). */
   files: string[]
-  /** Environment= assignments, the last one of a name winning. */
+  /** Environment= assignments, then the EnvironmentFile= files' (which systemd lets override them), the last one of a name winning. */
   env: Record<string, string>
+  /** The EnvironmentFile= files it names (host paths, found or not): their content decides env too. */
+  environmentFiles: string[]
 }
 
 const UNIT_FILE_LIMIT = MiB
@@ -27,8 +29,12 @@ export function environmentWords(value: string): string[] {
   return words
 }
 
-/** The Environment= lines of a unit file's [Service] section, applied onto env (an empty assignment clears it). */
-export function applyUnitText(text: string, env: Record<string, string>): void {
+/**
+ * The Environment= lines of a unit file's [Service] section, applied onto env
+ * (an empty assignment clears it); its EnvironmentFile= entries are added to
+ * environmentFiles (an empty one clears the list), "-" marking an optional file.
+ */
+export function applyUnitText(text: string, env: Record<string, string>, environmentFiles: string[] = []): void {
   let section = ''
   // Continuation lines (a trailing backslash) join the next line.
   for (const raw of text.replaceAll(/\\\r?\n/g, ' ').split(/\r?\n/)) {
@@ -36,6 +42,13 @@ export function applyUnitText(text: string, env: Record<string, string>): void {
     if (line.startsWith('#') || line.startsWith(';') || line === '') continue
     if (line.startsWith('[')) {
       section = line
+      continue
+    }
+
+    const file = /^EnvironmentFile\s*=\s*(.*)$/.exec(line)
+    if (section === '[Service]' && file) {
+      if (file[1].trim() === '') environmentFiles.length = 0
+      else environmentFiles.push(...environmentWords(file[1]))
       continue
     }
 
@@ -50,6 +63,17 @@ export function applyUnitText(text: string, env: Record<string, string>): void {
       const eq = word.indexOf('=')
       if (eq > 0) env[word.slice(0, eq)] = word.slice(eq + 1)
     }
+  }
+}
+
+/** KEY=VALUE lines of an EnvironmentFile, applied onto env: # and ; comments, "double" or 'single' quoted values. */
+export function applyEnvironmentFile(text: string, env: Record<string, string>): void {
+  for (const raw of text.replaceAll(/\\\r?\n/g, '').split(/\r?\n/)) {
+    const match = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(raw)
+    if (!match) continue
+    const value = match[2]
+    const quoted = /^"((?:[^"\\]|\\.)*)"$/.exec(value) ?? /^'([^']*)'$/.exec(value)
+    env[match[1]] = quoted ? (value.startsWith('"') ? quoted[1].replaceAll(/\\(.)/g, '$1') : quoted[1]) : value
   }
 }
 
@@ -82,9 +106,10 @@ export async function readUnitEnvironment(root: HostRoot, unit: string): Promise
 
   if (!main && dropIns.size === 0) return undefined
   const env: Record<string, string> = {}
+  const named: string[] = []
   const files: string[] = []
   if (main) {
-    applyUnitText(main.text, env)
+    applyUnitText(main.text, env, named)
     files.push(main.file)
   }
 
@@ -92,9 +117,16 @@ export async function readUnitEnvironment(root: HostRoot, unit: string): Promise
     const file = dropIns.get(name)!
     const text = await readText(root, file)
     if (text === undefined) continue
-    applyUnitText(text, env)
+    applyUnitText(text, env, named)
     files.push(file)
   }
 
-  return {unit, files, env}
+  // Read when the unit starts, in order, overriding Environment= (a missing "-" file is skipped, as systemd does).
+  const environmentFiles = named.map((entry) => entry.replace(/^-/, '')).filter((file) => path.posix.isAbsolute(file))
+  for (const file of environmentFiles) {
+    const text = await readText(root, file)
+    if (text !== undefined) applyEnvironmentFile(text, env)
+  }
+
+  return {unit, files, env, environmentFiles}
 }

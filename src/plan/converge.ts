@@ -102,7 +102,7 @@ export async function preparePlan(options: ConvergeOptions): Promise<PreparedPla
     for (const p of previous.generatedPolicies) policyPaths.add(p)
   }
 
-  const {views, crio} = await readHostViews(root, engines)
+  const {views, crio, units} = await readHostViews(root, engines)
   const host = await readHostSnapshot(root, {keyHostPaths: [...keyPaths], policyPaths: [...policyPaths], features: capabilities.policy, views})
   const registriesReading = registriesViews(views)
   const registries = {views: registriesReading, dirs: await readRegistriesDirs(root, registriesReading)}
@@ -128,7 +128,7 @@ export async function preparePlan(options: ConvergeOptions): Promise<PreparedPla
   planned.notes.push(...asOf.expired.map((e) => `${e.what} "${e.name}" expired on ${e.until}${e.reason ? ` (${e.reason})` : ''}: left out of what apply writes`))
   if (await interruptedApply(root)) planned.warnings.push(`an apply was interrupted before it finished (${root.resolve(journalHostPath(root))}): this plan sees its half-written files; the next apply rolls it back first`)
   const expiry = {at: at.toISOString(), source, entries: expiringEntries(source), expired: asOf.expired}
-  return {root, trust, keys, targets, plan: planned, expiry, engines, views, ...(signer ? {signer: signer.setup} : {})}
+  return {root, trust, keys, targets, plan: planned, expiry, engines, views, serviceFiles: units.flatMap((u) => u.environmentFiles), ...(signer ? {signer: signer.setup} : {})}
 }
 
 /** What the engines' views add to a plan: $CONTAINERS_POLICY_JSON shadows (drift), and their warnings. */

@@ -67,7 +67,7 @@ export function planInputs(prepared: PreparedPlan): InputSet | undefined {
   if (root.layout.kind === 'user') dirs.push({dir: root.resolve(HOST_PATHS.registriesD), suffixes: ['.yaml']})
   // Every file an engine here would read instead (engine-view.ts), and the service units whose environment decides.
   const probed = pathsToProbe(prepared.views.map(contextOf))
-  files.push(...probed.files.map((p) => root.resolve(p)))
+  files.push(...probed.files.map((p) => root.resolve(p)), ...prepared.serviceFiles.map((p) => root.resolve(p)))
   dirs.push(...probed.dirs.map((d) => ({dir: root.resolve(d), suffixes: ['.yaml']})))
   for (const unit of ['crio.service', 'podman.service']) {
     for (const dir of UNIT_DIRS) {

@@ -74,6 +74,8 @@ export interface PreparedPlan {
   /** The engines found, and each one's view of the host: what the plan was made for. */
   engines: EngineInfo[]
   views: EngineView[]
+  /** The EnvironmentFile= files the engines' service units name (host paths): their variables decide what the engines read. */
+  serviceFiles: string[]
 }
 
 /** Who must own the managed files (root for the system's, the user for --user). */

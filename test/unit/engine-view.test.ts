@@ -157,4 +157,27 @@ describe('service unit environments', () => {
     applyUnitText('[Service]\nEnvironment=\nEnvironment=XDG_CONFIG_HOME=/x\n', env)
     assert.deepEqual(env, {XDG_CONFIG_HOME: '/x'})
   })
+
+  it('reads EnvironmentFile= under --root, after Environment= and overriding it, as crio.service names /etc/sysconfig/crio', async () => {
+    const {mkdtemp, mkdir, writeFile, rm} = await import('node:fs/promises')
+    const {tmpdir} = await import('node:os')
+    const path = await import('node:path')
+    const {HostRoot} = await import('../../src/host/paths.ts')
+    const {readUnitEnvironment} = await import('../../src/host/unit-env.ts')
+    const dir = await mkdtemp(path.join(tmpdir(), 'itunit-'))
+    try {
+      await mkdir(path.join(dir, 'usr/lib/systemd/system/crio.service.d'), {recursive: true})
+      await mkdir(path.join(dir, 'etc/sysconfig'), {recursive: true})
+      await writeFile(path.join(dir, 'usr/lib/systemd/system/crio.service'), '[Service]\nEnvironment=HOME=/unit\nEnvironmentFile=-/etc/sysconfig/crio\nEnvironmentFile=-/etc/sysconfig/missing\nExecStart=/usr/bin/crio $CRIO_CONFIG_OPTIONS\n')
+      await writeFile(path.join(dir, 'usr/lib/systemd/system/crio.service.d/10-more.conf'), '[Service]\nEnvironmentFile=/etc/default/crio\n')
+      await writeFile(path.join(dir, 'etc/sysconfig/crio'), '# CONTAINERS_POLICY_JSON=/commented.json\nCONTAINERS_POLICY_JSON="/srv/other policy.json"\nHOME=/from-file\n')
+      // A file outside the root must never be read: the unit's path is a host path, resolved in the root.
+      await writeFile(path.join(dir, 'etc/default-crio-decoy'), 'XDG_CONFIG_HOME=/escaped\n')
+      const unit = await readUnitEnvironment(new HostRoot(dir), 'crio.service')
+      assert.deepEqual(unit?.env, {HOME: '/from-file', CONTAINERS_POLICY_JSON: '/srv/other policy.json'})
+      assert.deepEqual(unit?.environmentFiles, ['/etc/sysconfig/crio', '/etc/sysconfig/missing', '/etc/default/crio'])
+    } finally {
+      await rm(dir, {recursive: true, force: true})
+    }
+  })
 })
