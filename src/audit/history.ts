@@ -1,7 +1,7 @@
-import {readFile} from 'node:fs/promises'
-
 import {runTool} from '../exec/run-tool.js'
 import {findOnPath} from '../host/detect.js'
+import {MiB, readBoundedText} from '../fs/read-bounded.js'
+import {ImagetrustError} from '../lib/errors.js'
 import type {StorageOptions} from './storage.js'
 import type {Window} from './since.js'
 
@@ -34,17 +34,50 @@ function podmanGlobal(options: StorageOptions): string[] {
   ]
 }
 
-/** podman events --format json: one object per line (Podman 4), or one array (Podman 5 with some backends). */
-export function parsePodmanEvents(stdout: string): Pull[] {
+/** A name as an engine logged it, fit to show on a terminal and to judge: no control characters. */
+// eslint-disable-next-line no-control-regex -- control characters are what it refuses
+const PRINTABLE = /^[^\u0000-\u001F\u007F]+$/
+
+/** The JSON values of podman events --format json: one object per line (Podman 4), or one array (Podman 5 with some backends). */
+function eventObjects(text: string, problems: string[]): unknown[] {
+  if (text.startsWith('[')) {
+    try {
+      return JSON.parse(text) as unknown[]
+    } catch (error) {
+      problems.push(`podman events: not JSON: ${(error as Error).message}`)
+      return []
+    }
+  }
+
+  const objects: unknown[] = []
+  for (const [i, line] of text.split('\n').entries()) {
+    if (line.trim() === '') continue
+    try {
+      objects.push(JSON.parse(line) as unknown)
+    } catch {
+      problems.push(`podman events: line ${i + 1} is not JSON, skipped`)
+    }
+  }
+
+  return objects
+}
+
+/** podman events --format json: the pulls, each line on its own (a broken line is named in problems and skipped, not the rest). */
+export function parsePodmanEvents(stdout: string, problems: string[] = []): Pull[] {
   const text = stdout.trim()
   if (text === '') return []
-  const objects: unknown[] = text.startsWith('[') ? (JSON.parse(text) as unknown[]) : text.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as unknown)
   const pulls: Pull[] = []
-  for (const object of objects) {
-    const event = object as {Name?: string; ID?: string; Status?: string; Time?: string; time?: number; timeNano?: number}
-    if (event.Status !== 'pull' || !event.Name) continue
-    const time = event.Time ? new Date(event.Time) : new Date((event.timeNano ?? 0) / 1e6)
-    pulls.push({source: 'podman', reference: event.Name, image: event.ID || undefined, time})
+  for (const object of eventObjects(text, problems)) {
+    if (typeof object !== 'object' || object === null) continue
+    const event = object as {Name?: unknown; ID?: unknown; Status?: unknown; Time?: unknown; timeNano?: unknown}
+    if (event.Status !== 'pull' || typeof event.Name !== 'string' || event.Name === '') continue
+    if (!PRINTABLE.test(event.Name)) {
+      problems.push(`podman events: a pull of a name with control characters, skipped: ${JSON.stringify(event.Name)}`)
+      continue
+    }
+
+    const time = typeof event.Time === 'string' ? new Date(event.Time) : new Date((typeof event.timeNano === 'number' ? event.timeNano : 0) / 1e6)
+    pulls.push({source: 'podman', reference: event.Name, image: typeof event.ID === 'string' && event.ID !== '' ? event.ID : undefined, time})
   }
 
   return pulls
@@ -59,11 +92,11 @@ export function parsePodmanEvents(stdout: string): Pull[] {
  */
 const UNTIL_AHEAD_MS = 2000
 
-async function podmanPulls(window: Window, options: StorageOptions): Promise<Pull[]> {
+async function podmanPulls(window: Window, options: StorageOptions, problems: string[]): Promise<Pull[]> {
   const until = new Date(Math.max(window.until.getTime(), Date.now()) + UNTIL_AHEAD_MS).toISOString()
   const args = [...podmanGlobal(options), 'events', '--since', window.since.toISOString(), '--until', until, '--filter', 'event=pull', '--format', 'json']
   const result = await runTool('podman', args, {timeoutMs: 60_000})
-  return parsePodmanEvents(result.stdout).filter((p) => p.time >= window.since && p.time <= window.until)
+  return parsePodmanEvents(result.stdout, problems).filter((p) => p.time >= window.since && p.time <= window.until)
 }
 
 const FIELD = (name: string) => new RegExp(`(?:^|\\s)${name}=(?:"((?:[^"\\\\]|\\\\.)*)"|(\\S+))`)
@@ -78,40 +111,59 @@ function field(line: string, name: string): string | undefined {
  * request id (logrus text: time="…" level=info msg="…" id=…). The name comes
  * from the first, the time and the pulled image from the second.
  */
-export function parseCrioLog(text: string, window: Window): Pull[] {
+export function parseCrioLog(text: string, window: Window, problems: string[] = []): Pull[] {
   const requested = new Map<string, string>()
   const pulls: Pull[] = []
   for (const line of text.split('\n')) {
     const msg = field(line, 'msg')
     if (!msg) continue
-    const id = field(line, 'id') ?? ''
+    // Only a request id pairs the two lines: without one, a Pulling line could lend its name to another pull.
+    const id = field(line, 'id')
     const pulling = /^Pulling image: (\S+)$/.exec(msg)
-    if (pulling) requested.set(id, pulling[1])
+    if (pulling && id) requested.set(id, pulling[1])
     const pulled = /^Pulled image: (\S+)$/.exec(msg)
     if (!pulled) continue
     const stamp = field(line, 'time')
     const time = stamp ? new Date(stamp.replace(' ', 'T')) : new Date(Number.NaN)
-    const reference = requested.get(id) ?? pulled[1]
-    requested.delete(id)
+    const reference = (id ? requested.get(id) : undefined) ?? pulled[1]
+    if (id) requested.delete(id)
     if (Number.isNaN(time.getTime()) || time < window.since || time > window.until) continue
+    if (!PRINTABLE.test(reference)) {
+      problems.push(`CRI-O: a pull of a name with control characters, skipped: ${JSON.stringify(reference)}`)
+      continue
+    }
+
     pulls.push({source: 'crio', reference, image: pulled[1], time})
   }
 
   return pulls
 }
 
-async function crioPulls(window: Window, options: PullHistoryOptions): Promise<Pull[] | null> {
-  if (options.crioLog) return parseCrioLog(await readFile(options.crioLog, 'utf8'), window)
+/** The largest --crio-log read: CRI-O's log for a window, never a device or an unbounded file. */
+const CRIO_LOG_LIMIT = 256 * MiB
+
+/** The --crio-log the user named: a regular file within the limit, or a clear error (never a warning: it was asked for). */
+async function readCrioLog(file: string): Promise<string> {
+  try {
+    return await readBoundedText(file, CRIO_LOG_LIMIT)
+  } catch (error) {
+    const reason = error instanceof ImagetrustError ? error.message : ((error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message)
+    throw new ImagetrustError(`--crio-log ${file}: ${reason}`)
+  }
+}
+
+async function crioPulls(window: Window, options: PullHistoryOptions, problems: string[]): Promise<Pull[] | null> {
   if (!(await findOnPath('crio')) || !(await findOnPath('journalctl'))) return null
   const args = ['-u', 'crio', '--since', `@${Math.floor(window.since.getTime() / 1000)}`, '--until', `@${Math.ceil(window.until.getTime() / 1000)}`, '-o', 'cat', '--no-pager']
-  return parseCrioLog((await runTool('journalctl', args, {timeoutMs: 60_000})).stdout, window)
+  return parseCrioLog((await runTool('journalctl', args, {timeoutMs: 60_000})).stdout, window, problems)
 }
 
 export async function readPullHistory(window: Window, options: PullHistoryOptions): Promise<{pulls: Pull[]; warnings: string[]}> {
   const pulls: Pull[] = []
   const warnings: string[] = []
-  const readers: Array<[string, () => Promise<Pull[] | null>]> = [['CRI-O', () => crioPulls(window, options)]]
-  if (await findOnPath('podman')) readers.unshift(['podman', () => podmanPulls(window, options)])
+  if (options.crioLog) pulls.push(...parseCrioLog(await readCrioLog(options.crioLog), window, warnings))
+  const readers: Array<[string, () => Promise<Pull[] | null>]> = options.crioLog ? [] : [['CRI-O', () => crioPulls(window, options, warnings)]]
+  if (await findOnPath('podman')) readers.unshift(['podman', () => podmanPulls(window, options, warnings)])
   for (const [name, read] of readers) {
     try {
       pulls.push(...((await read()) ?? []))

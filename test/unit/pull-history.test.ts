@@ -45,6 +45,26 @@ describe('pull records', () => {
     assert.deepEqual(parsePodmanEvents(''), [])
   })
 
+  it('a broken or hostile event line is named and skipped, and the others still count', () => {
+    const good = '{"Name":"127.0.0.1:5000/shop/app:1","Status":"pull","Time":"2026-12-06T11:59:01.5Z"}'
+    const problems: string[] = []
+    const pulls = parsePodmanEvents([good, '{"Name":"trunc', 'null', '{"Name":"evil\\u001b[2J/x:1","Status":"pull","Time":"2026-12-06T11:59:02Z"}', good].join('\n'), problems)
+    assert.deepEqual(pulls.map((p) => p.reference), ['127.0.0.1:5000/shop/app:1', '127.0.0.1:5000/shop/app:1'])
+    assert.deepEqual(problems, ['podman events: line 2 is not JSON, skipped', 'podman events: a pull of a name with control characters, skipped: "evil\\u001b[2J/x:1"'])
+  })
+
+  it("CRI-O's log: lines without a request id are never paired, and a name with control characters is skipped", () => {
+    const problems: string[] = []
+    const log = [
+      'time="2026-12-06 11:30:00Z" level=info msg="Pulling image: attacker/lure:1"',
+      'time="2026-12-06 11:30:01Z" level=info msg="Pulled image: quay.io/real@sha256:abc"',
+      'time="2026-12-06 11:30:02Z" level=info msg="Pulling image: evil\u001b[2J/x:1" id=r9',
+      'time="2026-12-06 11:30:03Z" level=info msg="Pulled image: sha256:def" id=r9',
+    ]
+    assert.deepEqual(parseCrioLog(log.join('\n'), window, problems).map((p) => p.reference), ['quay.io/real@sha256:abc'])
+    assert.deepEqual(problems, ['CRI-O: a pull of a name with control characters, skipped: "evil\\u001b[2J/x:1"'])
+  })
+
   it("CRI-O's log: the name from Pulling, the image and time from Pulled, matched by request id, inside the window", () => {
     const log = [
       'time="2026-12-06 11:30:00.100000000Z" level=info msg="Pulling image: quay.io/a/b:1" id=r1 name=/runtime.v1.ImageService/PullImage',
@@ -63,6 +83,15 @@ describe('pull records', () => {
         ['quay.io/a/b:1', 'quay.io/a/b@sha256:def', '2026-12-06T11:30:02.000Z'],
       ],
     )
+  })
+})
+
+describe('--crio-log', () => {
+  it('a missing file, a device or a FIFO is a clear error before anything else is read', async () => {
+    const {readPullHistory} = await import('../../src/audit/history.ts')
+    const window = parseSince('1h', new Date())
+    await assert.rejects(readPullHistory(window, {crioLog: '/nonexistent/crio.log'}), /--crio-log \/nonexistent\/crio\.log: no such file/)
+    await assert.rejects(readPullHistory(window, {crioLog: '/dev/zero'}), /--crio-log \/dev\/zero: .*not a regular file/)
   })
 })
 
