@@ -54,7 +54,7 @@ build_deb() {
   gzip -9n -c CHANGELOG.md >"$root/usr/share/doc/imagetrust/CHANGELOG.md.gz"
   install -D -m 0644 packaging/deb/lintian-overrides "$root/usr/share/lintian/overrides/imagetrust"
   install -d "$root/DEBIAN"
-  install -m 0755 packaging/deb/postinst packaging/deb/postrm "$root/DEBIAN/"
+  install -m 0755 packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm "$root/DEBIAN/"
   local size
   size="$(du -sk --exclude=DEBIAN "$root" | cut -f1)"
   cat >"$root/DEBIAN/control" <<EOF

@@ -10,7 +10,7 @@
  * Also: `check` evaluates none of the heavy modules the bundle carries (V8 coverage).
  */
 import assert from 'node:assert/strict'
-import {copyFile, readFile, readdir, rm, stat, writeFile} from 'node:fs/promises'
+import {copyFile, mkdir, readFile, readdir, rm, stat, symlink, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
@@ -116,8 +116,13 @@ describe('the single executable, .deb and .rpm on a host without Node.js', () =>
 
     const before = await trustState(root)
     const trustFile = await readFile(path.join(root, 'etc/imagetrust/trust.yaml'), 'utf8')
+    // An admin enabled the timer (systemctl enable, here without systemd: its link); removing the package takes the link away.
+    const wants = path.join(root, 'etc/systemd/system/timers.target.wants')
+    await mkdir(wants, {recursive: true})
+    await symlink('/usr/lib/systemd/system/imagetrust-check.timer', path.join(wants, 'imagetrust-check.timer'))
     await mustChroot(root, ['dpkg', '-r', 'imagetrust'])
     assert.equal(await exists(path.join(root, 'usr/bin/imagetrust')), false)
+    assert.deepEqual(await readdir(wants), [], 'removing the package left the enabled timer\'s link dangling')
     assert.equal(await trustState(root), before, 'removing the package changed the trust or the backups')
     await mustChroot(root, ['dpkg', '-i', '/tmp/imagetrust.deb'])
     assert.equal(await trustState(root), before, 'installing the package changed the trust or the backups')

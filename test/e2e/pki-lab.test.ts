@@ -27,13 +27,15 @@ import {hashTree} from '../support/tree.ts'
 
 const EMAIL = 'release@example.test'
 const HOSTNAME = 'build.example.test'
-type Case = 'signed' | 'noChain' | 'otherCa' | 'otherEmail' | 'otherHostname' | 'uriOnly' | 'unsigned'
+type Case = 'signed' | 'noChain' | 'otherCa' | 'tooDeep' | 'otherEmail' | 'otherHostname' | 'uriOnly' | 'unsigned'
 /** Each case: accepted, or the engine's reason for refusing it. */
 const EXPECTED: Record<Case, true | RegExp> = {
   signed: true,
   // The intermediates installed from the trust file complete the chain.
   noChain: true,
   otherCa: /veryfing leaf certificate failed: x509: certificate signed by unknown authority/,
+  // The CA's intermediate allows no intermediate below it (pathlen:0): Go's x509.Verify counts them.
+  tooDeep: /veryfing leaf certificate failed: x509: too many intermediates for path length constraint/,
   otherEmail: new RegExp(`Required email "${EMAIL}" not found \\(got \\["mallory@example.test"\\]\\)`),
   otherHostname: /Unexpected subject hostname: x509: certificate is valid for elsewhere\.example\.test, not build\.example\.test/,
   // A workload identity as Fulcio writes it (a URI subjectAltName) is no hostname: Go's VerifyHostname reads DNS names only.
@@ -59,9 +61,11 @@ describe('sigstore pki for real (a private CA; the 5.38/5.40 oracles and skopeo 
     const ca = await makeRootCa(pki, 'corp-root')
     const intermediate = await makeIntermediateCa(pki, 'corp-intermediate', ca)
     const otherCa = await makeRootCa(pki, 'other-root')
+    const below = await makeIntermediateCa(pki, 'corp-sub-intermediate', intermediate)
     const leaves: Partial<Record<Case, TestCertificate>> = {
       signed: await makeLeaf(pki, 'leaf', intermediate, {email: EMAIL, hostname: HOSTNAME}),
       otherCa: await makeLeaf(pki, 'leaf-other-ca', otherCa, {email: EMAIL, hostname: HOSTNAME}),
+      tooDeep: await makeLeaf(pki, 'leaf-too-deep', below, {email: EMAIL, hostname: HOSTNAME}),
       otherEmail: await makeLeaf(pki, 'leaf-other-email', intermediate, {email: 'mallory@example.test', hostname: HOSTNAME}),
       otherHostname: await makeLeaf(pki, 'leaf-other-hostname', intermediate, {email: EMAIL, hostname: 'elsewhere.example.test'}),
       uriOnly: await makeLeaf(pki, 'leaf-uri', intermediate, {email: EMAIL, uri: `https://${HOSTNAME}/workflows/release`}),
@@ -72,7 +76,8 @@ describe('sigstore pki for real (a private CA; the 5.38/5.40 oracles and skopeo 
       images[name] = await lab.push(`localhost/pki-${name.toLowerCase()}:1`, `pki/${name.toLowerCase()}:1`)
       const leaf = leaves[name]
       if (!leaf) continue
-      const chain = name === 'noChain' ? undefined : `${leaf === leaves.otherCa ? '' : intermediate.certPem}${leaf === leaves.otherCa ? otherCa.certPem : ca.certPem}`
+      const chains: Partial<Record<Case, string>> = {otherCa: otherCa.certPem, tooDeep: below.certPem + intermediate.certPem + ca.certPem}
+      const chain = name === 'noChain' ? undefined : (chains[name] ?? intermediate.certPem + ca.certPem)
       await attach(images[name], leaf, chain)
     }
 
@@ -197,7 +202,7 @@ describe('sigstore pki for real (a private CA; the 5.38/5.40 oracles and skopeo 
   })
 
   for (const version of ['5.38', '5.40'] as OracleVersion[]) {
-    it(`the ${version} oracle pulls the CA's leaf for the subject and refuses another CA, another email, another hostname, a URI in place of the hostname, and no signature`, async () => {
+    it(`the ${version} oracle pulls the CA's leaf for the subject and refuses another CA, a chain longer than a path length allows, another email, another hostname, a URI in place of the hostname, and no signature`, async () => {
       const verdicts = {} as Record<Case, true | string>
       for (const name of CASES) {
         const result = await lab.inSandbox(root, [await oracleBin(version), '--pull', path.join(lab.dir, `pulled-${version}-${name}`), `docker://${images[name]}`])
