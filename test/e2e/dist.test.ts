@@ -122,7 +122,7 @@ describe('the single executable, .deb and .rpm on a host without Node.js', () =>
     await symlink('/usr/lib/systemd/system/imagetrust-check.timer', path.join(wants, 'imagetrust-check.timer'))
     await mustChroot(root, ['dpkg', '-r', 'imagetrust'])
     assert.equal(await exists(path.join(root, 'usr/bin/imagetrust')), false)
-    assert.deepEqual(await readdir(wants), [], 'removing the package left the enabled timer\'s link dangling')
+    assert.ok(!(await readdir(wants)).includes('imagetrust-check.timer'), 'removing the package left the enabled timer\'s link dangling')
     assert.equal(await trustState(root), before, 'removing the package changed the trust or the backups')
     await mustChroot(root, ['dpkg', '-i', '/tmp/imagetrust.deb'])
     assert.equal(await trustState(root), before, 'installing the package changed the trust or the backups')
