@@ -185,7 +185,8 @@ describe("the role's imagetrust_metrics_dir", () => {
   it('templates a drift-check unit that systemd accepts and whose run writes the metrics file', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'imagetrust-metrics-role-'))
     try {
-      const prom = path.join(dir, 'node exporter')
+      // A space and a % in the path: quoted, and the % doubled (systemd reads %x as a specifier).
+      const prom = path.join(dir, 'node exporter 100%')
       const root = path.join(dir, 'root')
       await mkdir(prom)
       await mkdir(path.join(root, 'etc/containers'), {recursive: true})
@@ -201,9 +202,9 @@ describe("the role's imagetrust_metrics_dir", () => {
       }
 
       const unit = await render('imagetrust-check.service', {})
-      assert.equal(/^ReadWritePaths=(.*)$/m.exec(unit)?.[1], `'${prom}'`)
+      assert.equal(/^ReadWritePaths=(.*)$/m.exec(unit)?.[1], `'${prom.replaceAll('%', '%%')}'`)
       const environment = /^Environment=(.*)$/m.exec(unit)?.[1]
-      assert.equal(environment, `'IMAGETRUST_METRICS=${prom}/imagetrust.prom'`)
+      assert.equal(environment, `'IMAGETRUST_METRICS=${prom.replaceAll('%', '%%')}/imagetrust.prom'`)
       assert.doesNotMatch(await render('without.service', {imagetrust_metrics_dir: ''}), /IMAGETRUST_METRICS|ReadWritePaths/)
       const verified = await run('systemd-analyze', ['verify', '--man=no', path.join(dir, 'imagetrust-check.service')])
       assert.equal(verified.code, 0, verified.stderr)
