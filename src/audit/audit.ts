@@ -5,7 +5,7 @@ import {pulledReference} from '../verify/identity.js'
 import {VERIFY_EXIT} from '../verify/verify.js'
 import type {Policy} from '../policy/types.js'
 import {type Judged, type JudgeName, judgePulls, type PulledReport, renderPulled} from './pulled.js'
-import {type JudgeContext, judgeContext, judgeImage, type Outcome} from './judge.js'
+import {type JudgeContext, judgeContext, judgeImage, type Outcome, type PolicyVerdict} from './judge.js'
 import {type PullHistoryOptions, readPullHistory} from './history.js'
 import {type PolicyView, policyView} from './policy-view.js'
 import {listStorage} from './storage.js'
@@ -18,7 +18,7 @@ import type {Window} from './since.js'
  * Exit: 0 nothing running would break, 3 a running container's image would
  * be refused, 4 that cannot be known.
  */
-export interface AuditEntry {
+export interface AuditEntry extends PolicyVerdict {
   /** The name judged, as a pull would use it. */
   reference: string
   imageId: string
@@ -29,12 +29,6 @@ export interface AuditEntry {
   /** Running containers started from this image under this name. */
   containers: Array<{id: string; name: string}>
   running: boolean
-  policyFile: string
-  scope: string | null
-  requirement: string
-  outcome: Outcome
-  reason: string
-  signer?: string
 }
 
 export interface AuditReport {

@@ -27,6 +27,13 @@ export interface Verdict {
   signer?: string
 }
 
+/** A verdict as audit reports it: which policy file, scope and requirement gave it. */
+export interface PolicyVerdict extends Verdict {
+  policyFile: string
+  scope: string | null
+  requirement: string
+}
+
 export interface JudgeContext {
   root: HostRoot
   view: PolicyView

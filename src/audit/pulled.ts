@@ -1,23 +1,17 @@
 import type {Policy} from '../policy/types.js'
 import type {Pull, readPullHistory} from './history.js'
-import type {Outcome} from './judge.js'
+import type {Outcome, PolicyVerdict} from './judge.js'
 import type {PolicyView} from './policy-view.js'
 import type {Window} from './since.js'
 import type {LocalImage} from './storage.js'
 
 /** One reference the host pulled in the window, reported once per engine. */
-export interface PulledEntry {
+export interface PulledEntry extends PolicyVerdict {
   reference: string
   source: Pull['source']
   pulls: number
   lastPulled: string
   digest: string | null
-  policyFile: string
-  scope: string | null
-  requirement: string
-  outcome: Outcome
-  reason: string
-  signer?: string
 }
 
 export interface PulledReport {
@@ -31,15 +25,9 @@ export interface PulledReport {
 }
 
 /** A verdict on one name, as audit judges local images (audit.ts judgeName). */
-export interface Judged {
+export interface Judged extends PolicyVerdict {
   reference: string
   digest: string | null
-  policyFile: string
-  scope: string | null
-  requirement: string
-  outcome: Outcome
-  reason: string
-  signer?: string
 }
 
 export type JudgeName = ((policy: {file: string; policy: Policy}, name: string, repoDigests: string[]) => Promise<Judged>) & {sigstoreJudged(): boolean}
