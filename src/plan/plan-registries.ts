@@ -186,8 +186,9 @@ function placeSections(desired: DesiredSection[], sight: Sight, managed: string,
   const byVendor = new Map<RegistriesFile, DesiredSection[]>()
   for (const section of desired) {
     const defining = visible.filter((f) => f.scopes.has(section.scope))
-    const location = {file: trust.file, line: section.line}
-    if (defining.length > 1) throw new ImagetrustError(twoDefinitions(section.scope, defining[0], defining[1]), {location})
+    // Located only for an error: reading a scope's line parses the trust file again, the slow way.
+    const location = () => ({file: trust.file, line: section.line})
+    if (defining.length > 1) throw new ImagetrustError(twoDefinitions(section.scope, defining[0], defining[1]), {location: location()})
     const vendor = defining.find((f) => path.posix.dirname(f.hostPath) !== managed)
     if (!vendor) {
       inPlace.push(section)
@@ -197,7 +198,7 @@ function placeSections(desired: DesiredSection[], sight: Sight, managed: string,
     const blocker = sight.served.find((v) => effectiveFiles(v, sight.dirs).includes(vendor) && !(v.merge === 'by-name' && v.dirs.indexOf(path.posix.dirname(vendor.hostPath)) < v.dirs.indexOf(managed)))
     if (blocker || vendor.name === OWNED_REGISTRIES_FILE) {
       throw new ImagetrustError(`registries.d scope "${section.scope}" is defined in ${vendor.displayPath}:${vendor.scopes.get(section.scope)}, which imagetrust does not manage and cannot replace from ${managed}${blocker ? ` (${blocker.label} reads it after ${managed})` : ''}; a second definition would fail every pull`, {
-        location,
+        location: location(),
         hint: `move that entry into ${managed}, or remove it, then apply again`,
       })
     }
