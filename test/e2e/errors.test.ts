@@ -13,7 +13,7 @@ import {after, before, describe, it} from 'node:test'
 
 import {Ajv2020} from 'ajv/dist/2020.js'
 
-import {REPO_ROOT, type RunResult, imagetrust, run, runIsolated} from '../support/lab.ts'
+import {REPO_ROOT, type RunResult, etcContainersDigest, imagetrust, run, runIsolated} from '../support/lab.ts'
 
 const schema = JSON.parse(readFileSync(path.join(REPO_ROOT, 'schema/error.schema.json'), 'utf8'))
 const validateError = new Ajv2020({allErrors: true, strict: true}).compile(schema)
@@ -115,7 +115,7 @@ describe('exit codes and error output (docs/json-output.md)', () => {
   async function nobodyCanRun(): Promise<string | undefined> {
     if (process.getuid?.() !== 0) return 'not root: cannot switch to nobody'
     if ((await run('sh', ['-c', 'command -v setpriv'])).code !== 0) return 'setpriv is not installed'
-    const files = [process.execPath, path.join(REPO_ROOT, 'bin/run.js'), path.join(REPO_ROOT, 'dist/lib/errors.js'), path.join(REPO_ROOT, 'node_modules/@oclif/core/package.json'), config]
+    const files = [process.execPath, path.join(REPO_ROOT, 'bin/run.js'), path.join(REPO_ROOT, 'dist/bundle/imagetrust.cjs'), path.join(REPO_ROOT, 'node_modules/openpgp/package.json'), config]
     const probe = await run('setpriv', [...NOBODY, 'sh', '-c', 'for f in "$@"; do test -r "$f" || { echo "$f"; exit 1; }; done', 'probe', ...files])
     if (probe.code !== 0) return `user nobody cannot read ${probe.stdout.trim() || 'the checkout'} (checkout not world-readable)`
     return undefined
@@ -148,7 +148,7 @@ describe('exit codes and error output (docs/json-output.md)', () => {
   it('the Ansible role says so when the CLI is missing', async (t) => {
     if ((await run('sh', ['-c', 'command -v ansible-playbook'])).code !== 0) return t.skip('ansible-playbook is not installed')
     const vars = path.join(dir, 'vars.json')
-    await writeFile(vars, JSON.stringify({imagetrust_hosts: 'all', imagetrust_become: false, imagetrust_command: path.join(dir, 'no/such/imagetrust'), imagetrust_root: root, imagetrust_trust: {version: 1}}))
+    await writeFile(vars, JSON.stringify({imagetrust_hosts: 'all', imagetrust_become: false, imagetrust_install: false, imagetrust_command: path.join(dir, 'no/such/imagetrust'), imagetrust_root: root, imagetrust_trust: {version: 1}}))
     const env = {
       ...process.env,
       HOME: dir,
@@ -158,7 +158,10 @@ describe('exit codes and error output (docs/json-output.md)', () => {
       ANSIBLE_RETRY_FILES_ENABLED: '0',
       ANSIBLE_PYTHON_INTERPRETER: '/usr/bin/python3',
     }
+    const before = await etcContainersDigest()
     const result = await runIsolated('ansible-playbook', ['-i', 'localhost,', '-c', 'local', path.join(REPO_ROOT, 'ansible/site.yml'), '-e', `@${vars}`], {env})
+    // Once, with the role's default install and a .deb in dist-bin/, this installed imagetrust in this machine's /usr.
+    assert.equal(await etcContainersDigest(), before, 'the role changed this machine')
     assert.notEqual(result.code, 0)
     assert.match(result.stdout, new RegExp(`"msg": "imagetrust not found at ${path.join(dir, 'no/such/imagetrust')}"`), result.stdout)
   })

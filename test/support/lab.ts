@@ -8,6 +8,7 @@
  */
 import {type ChildProcess, execFile, spawn} from 'node:child_process'
 import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {existsSync} from 'node:fs'
 import {createServer} from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -84,10 +85,14 @@ export function imagetrust(args: string[], env?: NodeJS.ProcessEnv, options: {ti
   return runIsolated(process.execPath, [path.join(REPO_ROOT, 'bin/run.js'), ...args], {env, timeoutMs: options.timeoutMs})
 }
 
-/** A fingerprint of this machine's /etc/containers (and /etc/crio, /var/lib/containers), to prove the tests leave them alone. */
+/** Where the .deb and .rpm install imagetrust: no test may install it on this machine (only in a chroot or a namespace's own /usr). */
+const PACKAGE_PATHS = ['/usr/bin/imagetrust', '/usr/lib/imagetrust', '/usr/share/imagetrust', '/usr/lib/systemd/system/imagetrust-check.timer', '/var/cache/imagetrust']
+
+/** A fingerprint of this machine's /etc/containers (and /etc/crio, /var/lib/containers, imagetrust's package paths), to prove the tests leave them alone. */
 export async function etcContainersDigest(): Promise<string> {
   const {hashTree} = await import('./tree.ts')
-  return JSON.stringify([await hashTree('/etc/containers'), await hashTree('/etc/crio'), await hashTree('/var/lib/containers')])
+  const installed = PACKAGE_PATHS.filter((file) => existsSync(file))
+  return JSON.stringify([await hashTree('/etc/containers'), await hashTree('/etc/crio'), await hashTree('/var/lib/containers'), installed])
 }
 
 /** A free TCP port on 127.0.0.1 (for servers the tests start). */
