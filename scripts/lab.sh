@@ -47,7 +47,11 @@ crio_up() {
   need_lab
   dir=$(mkdir -p "$dir" && cd "$dir" && pwd)
   root=$(cd "$root" && pwd)
-  [ -f "$dir/crio.pid" ] && kill -0 "$(cat "$dir/crio.pid")" 2>/dev/null && { echo "lab: a CRI-O already runs for $dir (pid $(cat "$dir/crio.pid"))" >&2; exit 1; }
+  if [ -f "$dir/crio.pid" ]; then
+    local running started
+    read -r running started < "$dir/crio.pid"
+    [ "$(start_time "$running")" = "$started" ] && { echo "lab: a CRI-O already runs for $dir (pid $running)" >&2; exit 1; }
+  fi
   mkdir -p "$dir"/{home,overlay/eu,overlay/ew,overlay/vu,overlay/vw,storage,run,logs,tmp,ns,exits,attach,cni,cni-bin,hooks,keys,cdi,runc}
   local binds=""
   # Bound directories must exist before CRI-O starts (files appear in them later,
@@ -85,15 +89,14 @@ SCRIPT
     --drop-infra-ctr --pause-image "$pause" \
     >"$dir/crio.out" 2>&1 &
   local pid=$!
-  echo "$pid" > "$dir/crio.pid"
-  readlink "/proc/$pid/ns/mnt" > "$dir/crio.mntns" 2>/dev/null || true
+  # With its start time: crio_down must not take a reused PID for CRI-O.
+  echo "$pid $(start_time "$pid")" > "$dir/crio.pid"
   for _ in $(seq 1 300); do
     if ! kill -0 "$pid" 2>/dev/null; then
       echo "lab: CRI-O exited at start:" >&2; tail -20 "$dir/crio.out" "$dir/crio.log" >&2 2>/dev/null || true
       rm -f "$dir/crio.pid"; exit 1
     fi
     if [ -S "$dir/crio.sock" ] && crictl_at "$dir" version >/dev/null 2>&1; then
-      readlink "/proc/$pid/ns/mnt" > "$dir/crio.mntns"
       echo "unix://$dir/crio.sock"
       return 0
     fi
@@ -103,7 +106,15 @@ SCRIPT
   crio_down "$dir"; exit 1
 }
 
-# Every process left in CRI-O's mount namespace (conmon, containers), by PID.
+# A process's start time (field 22 of /proc/PID/stat), empty when it is gone.
+start_time() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+  stat=${stat##*) }
+  echo "$stat" | cut -d' ' -f20
+}
+
+# Every process in the mount namespace ns (conmon, containers), by PID.
 namespace_pids() {
   local ns=$1 p
   for p in /proc/[0-9]*; do
@@ -112,12 +123,21 @@ namespace_pids() {
   return 0
 }
 
+# Stops CRI-O and every process left in its mount namespace. The namespace is named by a
+# number the kernel hands out again as soon as it is freed (often to the very next
+# `unshare -m`): a number read from a file once killed another test's chroot. So the
+# namespace is held open (a file descriptor on it keeps it, and its number, alive) from
+# before CRI-O is stopped until its last process is gone, and only a live CRI-O, with the
+# start time recorded at crio-up, names it.
 crio_down() {
-  local dir=$1 pid ns
+  local dir=$1 pid started ns nsfd=""
   [ -f "$dir/crio.pid" ] || { echo "lab: no CRI-O was started for $dir" >&2; return 0; }
-  pid=$(cat "$dir/crio.pid")
-  ns=$(cat "$dir/crio.mntns" 2>/dev/null || true)
-  if kill -0 "$pid" 2>/dev/null; then
+  read -r pid started < "$dir/crio.pid"
+  if [ -n "$started" ] && [ "$(start_time "$pid")" = "$started" ]; then
+    exec {nsfd}<"/proc/$pid/ns/mnt"
+    ns=$(readlink "/proc/self/fd/$nsfd")
+    # Still the namespace of the shell that started it (unshare not yet done): kill nothing but CRI-O.
+    [ "$ns" = "$(readlink /proc/self/ns/mnt)" ] && ns=""
     # A container's PID 1 may ignore SIGTERM: stop them at once, then remove the pods.
     for c in $(crictl_at "$dir" ps -q 2>/dev/null); do crictl_at "$dir" stop --timeout 0 "$c" >/dev/null 2>&1 || true; done
     crictl_at "$dir" rmp --force --all >/dev/null 2>&1 || true
@@ -125,12 +145,15 @@ crio_down() {
     for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
     while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    if [ -n "$ns" ]; then
+      for p in $(namespace_pids "$ns"); do kill -KILL "$p" 2>/dev/null || true; done
+      for _ in $(seq 1 100); do [ -z "$(namespace_pids "$ns")" ] && break; sleep 0.1; done
+    fi
+    exec {nsfd}<&-
+  else
+    echo "lab: CRI-O (pid $pid) was no longer running; processes it left, if any, are not stopped" >&2
   fi
-  if [ -n "$ns" ]; then
-    for p in $(namespace_pids "$ns"); do kill -KILL "$p" 2>/dev/null || true; done
-    for _ in $(seq 1 100); do [ -z "$(namespace_pids "$ns")" ] && break; sleep 0.1; done
-  fi
-  rm -f "$dir/crio.pid" "$dir/crio.mntns"
+  rm -f "$dir/crio.pid"
 }
 
 case ${1:-} in
