@@ -1,45 +1,41 @@
 #!/usr/bin/env node
-// Like @oclif/core's execute(), but an error that escapes a command (an unknown
-// command, a command that fails to load) is reported the documented way
-// (docs/json-output.md): exit 64 for usage errors, the small JSON object with --json.
-import {readFile} from 'node:fs/promises'
+// The npm form runs one file, dist/bundle/imagetrust.cjs (made by npm run build, see
+// scripts/bundle.ts), instead of resolving and reading some 900 modules, and compiles it
+// with the V8 code cache made beside it at build time. A cache that this node's V8 cannot
+// use is rejected by V8 itself and the file is compiled as usual.
+import {readFileSync, writeFileSync} from 'node:fs'
+import {createRequire} from 'node:module'
+import path from 'node:path'
+import {fileURLToPath} from 'node:url'
+import vm from 'node:vm'
 
-import {flush} from '@oclif/core/flush'
-import {run} from '@oclif/core/run'
+const file = fileURLToPath(new URL('../dist/bundle/imagetrust.cjs', import.meta.url))
+const cacheFile = `${file}.cache`
 
-// A reader that goes away early (`imagetrust plan --json | head -c1`) makes
-// stdout (or stderr) fail with EPIPE. The rest of the output has nowhere to go: drop it
-// quietly and let the command end with its own exit code. Without this,
-// flush() below waits for a 'drain' that never comes and Node exits with 13.
-for (const stream of [process.stdout, process.stderr]) {
-  stream.on('error', (error) => {
-    if (error?.code !== 'EPIPE') throw error
-    stream.write = (_chunk, encoding, callback) => {
-      const done = typeof encoding === 'function' ? encoding : callback
-      if (typeof done === 'function') process.nextTick(done)
-      return true
-    }
-    stream.emit('drain')
-  })
-}
-
-const argv = process.argv.slice(2)
-try {
-  await run(argv, import.meta.url)
-  await flush()
-} catch (error) {
-  if (error?.code === 'EEXIT' && typeof error.oclif?.exit === 'number') {
-    process.exitCode = error.oclif.exit
-  } else {
-    const errors = await import('../dist/lib/errors.js').catch(() => undefined)
-    // The command IDs, for a "did you mean" when one is mistyped.
-    const commands = await readFile(new URL('../oclif.manifest.json', import.meta.url), 'utf8')
-      .then((text) => Object.keys(JSON.parse(text).commands ?? {}))
-      .catch(() => [])
-    if (errors) errors.reportError(error, {json: errors.wantsJson(argv), commands})
-    else {
-      process.stderr.write(`imagetrust: error: ${error?.message ?? error}\n`)
-      process.exitCode = 1
-    }
+function readOptional(name) {
+  try {
+    return readFileSync(name)
+  } catch {
+    return undefined
   }
 }
+
+let source
+try {
+  source = readFileSync(file, 'utf8')
+} catch (error) {
+  process.stderr.write(`imagetrust: error: cannot read ${file} (${error.code ?? error.message}): run npm run build\n`)
+  process.exit(1)
+}
+// The bundle's import() of a package left in node_modules calls __imagetrust_import (see
+// scripts/bundle.ts): code vm.Script compiles has no import() of its own in Node 20.
+const wrapped = `(function (exports, require, module, __filename, __dirname, __imagetrust_import) {${source}\n})`
+const script = new vm.Script(wrapped, {filename: file, cachedData: readOptional(cacheFile)})
+// For npm run build (scripts/build-bundle.ts) and its tests only: write the cache at the end
+// of a representative run (it then holds the functions V8 compiled lazily during it, not just
+// the top level), or say whether V8 took it.
+const codeCache = process.env.IMAGETRUST_CODE_CACHE
+if (codeCache === 'write') process.once('exit', () => writeFileSync(cacheFile, script.createCachedData()))
+if (codeCache === 'report') process.stderr.write(`imagetrust: code cache ${script.cachedDataRejected === false ? 'accepted' : 'not used'}\n`)
+const module = {exports: {}, filename: file, id: file, loaded: false}
+script.runInThisContext()(module.exports, createRequire(file), module, file, path.dirname(file), (name) => import(name))

@@ -46,7 +46,7 @@ describe('the npm package and the systemd units', () => {
 
   it('the tarball holds dist/, the manifest, schema/, templates/ and a LICENSE, and no dev-only entry point', async () => {
     const listing = (await mustRun('tar', ['-tzf', tarball])).stdout.split('\n')
-    for (const file of ['package/dist/commands/apply.js', 'package/oclif.manifest.json', 'package/schema/error.schema.json', 'package/templates/imagetrust-check.service', 'package/templates/imagetrust-check.timer', 'package/LICENSE', 'package/bin/run.js']) {
+    for (const file of ['package/dist/commands/apply.js', 'package/dist/bundle/imagetrust.cjs', 'package/dist/bundle/imagetrust.cjs.cache', 'package/oclif.manifest.json', 'package/schema/error.schema.json', 'package/templates/imagetrust-check.service', 'package/templates/imagetrust-check.timer', 'package/LICENSE', 'package/bin/run.js']) {
       assert.ok(listing.includes(file), `${file} missing from the tarball`)
     }
 

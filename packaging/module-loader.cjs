@@ -1,4 +1,4 @@
-// Stands in for @oclif/core's lib/module-loader.js in the single executable (scripts/dist.ts
+// Stands in for @oclif/core's lib/module-loader.js in both bundles (scripts/bundle.ts
 // swaps it in): the modules oclif would import from disk by path (the explicit command
 // list, the hooks) are inside the bundle, keyed by their path in the package.
 'use strict'
