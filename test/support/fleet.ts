@@ -141,6 +141,8 @@ async function waitForPort(port: number, child: ChildProcess, log: string, timeo
 export class Fleet {
   readonly hosts: FleetHost[] = []
   private readonly namespaces = new Set<string>()
+  /** A file descriptor on each host's namespace, so that its number names no other while the fleet runs. */
+  private readonly pins: number[] = []
   private readonly children: ChildProcess[] = []
   private readonly onExit = (): void => {
     for (const child of this.children) if (child.pid && child.exitCode === null) process.kill(child.pid, 'SIGKILL')
@@ -190,6 +192,10 @@ export class Fleet {
     this.children.push(child)
     // unshare and sh exec: the PID is sshd's, and its namespace is the host's.
     const namespace = await this.namespaceOf(child, log)
+    // Held open until stop(): the kernel hands a freed namespace's number to the next
+    // unshare -m, and killNamespaces() kills by number (a lab.sh crio-down that did so killed another test's chroot).
+    this.pins.push(openSync(`/proc/${child.pid}/ns/mnt`, 'r'))
+    if (readlinkSync(`/proc/self/fd/${this.pins.at(-1)}`) !== namespace) throw new Error('a fleet host\'s namespace changed while it started')
     this.namespaces.add(namespace)
     await waitForPort(port, child, log)
     return {name: spec.name, port, pid: child.pid!, namespace, dir, nodeHidden: spec.hideNode ?? false}
@@ -292,6 +298,7 @@ export class Fleet {
       await sleep(50)
     }
 
+    for (const pin of this.pins.splice(0)) closeSync(pin)
     process.off('exit', this.onExit)
   }
 
