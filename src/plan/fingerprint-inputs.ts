@@ -111,5 +111,6 @@ export async function recordFingerprint(prepared: PreparedPlan): Promise<void> {
     keys: prepared.keys.map((k) => ({name: k.name, hostPath: k.hostPath, keys: k.keys})),
     expiries: prepared.expiry.entries,
     validUntil: nextExpiry(prepared.expiry.entries, new Date(prepared.expiry.at)),
+    engines: prepared.engines,
   })
 }

@@ -2,6 +2,7 @@ import {createHash} from 'node:crypto'
 import {lstat, readdir, rm} from 'node:fs/promises'
 import path from 'node:path'
 
+import type {EngineInfo} from '../host/detect.js'
 import type {HostRoot} from '../host/paths.js'
 import type {KeyInfo} from '../keys/types.js'
 import type {Expiring} from '../trustfile/expiry.js'
@@ -39,6 +40,12 @@ export interface Fingerprint {
   expiries: Expiring[]
   /** The next until after the apply: from then on the plan differs, so the fingerprint no longer holds. */
   validUntil?: string
+  /**
+   * The engines the plan was made for, as their `--version` described them.
+   * The digest's context stamps each binary (path, inode, size, mtime), so
+   * while the fingerprint holds they are these: status need not run them.
+   */
+  engines?: EngineInfo[]
 }
 
 const FINGERPRINT_FILE = 'fingerprint.json'
@@ -100,6 +107,14 @@ export async function readFingerprint(root: HostRoot): Promise<Fingerprint | und
   } catch {
     return undefined
   }
+}
+
+/** The engines a holding fingerprint recorded, when it recorded them (older ones did not). */
+export function recordedEngines(fingerprint: Fingerprint): EngineInfo[] | undefined {
+  const {engines} = fingerprint
+  if (!Array.isArray(engines)) return undefined
+  const valid = engines.every((e) => typeof e?.name === 'string' && typeof e.path === 'string' && typeof e.version === 'string')
+  return valid ? engines : undefined
 }
 
 export async function removeFingerprint(root: HostRoot): Promise<void> {

@@ -1,6 +1,6 @@
 import {access} from 'node:fs/promises'
 
-import {detectEngines} from '../host/detect.js'
+import {detectEngines, type EngineInfo} from '../host/detect.js'
 import {engineLabel, type EngineView, type PolicySource, shadowingPolicies, viewsDiffer} from '../host/engine-view.js'
 import {configPathReports, readHostViews, viewWarnings} from '../host/engine-view-read.js'
 import {HOST_PATHS, type HostRoot, trustFilePath} from '../host/paths.js'
@@ -273,7 +273,8 @@ export async function hostStatus(root: HostRoot, options: {config?: string; user
   const trust = await readTrustContext(root, options, warnings)
   const systemRegistries = await readRegistriesDir(root, '/etc/containers/registries.d')
   warnings.push(...systemRegistries.warnings)
-  const host = await readHostViews(root, await detectEngines())
+  // Unchanged since apply: the engines are the binaries it asked, so their answers are reused, not asked again.
+  const host = await readHostViews(root, trust.engines ?? (await detectEngines()))
   const registriesOf = async (view: EngineView | undefined) => (view ? await loadRegistries(root, view) : systemRegistries.files)
   const targets = await policyTargets(root, host, {state, ownsDefault: trust.ownsDefault, cached: trust.cached}, registriesOf)
   warnings.push(...configPathReports(root, host.views).filter((p) => p.shadows).map((p) => `${p.path} shadows ${p.shadows}`), ...viewWarnings(root, host.views, host.snapshot))
@@ -291,20 +292,21 @@ async function readTrustContext(
   root: HostRoot,
   options: {config?: string; user?: boolean},
   warnings: string[],
-): Promise<{found: string | null; ownsDefault: boolean; cached: CachedKeys; expiries: Expiring[]}> {
+): Promise<{found: string | null; ownsDefault: boolean; cached: CachedKeys; expiries: Expiring[]; engines?: EngineInfo[]}> {
   const trustFile = trustFilePath({root: root.root, user: options.user, config: options.config})
   if (!(await exists(trustFile))) return {found: null, ownsDefault: false, cached: new Map(), expiries: []}
-  // Nothing changed since the last apply: reuse what it learned about the keys.
-  const [{fingerprintHolds}, {fingerprintContext}] = await Promise.all([import('../plan/fingerprint.js'), import('../plan/fingerprint-inputs.js')])
+  // Nothing changed since the last apply: reuse what it learned about the keys and the engines.
+  const [{fingerprintHolds, recordedEngines}, {fingerprintContext}] = await Promise.all([import('../plan/fingerprint.js'), import('../plan/fingerprint-inputs.js')])
   const unchanged = await fingerprintHolds(root, trustFile, await fingerprintContext(root))
   const cached: CachedKeys = unchanged ? new Map(unchanged.keys.map((k) => [k.hostPath, k.keys])) : new Map()
+  const engines = unchanged && recordedEngines(unchanged)
   let expiries = unchanged?.expiries ?? []
   // Unchanged since apply validated it: its top-level default: line is enough, without loading YAML.
   const quick = unchanged ? await readBoundedText(trustFile, TRUST_FILE_LIMIT).then(defaultFromText, () => undefined) : undefined
-  const {loadTrustFile} = await import('../trustfile/load.js')
+  // Loaded only when needed: the trust file loader brings the YAML parsers and the validators.
   const ownsDefault =
     quick ??
-    (await loadTrustFile(trustFile).then(
+    (await (await import('../trustfile/load.js')).loadTrustFile(trustFile).then(
       (t) => {
         if (!unchanged) expiries = expiringEntries(t)
         return t.default !== undefined
@@ -314,7 +316,7 @@ async function readTrustContext(
         return false
       },
     ))
-  return {found: trustFile, ownsDefault, cached, expiries}
+  return {found: trustFile, ownsDefault, cached, expiries, ...(engines ? {engines} : {})}
 }
 
 type TargetContext = Omit<Parameters<typeof describeTarget>[2], 'registries'>
