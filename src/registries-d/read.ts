@@ -16,6 +16,12 @@ export interface RegistriesFile {
   displayPath: string
   text: string
   doc: Document
+  /**
+   * The value the fast parser read, when it read the file (and every key in it
+   * is a string): lookups read sections from it, so a file only looked at
+   * never needs its Document. Edits clone the Document, so it stays true.
+   */
+  value?: unknown
   /** docker: scope → line of its key. */
   scopes: Map<string, number>
   /** Line of a non-null default-docker, if any. */
@@ -45,7 +51,7 @@ const isPlainMap = (value: unknown): value is Record<string, unknown> => typeof 
 async function parseFast(name: string, hostPath: string, text: string, displayPath: string): Promise<{file: RegistriesFile; warnings: string[]} | undefined> {
   const fast = await parseYamlFast(text)
   if (!fast) return undefined
-  const {value, keyLines} = fast
+  const {value, keyLines, typedKeys} = fast
   const lineOf = (...path: string[]) => keyLines.get(JSON.stringify(path))
   const warnings: string[] = []
   const scopes = new Map<string, number>()
@@ -82,7 +88,7 @@ async function parseFast(name: string, hostPath: string, text: string, displayPa
   }
 
   let doc: Document | undefined
-  const file = {name, hostPath, displayPath, text, scopes, defaultDocker} as RegistriesFile
+  const file = {name, hostPath, displayPath, text, scopes, defaultDocker, ...(typedKeys ? {} : {value})} as RegistriesFile
   Object.defineProperty(file, 'doc', {enumerable: true, get: () => (doc ??= parseYamlDocumentSync(text, displayPath))})
   return {file, warnings}
 }

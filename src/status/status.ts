@@ -109,40 +109,63 @@ function scopeReference(scope: string): DockerReference | undefined {
   return {domain: syntax.domain, path: '_'}
 }
 
-async function describeKeys(root: HostRoot, requirements: PolicyRequirement[], cached: CachedKeys): Promise<StatusKey[]> {
+/**
+ * What status learns about the key files of one run, by file: a key named by
+ * many scopes is read (and, without check's cache, parsed) once. Each scope
+ * gets its own copy.
+ */
+interface KeyContext {
+  cached: CachedKeys
+  seen: Map<string, Promise<StatusKey[]>>
+}
+
+const copyKey = (key: StatusKey): StatusKey => ({...key, fingerprints: [...key.fingerprints], expires: [...key.expires], userIds: [...key.userIds]})
+
+async function once(keys: KeyContext, id: string, describe: () => Promise<StatusKey[]>): Promise<StatusKey[]> {
+  let found = keys.seen.get(id)
+  if (!found) keys.seen.set(id, (found = describe()))
+  return (await found).map((k) => copyKey(k))
+}
+
+async function describeKeys(root: HostRoot, requirements: PolicyRequirement[], keys: KeyContext): Promise<StatusKey[]> {
   const out: StatusKey[] = []
   for (const r of requirements) {
     if (r.type !== 'signedBy' && r.type !== 'sigstoreSigned') continue
-    if (r.type === 'sigstoreSigned' && r.pki) out.push(...(await describeCaFiles(root, r.pki)))
+    const pki = r.type === 'sigstoreSigned' ? r.pki : undefined
+    if (pki) out.push(...(await once(keys, JSON.stringify(['pki', pki.caRootsPath, pki.caIntermediatesPath]), () => describeCaFiles(root, pki))))
     const paths = [...(r.keyPath ? [r.keyPath] : []), ...(r.keyPaths ?? [])]
-    for (const p of paths) {
-      const file = await readHostFile(root, p)
-      const key: StatusKey = {path: p, installed: file.content !== null, fingerprints: [], expires: [], userIds: []}
-      if (!file.content) key.error = `${file.realPath} does not exist: every pull under this scope fails`
-      else {
-        let infos = cached.get(p)
-        if (!infos) {
-          try {
-            infos = r.type === 'sigstoreSigned' ? [(await import('../keys/sigstore.js')).checkSigstoreKey(file.content, {name: p}).info] : (await (await import('../keys/gpg.js')).inspectGpgKeys(file.content, {name: p})).keys
-          } catch (error) {
-            key.error = (error as Error).message
-          }
-        }
-
-        for (const info of infos ?? []) {
-          key.fingerprints.push(info.fingerprint)
-          key.expires.push(info.expires ?? 'never')
-          key.userIds.push(...info.userIds)
-        }
-      }
-
-      out.push(key)
-    }
-
+    for (const p of paths) out.push(...(await once(keys, JSON.stringify([r.type, p]), async () => [await describeKeyFile(root, r.type, p, keys.cached)])))
     if (r.keyData !== undefined) out.push({path: 'keyData', installed: true, fingerprints: [], expires: [], userIds: [], error: 'inline key data (not inspected)'})
   }
 
   return out
+}
+
+/** One key file: installed or not, and its keys, from check's cache when it has them, else parsed. */
+async function describeKeyFile(root: HostRoot, type: 'signedBy' | 'sigstoreSigned', p: string, cached: CachedKeys): Promise<StatusKey> {
+  const file = await readHostFile(root, p)
+  const key: StatusKey = {path: p, installed: file.content !== null, fingerprints: [], expires: [], userIds: []}
+  if (!file.content) {
+    key.error = `${file.realPath} does not exist: every pull under this scope fails`
+    return key
+  }
+
+  let infos = cached.get(p)
+  if (!infos) {
+    try {
+      infos = type === 'sigstoreSigned' ? [(await import('../keys/sigstore.js')).checkSigstoreKey(file.content, {name: p}).info] : (await (await import('../keys/gpg.js')).inspectGpgKeys(file.content, {name: p})).keys
+    } catch (error) {
+      key.error = (error as Error).message
+    }
+  }
+
+  for (const info of infos ?? []) {
+    key.fingerprints.push(info.fingerprint)
+    key.expires.push(info.expires ?? 'never')
+    key.userIds.push(...info.userIds)
+  }
+
+  return key
 }
 
 /** A pki requirement's CA files: each certificate's fingerprint, expiry and subject. */
@@ -198,7 +221,7 @@ function indexOverrides(overrides: Override[]): {by: Map<string, Override>; hidi
 async function describeTarget(
   root: HostRoot,
   target: Pick<StatusTarget, 'kind' | 'namespace' | 'readers' | 'shadowedBy'> & {hostPath: string},
-  context: {state: OwnershipState | null; ownsDefault: boolean; registries: RegistriesFile[]; cached: CachedKeys},
+  context: {state: OwnershipState | null; ownsDefault: boolean; registries: RegistriesFile[]; keys: KeyContext},
 ): Promise<StatusTarget> {
   const file = await readHostFile(root, target.hostPath)
   const {hostPath, ...rest} = target
@@ -227,7 +250,7 @@ async function describeTarget(
         scope,
         requirement: plainRequirements(requirements),
         requirements,
-        keys: await describeKeys(root, requirements, context.cached),
+        keys: await describeKeys(root, requirements, context.keys),
         owner: transport.name === 'docker' ? ownerOf(scope, ownership, generated, ownScopes) : ownership?.localTransports.includes(transport.name) && scope === '' ? 'imagetrust' : 'foreign',
         overriddenBy: [],
       }
@@ -273,10 +296,13 @@ export async function hostStatus(root: HostRoot, options: {config?: string; user
   const trust = await readTrustContext(root, options, warnings)
   const systemRegistries = await readRegistriesDir(root, '/etc/containers/registries.d')
   warnings.push(...systemRegistries.warnings)
+  // Each registries.d file is parsed once: the system directory's, then those only some engine reads.
+  const parsed = new Map(systemRegistries.files.map((f) => [f.hostPath, f]))
   // Unchanged since apply: the engines are the binaries it asked, so their answers are reused, not asked again.
   const host = await readHostViews(root, trust.engines ?? (await detectEngines()))
-  const registriesOf = async (view: EngineView | undefined) => (view ? await loadRegistries(root, view) : systemRegistries.files)
-  const targets = await policyTargets(root, host, {state, ownsDefault: trust.ownsDefault, cached: trust.cached}, registriesOf)
+  const registriesOf = async (view: EngineView | undefined) => (view ? await loadRegistries(root, view, parsed) : systemRegistries.files)
+  const keys = {cached: trust.cached, seen: new Map()}
+  const targets = await policyTargets(root, host, {state, ownsDefault: trust.ownsDefault, keys}, registriesOf)
   warnings.push(...configPathReports(root, host.views).filter((p) => p.shadows).map((p) => `${p.path} shadows ${p.shadows}`), ...viewWarnings(root, host.views, host.snapshot))
   warnings.push(...targetWarnings(targets))
   const enginesDiffer = host.views.some((v) => viewsDiffer(v, host.views[0]))
@@ -383,11 +409,21 @@ function annotateExpiry(targets: StatusTarget[], expiring: Expiring[]): void {
 /** The kind of status target a policy file some engine reads is, by why it reads it. */
 const KIND_OF_SOURCE: Record<PolicySource, StatusTarget['kind']> = {explicit: 'crio', environment: 'environment', user: 'user', etc: 'system', 'usr-share': 'vendor'}
 
-async function loadRegistries(root: HostRoot, view: EngineView): Promise<RegistriesFile[]> {
+/** The registries.d files a view loads. `parsed` holds the ones this run already read (by host path), and keeps the new ones. */
+async function loadRegistries(root: HostRoot, view: EngineView, parsed: Map<string, RegistriesFile>): Promise<RegistriesFile[]> {
   const files: RegistriesFile[] = []
   for (const f of view.registriesD.files) {
+    const seen = parsed.get(f.path)
+    if (seen) {
+      files.push(seen)
+      continue
+    }
+
     const file = await readHostFile(root, f.path)
-    if (file.content) files.push((await parseRegistriesFile(f.name, f.path, file.content.toString('utf8'), file.realPath)).file)
+    if (!file.content) continue
+    const read = (await parseRegistriesFile(f.name, f.path, file.content.toString('utf8'), file.realPath)).file
+    parsed.set(f.path, read)
+    files.push(read)
   }
 
   return files
