@@ -37,15 +37,32 @@ export async function fingerprintContext(root: HostRoot): Promise<string> {
   return JSON.stringify({imagetrust: VERSION, root: root.root, layout: root.layout, engines: await engineStamps(), owner: await expectedOwner(root), environment})
 }
 
+/**
+ * The inputs of what status reuses from the record (fingerprint.ts): the
+ * trust file, the key and certificate files it names, the installed keys.
+ */
+export function reusedInputs(prepared: PreparedPlan): InputSet {
+  const {root} = prepared
+  const files = [...trustInputs(prepared), ...prepared.keys.map((k) => root.resolve(k.hostPath)), ...prepared.plan.state.keyFiles.map((p) => root.resolve(p))]
+  return {files: [...new Set(files)], dirs: []}
+}
+
+/** The trust file and the key and certificate files it names, as real paths. */
+function trustInputs({trust}: PreparedPlan): string[] {
+  return [
+    trust.file,
+    ...trust.keys.filter((k) => k.file !== undefined).map((k) => path.resolve(trust.dir, k.file!)),
+    ...trust.keys.flatMap((k) => [k.pki?.caRoots.file, k.pki?.caIntermediates?.file]).filter((f) => f !== undefined).map((f) => path.resolve(trust.dir, f)),
+  ]
+}
+
 /** Every input plan() read for this host, as real paths; undefined when one cannot be hashed (a key fetched from a URL). */
 export function planInputs(prepared: PreparedPlan): InputSet | undefined {
   const {root, trust, targets} = prepared
   if (trust.keys.some((k) => k.url !== undefined)) return undefined
   const state = prepared.plan.state
   const files = [
-    trust.file,
-    ...trust.keys.filter((k) => k.file !== undefined).map((k) => path.resolve(trust.dir, k.file!)),
-    ...trust.keys.flatMap((k) => [k.pki?.caRoots.file, k.pki?.caIntermediates?.file]).filter((f) => f !== undefined).map((f) => path.resolve(trust.dir, f)),
+    ...trustInputs(prepared),
     ...targets.map((t) => root.resolve(t.hostPath)),
     ...state.generatedPolicies.map((p) => root.resolve(p)),
     ...state.keyFiles.map((p) => root.resolve(p)),
@@ -95,16 +112,19 @@ function contextOf(view: EngineView): EngineContext {
 /**
  * Remember the inputs of a plan of the host as it now is, and what check's
  * full path would say about them (warnings and drift included), for check's
- * fast path. Call it with a plan made after the writes, never before them.
+ * fast path, and what status reuses (its own digest). Call it with a plan
+ * made after the writes, never before them.
  */
 export async function recordFingerprint(prepared: PreparedPlan): Promise<void> {
   const inputs = planInputs(prepared)
   if (!inputs) return
   const {root} = prepared
+  const context = await fingerprintContext(root)
+  const reused = reusedInputs(prepared)
   await writeFingerprint(root, {
     version: 3,
     trustFile: prepared.trust.file,
-    digest: await digestInputs(inputs, await fingerprintContext(root)),
+    digest: await digestInputs(inputs, context),
     inputs,
     warnings: prepared.plan.warnings,
     drift: planDrift(prepared.plan, (p) => root.resolve(p)),
@@ -112,5 +132,7 @@ export async function recordFingerprint(prepared: PreparedPlan): Promise<void> {
     expiries: prepared.expiry.entries,
     validUntil: nextExpiry(prepared.expiry.entries, new Date(prepared.expiry.at)),
     engines: prepared.engines,
+    reused: {inputs: reused, digest: await digestInputs(reused, context)},
   })
 }
+

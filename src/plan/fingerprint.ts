@@ -46,6 +46,13 @@ export interface Fingerprint {
    * while the fingerprint holds they are these: status need not run them.
    */
   engines?: EngineInfo[]
+  /**
+   * What status reuses from this record (keys, untils, engines) depends on
+   * fewer inputs than the plan: the trust file, its key files, the installed
+   * keys. Their own digest (same context) lets status reuse them without
+   * hashing every input, and on a host that drifted elsewhere.
+   */
+  reused?: {inputs: InputSet; digest: string}
 }
 
 const FINGERPRINT_FILE = 'fingerprint.json'
@@ -103,7 +110,11 @@ export async function readFingerprint(root: HostRoot): Promise<Fingerprint | und
   if (!text) return undefined
   try {
     const value = JSON.parse(text) as Fingerprint
-    return value.version === 3 && typeof value.digest === 'string' && Array.isArray(value.drift) && Array.isArray(value.warnings) && Array.isArray(value.expiries) ? value : undefined
+    if (!(value.version === 3 && typeof value.digest === 'string' && Array.isArray(value.drift) && Array.isArray(value.warnings) && Array.isArray(value.expiries))) return undefined
+    const {reused} = value
+    const reusable = typeof reused?.digest === 'string' && Array.isArray(reused.inputs?.files) && Array.isArray(reused.inputs.dirs)
+    if (!reusable) delete value.reused
+    return value
   } catch {
     return undefined
   }
@@ -121,10 +132,30 @@ export async function removeFingerprint(root: HostRoot): Promise<void> {
   await rm(fingerprintPath(root), {force: true})
 }
 
-/** Still true when every input hashes as it did after the last apply, and no until has passed since. */
-export async function fingerprintHolds(root: HostRoot, trustFile: string, context: string, now = new Date()): Promise<Fingerprint | undefined> {
+/** The record for this trust file, while no until has passed since it was made. */
+async function currentFingerprint(root: HostRoot, trustFile: string, now: Date): Promise<Fingerprint | undefined> {
   const fingerprint = await readFingerprint(root)
   if (!fingerprint || fingerprint.trustFile !== path.resolve(trustFile)) return undefined
   if (fingerprint.validUntil !== undefined && !(now.getTime() < Date.parse(fingerprint.validUntil))) return undefined
+  return fingerprint
+}
+
+/** Still true when every input hashes as it did after the last apply, and no until has passed since. */
+export async function fingerprintHolds(root: HostRoot, trustFile: string, context: string, now = new Date()): Promise<Fingerprint | undefined> {
+  const fingerprint = await currentFingerprint(root, trustFile, now)
+  if (!fingerprint) return undefined
   return (await digestInputs(fingerprint.inputs, context)) === fingerprint.digest ? fingerprint : undefined
+}
+
+/**
+ * The record, when what status reuses from it (keys, untils, engines) still
+ * holds: its own inputs hash as they did (every input, for a record made
+ * before it had them), and no until has passed. The rest of it (drift,
+ * warnings) may be stale: only check's fingerprintHolds vouches for that.
+ */
+export async function reusableFingerprint(root: HostRoot, trustFile: string, context: string, now = new Date()): Promise<Fingerprint | undefined> {
+  const fingerprint = await currentFingerprint(root, trustFile, now)
+  if (!fingerprint) return undefined
+  const {inputs, digest} = fingerprint.reused ?? fingerprint
+  return (await digestInputs(inputs, context)) === digest ? fingerprint : undefined
 }

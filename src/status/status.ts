@@ -26,8 +26,10 @@ import {type Expiring, expiringEntries, isExpired} from '../trustfile/expiry.js'
  * file an engine reads (system, the user's, CRI-O's global and per-namespace
  * ones): each scope's requirement in plain words, its keys, lookaside or
  * sigstore attachments, its owner, and what shadows or overrides it. Reads
- * only; key details come from check's fingerprint when nothing changed since
- * the last apply, so status parses no key it does not have to.
+ * only. What the last apply recorded is reused while its inputs are
+ * unchanged: the engines' versions, the keys' details and the untils
+ * (plan/fingerprint.ts). So status runs no engine, and parses no key, that
+ * it does not have to; what it reports is the same either way.
  */
 export type Owner = 'imagetrust' | 'foreign' | 'taken over'
 
@@ -321,9 +323,9 @@ async function readTrustContext(
 ): Promise<{found: string | null; ownsDefault: boolean; cached: CachedKeys; expiries: Expiring[]; engines?: EngineInfo[]}> {
   const trustFile = trustFilePath({root: root.root, user: options.user, config: options.config})
   if (!(await exists(trustFile))) return {found: null, ownsDefault: false, cached: new Map(), expiries: []}
-  // Nothing changed since the last apply: reuse what it learned about the keys and the engines.
-  const [{fingerprintHolds, recordedEngines}, {fingerprintContext}] = await Promise.all([import('../plan/fingerprint.js'), import('../plan/fingerprint-inputs.js')])
-  const unchanged = await fingerprintHolds(root, trustFile, await fingerprintContext(root))
+  // The trust file, its keys and the engines unchanged since the last apply: reuse what it learned about them.
+  const [{reusableFingerprint, recordedEngines}, {fingerprintContext}] = await Promise.all([import('../plan/fingerprint.js'), import('../plan/fingerprint-inputs.js')])
+  const unchanged = await reusableFingerprint(root, trustFile, await fingerprintContext(root))
   const cached: CachedKeys = unchanged ? new Map(unchanged.keys.map((k) => [k.hostPath, k.keys])) : new Map()
   const engines = unchanged && recordedEngines(unchanged)
   let expiries = unchanged?.expiries ?? []
