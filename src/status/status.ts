@@ -8,6 +8,7 @@ import {readHostFile, readRegistriesDir} from '../host/snapshot.js'
 import type {KeyInfo} from '../keys/types.js'
 import {readBoundedText, TRUST_FILE_LIMIT} from '../fs/read-bounded.js'
 import {ImagetrustError} from '../lib/errors.js'
+import {allInOrder} from '../lib/in-order.js'
 import {ruleBeneath} from '../policy/effective.js'
 import {describeOverride, findOverrides, type Override} from '../policy/overrides.js'
 import {parsePolicy} from '../policy/parse.js'
@@ -292,16 +293,18 @@ function defaultFromText(text: string): boolean | undefined {
 }
 
 export async function hostStatus(root: HostRoot, options: {config?: string; user?: boolean}): Promise<StatusReport> {
-  const warnings: string[] = []
-  const stateFile = await readHostFile(root, root.statePath)
-  const state = stateFile.content ? parseState(stateFile.content.toString('utf8'), stateFile.realPath, await managedPaths(root)) : null
-  const trust = await readTrustContext(root, options, warnings)
-  const systemRegistries = await readRegistriesDir(root, '/etc/containers/registries.d')
-  warnings.push(...systemRegistries.warnings)
+  // Independent reads, at once: one's file I/O runs while another parses. They fail as if read one by one.
+  const trustRead = readTrustContext(root, options)
+  const [state, trust, systemRegistries, host] = await allInOrder([
+    readOwnership(root),
+    trustRead,
+    readRegistriesDir(root, '/etc/containers/registries.d'),
+    // Unchanged since apply: the engines are the binaries it asked, so their answers are reused, not asked again.
+    trustRead.then(async (t) => readHostViews(root, t.engines ?? (await detectEngines()))),
+  ])
+  const warnings = [...trust.warnings, ...systemRegistries.warnings]
   // Each registries.d file is parsed once: the system directory's, then those only some engine reads.
   const parsed = new Map(systemRegistries.files.map((f) => [f.hostPath, f]))
-  // Unchanged since apply: the engines are the binaries it asked, so their answers are reused, not asked again.
-  const host = await readHostViews(root, trust.engines ?? (await detectEngines()))
   const registriesOf = async (view: EngineView | undefined) => (view ? await loadRegistries(root, view, parsed) : systemRegistries.files)
   const keys = {cached: trust.cached, seen: new Map()}
   const targets = await policyTargets(root, host, {state, ownsDefault: trust.ownsDefault, keys}, registriesOf)
@@ -315,14 +318,20 @@ export async function hostStatus(root: HostRoot, options: {config?: string; user
   return {targets, engines: host.views.map((v) => engineSummary(root, v)), enginesDiffer, lastApply, lastCheck, trustFile: trust.found, expiring, warnings}
 }
 
+/** What imagetrust owns on this host (state.json), or null before the first apply. */
+async function readOwnership(root: HostRoot): Promise<OwnershipState | null> {
+  const stateFile = await readHostFile(root, root.statePath)
+  return stateFile.content ? parseState(stateFile.content.toString('utf8'), stateFile.realPath, await managedPaths(root)) : null
+}
+
 /** What status needs from the trust file: whether it sets the default, its keys as the last apply saw them, its untils. */
 async function readTrustContext(
   root: HostRoot,
   options: {config?: string; user?: boolean},
-  warnings: string[],
-): Promise<{found: string | null; ownsDefault: boolean; cached: CachedKeys; expiries: Expiring[]; engines?: EngineInfo[]}> {
+): Promise<{found: string | null; ownsDefault: boolean; cached: CachedKeys; expiries: Expiring[]; engines?: EngineInfo[]; warnings: string[]}> {
   const trustFile = trustFilePath({root: root.root, user: options.user, config: options.config})
-  if (!(await exists(trustFile))) return {found: null, ownsDefault: false, cached: new Map(), expiries: []}
+  const warnings: string[] = []
+  if (!(await exists(trustFile))) return {found: null, ownsDefault: false, cached: new Map(), expiries: [], warnings}
   // The trust file, its keys and the engines unchanged since the last apply: reuse what it learned about them.
   const [{reusableFingerprint, recordedEngines}, {fingerprintContext}] = await Promise.all([import('../plan/fingerprint.js'), import('../plan/fingerprint-inputs.js')])
   const unchanged = await reusableFingerprint(root, trustFile, await fingerprintContext(root))
@@ -344,7 +353,7 @@ async function readTrustContext(
         return false
       },
     ))
-  return {found: trustFile, ownsDefault, cached, expiries, ...(engines ? {engines} : {})}
+  return {found: trustFile, ownsDefault, cached, expiries, ...(engines ? {engines} : {}), warnings}
 }
 
 type TargetContext = Omit<Parameters<typeof describeTarget>[2], 'registries'>
