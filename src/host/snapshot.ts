@@ -6,7 +6,7 @@ import {ImagetrustError} from '../lib/errors.js'
 import {parsePolicy, type ParsedPolicy} from '../policy/parse.js'
 import type {PolicyFeatures} from '../policy/types.js'
 import {parseState, type OwnershipState} from './state.js'
-import {parseRegistriesFile, type RegistriesFile} from '../registries-d/read.js'
+import {type KnownRegistries, parseRegistriesFile, type RegistriesFile} from '../registries-d/read.js'
 import {managedPaths} from './managed-paths.js'
 import {ETC_POLICY, type EngineView, shadowingPolicies, USR_SHARE_POLICY} from './engine-view.js'
 import {HOST_PATHS, type HostRoot, managedDirs} from './paths.js'
@@ -193,7 +193,8 @@ async function readUndecodable(realDir: string, dirHostPath: string, name: strin
   return {...hostFile, content, mode: stats.mode & 0o7777, uid: stats.uid, gid: stats.gid}
 }
 
-export async function readRegistriesDir(root: HostRoot, dirHostPath: string): Promise<HostSnapshot['registriesD']> {
+/** Every *.yaml file of a registries.d directory, parsed (one found in `known` unchanged is not parsed again). */
+export async function readRegistriesDir(root: HostRoot, dirHostPath: string, known?: KnownRegistries): Promise<HostSnapshot['registriesD']> {
   const realDir = root.resolveFull(dirHostPath) // listed where a symlinked directory really is, in the root
   let raw: Buffer[]
   try {
@@ -219,7 +220,7 @@ export async function readRegistriesDir(root: HostRoot, dirHostPath: string): Pr
       continue
     }
 
-    const parsed = await parseRegistriesFile(name, hostFile.hostPath, hostFile.content.toString('utf8'), hostFile.realPath)
+    const parsed = await parseRegistriesFile(name, hostFile.hostPath, hostFile.content.toString('utf8'), hostFile.realPath, known)
     // Assigned, not spread: the file's Document is parsed only if something reads it.
     files.push(Object.assign(parsed.file, {mode: hostFile.mode, uid: hostFile.uid, gid: hostFile.gid}, utf8 ? {} : {undecodableName: true}))
     warnings.push(...parsed.warnings)

@@ -10,7 +10,8 @@ import {HOST_PATHS, type HostRoot, managedDirs} from '../host/paths.js'
 import type {PreparedPlan} from './types.js'
 import {planDrift} from './drift.js'
 import {nextExpiry} from '../trustfile/expiry.js'
-import {digestInputs, type InputSet, writeFingerprint} from './fingerprint.js'
+import {readRegularFile} from '../fs/read-bounded.js'
+import {digestInputs, type InputSet, parseCachePath, writeFingerprint} from './fingerprint.js'
 
 const VERSION = packageVersion()
 
@@ -112,10 +113,11 @@ function contextOf(view: EngineView): EngineContext {
 /**
  * Remember the inputs of a plan of the host as it now is, and what check's
  * full path would say about them (warnings and drift included), for check's
- * fast path, and what status reuses (its own digest). Call it with a plan
- * made after the writes, never before them.
+ * fast path, and what status reuses (its own digest; and the files as
+ * parsed). Call it with a plan made after the writes, never before them.
  */
 export async function recordFingerprint(prepared: PreparedPlan): Promise<void> {
+  await rememberParses(prepared)
   const inputs = planInputs(prepared)
   if (!inputs) return
   const {root} = prepared
@@ -136,3 +138,24 @@ export async function recordFingerprint(prepared: PreparedPlan): Promise<void> {
   })
 }
 
+/**
+ * The policy and registries.d files as written, parsed as status parses them,
+ * for status (host/parse-cache.ts); large ones are left out unread. Loaded
+ * here, not above: check's fast path imports this module.
+ */
+async function rememberParses(prepared: PreparedPlan): Promise<void> {
+  const {root} = prepared
+  const [{PARSE_CACHE_FILE_LIMIT, writeParseCache}, {parsePolicy}] = await Promise.all([import('../host/parse-cache.js'), import('../policy/parse.js')])
+  const parsed = async (hostPath: string) => {
+    const text = (await readRegularFile(root.resolveFull(hostPath), PARSE_CACHE_FILE_LIMIT).catch(() => undefined))?.content.toString('utf8')
+    if (text === undefined) return []
+    try {
+      return [{text, policy: parsePolicy(text, root.resolve(hostPath)).policy}]
+    } catch {
+      return []
+    }
+  }
+
+  const policies = (await Promise.all(prepared.targets.map(async (t) => parsed(t.hostPath)))).flat()
+  await writeParseCache(parseCachePath(root), {registries: prepared.registriesParsed, policies})
+}

@@ -63,6 +63,11 @@ export function fingerprintPath(root: HostRoot): string {
   return root.resolve(path.posix.join(root.layout.stateDir, FINGERPRINT_FILE))
 }
 
+/** Where apply leaves the policy and registries.d files as it parsed them, for status (host/parse-cache.ts). */
+export function parseCachePath(root: HostRoot): string {
+  return root.resolve(path.posix.join(root.layout.stateDir, 'parse-cache.json'))
+}
+
 async function fileEntry(hash: ReturnType<typeof createHash>, file: string | Buffer): Promise<void> {
   const info = await lstat(file).catch(() => undefined)
   hash.update('\0file ')

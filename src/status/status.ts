@@ -4,6 +4,7 @@ import {detectEngines, type EngineInfo} from '../host/detect.js'
 import {engineLabel, type EngineView, type PolicySource, shadowingPolicies, viewsDiffer} from '../host/engine-view.js'
 import {configPathReports, readHostViews, viewWarnings} from '../host/engine-view-read.js'
 import {HOST_PATHS, type HostRoot, trustFilePath} from '../host/paths.js'
+import {type KnownParses, policyKey, readParseCache} from '../host/parse-cache.js'
 import {readHostFile, readRegistriesDir} from '../host/snapshot.js'
 import type {KeyInfo} from '../keys/types.js'
 import {readBoundedText, TRUST_FILE_LIMIT} from '../fs/read-bounded.js'
@@ -17,7 +18,7 @@ import type {Policy, PolicyRequirement} from '../policy/types.js'
 import {managedPaths} from '../host/managed-paths.js'
 import {parseState, type OwnershipState, type PolicyOwnership} from '../host/state.js'
 import {resolveLookaside} from '../registries-d/lookup.js'
-import {parseRegistriesFile, type RegistriesFile} from '../registries-d/read.js'
+import {type KnownRegistries, parseRegistriesFile, type RegistriesFile} from '../registries-d/read.js'
 import {plainRequirements} from '../explain/words.js'
 import {readStamp} from './stamp.js'
 import {type Expiring, expiringEntries, isExpired} from '../trustfile/expiry.js'
@@ -29,8 +30,9 @@ import {type Expiring, expiringEntries, isExpired} from '../trustfile/expiry.js'
  * sigstore attachments, its owner, and what shadows or overrides it. Reads
  * only. What the last apply recorded is reused while its inputs are
  * unchanged: the engines' versions, the keys' details and the untils
- * (plan/fingerprint.ts). So status runs no engine, and parses no key, that
- * it does not have to; what it reports is the same either way.
+ * (plan/fingerprint.ts), the policy and registries.d files as parsed
+ * (host/parse-cache.ts). So status runs no engine, and parses no key or file,
+ * that it does not have to; what it reports is the same either way.
  */
 export type Owner = 'imagetrust' | 'foreign' | 'taken over'
 
@@ -224,7 +226,7 @@ function indexOverrides(overrides: Override[]): {by: Map<string, Override>; hidi
 async function describeTarget(
   root: HostRoot,
   target: Pick<StatusTarget, 'kind' | 'namespace' | 'readers' | 'shadowedBy'> & {hostPath: string},
-  context: {state: OwnershipState | null; ownsDefault: boolean; registries: RegistriesFile[]; keys: KeyContext},
+  context: {state: OwnershipState | null; ownsDefault: boolean; registries: RegistriesFile[]; keys: KeyContext; policies: KnownParses['policies']},
 ): Promise<StatusTarget> {
   const file = await readHostFile(root, target.hostPath)
   const {hostPath, ...rest} = target
@@ -232,7 +234,8 @@ async function describeTarget(
   if (!file.content) return out
   let policy: Policy
   try {
-    policy = parsePolicy(file.content.toString('utf8'), file.realPath).policy
+    const text = file.content.toString('utf8')
+    policy = context.policies.get(policyKey(text)) ?? parsePolicy(text, file.realPath).policy
   } catch (error) {
     if (!(error instanceof ImagetrustError)) throw error
     out.error = error.message
@@ -295,19 +298,21 @@ function defaultFromText(text: string): boolean | undefined {
 export async function hostStatus(root: HostRoot, options: {config?: string; user?: boolean}): Promise<StatusReport> {
   // Independent reads, at once: one's file I/O runs while another parses. They fail as if read one by one.
   const trustRead = readTrustContext(root, options)
-  const [state, trust, systemRegistries, host] = await allInOrder([
+  const knownRead = knownParses(root)
+  const [state, trust, systemRegistries, host, known] = await allInOrder([
     readOwnership(root),
     trustRead,
-    readRegistriesDir(root, '/etc/containers/registries.d'),
+    knownRead.then(async (known) => readRegistriesDir(root, '/etc/containers/registries.d', known.registries)),
     // Unchanged since apply: the engines are the binaries it asked, so their answers are reused, not asked again.
     trustRead.then(async (t) => readHostViews(root, t.engines ?? (await detectEngines()))),
+    knownRead,
   ])
   const warnings = [...trust.warnings, ...systemRegistries.warnings]
   // Each registries.d file is parsed once: the system directory's, then those only some engine reads.
   const parsed = new Map(systemRegistries.files.map((f) => [f.hostPath, f]))
-  const registriesOf = async (view: EngineView | undefined) => (view ? await loadRegistries(root, view, parsed) : systemRegistries.files)
+  const registriesOf = async (view: EngineView | undefined) => (view ? await loadRegistries(root, view, {parsed, known: known.registries}) : systemRegistries.files)
   const keys = {cached: trust.cached, seen: new Map()}
-  const targets = await policyTargets(root, host, {state, ownsDefault: trust.ownsDefault, keys}, registriesOf)
+  const targets = await policyTargets(root, host, {state, ownsDefault: trust.ownsDefault, keys, policies: known.policies}, registriesOf)
   warnings.push(...configPathReports(root, host.views).filter((p) => p.shadows).map((p) => `${p.path} shadows ${p.shadows}`), ...viewWarnings(root, host.views, host.snapshot))
   warnings.push(...targetWarnings(targets))
   const enginesDiffer = host.views.some((v) => viewsDiffer(v, host.views[0]))
@@ -420,8 +425,18 @@ function annotateExpiry(targets: StatusTarget[], expiring: Expiring[]): void {
 /** The kind of status target a policy file some engine reads is, by why it reads it. */
 const KIND_OF_SOURCE: Record<PolicySource, StatusTarget['kind']> = {explicit: 'crio', environment: 'environment', user: 'user', etc: 'system', 'usr-share': 'vendor'}
 
-/** The registries.d files a view loads. `parsed` holds the ones this run already read (by host path), and keeps the new ones. */
-async function loadRegistries(root: HostRoot, view: EngineView, parsed: Map<string, RegistriesFile>): Promise<RegistriesFile[]> {
+/** The policy and registries.d files as apply parsed them, when it left them for status (plan/fingerprint-inputs.ts). */
+async function knownParses(root: HostRoot): Promise<KnownParses> {
+  const {parseCachePath} = await import('../plan/fingerprint.js')
+  return readParseCache(parseCachePath(root))
+}
+
+/**
+ * The registries.d files a view loads. `parsed` holds the ones this run
+ * already read (by host path), and keeps the new ones; a text in `known` is
+ * not parsed again.
+ */
+async function loadRegistries(root: HostRoot, view: EngineView, {parsed, known}: {parsed: Map<string, RegistriesFile>; known: KnownRegistries}): Promise<RegistriesFile[]> {
   const files: RegistriesFile[] = []
   for (const f of view.registriesD.files) {
     const seen = parsed.get(f.path)
@@ -432,7 +447,7 @@ async function loadRegistries(root: HostRoot, view: EngineView, parsed: Map<stri
 
     const file = await readHostFile(root, f.path)
     if (!file.content) continue
-    const read = (await parseRegistriesFile(f.name, f.path, file.content.toString('utf8'), file.realPath)).file
+    const read = (await parseRegistriesFile(f.name, f.path, file.content.toString('utf8'), file.realPath, known)).file
     parsed.set(f.path, read)
     files.push(read)
   }
