@@ -6,7 +6,7 @@ import {ENGINES, findOnPath} from '../host/detect.js'
 import {type EngineContext, type EngineView, pathsToProbe} from '../host/engine-view.js'
 import {expectedOwner} from '../host/owner.js'
 import {UNIT_DIRS} from '../host/unit-env.js'
-import {HOST_PATHS, type HostRoot, managedDirs} from '../host/paths.js'
+import {HOST_PATHS, type HostRoot, managedDirs, stateInputs} from '../host/paths.js'
 import type {PreparedPlan} from './types.js'
 import {planDrift} from './drift.js'
 import {nextExpiry} from '../trustfile/expiry.js'
@@ -40,12 +40,14 @@ export async function fingerprintContext(root: HostRoot): Promise<string> {
 
 /**
  * The inputs of what status reuses from the record (fingerprint.ts): the
- * trust file, the key and certificate files it names, the installed keys.
+ * trust file, the key and certificate files it names, the installed keys,
+ * and state.json with what its validation depends on.
  */
 export function reusedInputs(prepared: PreparedPlan): InputSet {
   const {root} = prepared
-  const files = [...trustInputs(prepared), ...prepared.keys.map((k) => root.resolve(k.hostPath)), ...prepared.plan.state.keyFiles.map((p) => root.resolve(p))]
-  return {files: [...new Set(files)], dirs: []}
+  const state = stateInputs(root)
+  const files = [...trustInputs(prepared), ...prepared.keys.map((k) => root.resolve(k.hostPath)), ...prepared.plan.state.keyFiles.map((p) => root.resolve(p)), ...state.files]
+  return {files: [...new Set(files)], dirs: state.dirs}
 }
 
 /** The trust file and the key and certificate files it names, as real paths. */

@@ -125,6 +125,13 @@ export async function readFingerprint(root: HostRoot): Promise<Fingerprint | und
   }
 }
 
+/** Whether the digest that vouches for what status reuses (its own, or every input) covers these inputs. */
+export function reusedCovers(fingerprint: Fingerprint, inputs: InputSet): boolean {
+  const covered = fingerprint.reused?.inputs ?? fingerprint.inputs
+  const dirs = new Set(covered.dirs.map((d) => `${d.dir}\0${d.suffixes.join(',')}`))
+  return inputs.files.every((f) => covered.files.includes(f)) && inputs.dirs.every((d) => dirs.has(`${d.dir}\0${d.suffixes.join(',')}`))
+}
+
 /** The engines a holding fingerprint recorded, when it recorded them (older ones did not). */
 export function recordedEngines(fingerprint: Fingerprint): EngineInfo[] | undefined {
   const {engines} = fingerprint

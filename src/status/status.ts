@@ -3,20 +3,18 @@ import {access} from 'node:fs/promises'
 import {detectEngines, type EngineInfo} from '../host/detect.js'
 import {engineLabel, type EngineView, type PolicySource, shadowingPolicies, viewsDiffer} from '../host/engine-view.js'
 import {configPathReports, readHostViews, viewWarnings} from '../host/engine-view-read.js'
-import {HOST_PATHS, type HostRoot, trustFilePath} from '../host/paths.js'
+import {HOST_PATHS, type HostRoot, stateInputs, trustFilePath} from '../host/paths.js'
 import {type KnownParses, policyKey, readParseCache} from '../host/parse-cache.js'
-import {readHostFile, readRegistriesDir} from '../host/snapshot.js'
+import {readHostFile, readRegistriesDir} from '../host/host-files.js'
 import type {KeyInfo} from '../keys/types.js'
 import {readBoundedText, TRUST_FILE_LIMIT} from '../fs/read-bounded.js'
 import {ImagetrustError} from '../lib/errors.js'
 import {allInOrder} from '../lib/in-order.js'
 import {ruleBeneath} from '../policy/effective.js'
 import {describeOverride, findOverrides, type Override} from '../policy/overrides.js'
-import {parsePolicy} from '../policy/parse.js'
 import {type DockerReference, parseDockerScope} from '../policy/reference.js'
 import type {Policy, PolicyRequirement} from '../policy/types.js'
-import {managedPaths} from '../host/managed-paths.js'
-import {parseState, type OwnershipState, type PolicyOwnership} from '../host/state.js'
+import type {OwnershipState, PolicyOwnership} from '../host/state.js'
 import {resolveLookaside} from '../registries-d/lookup.js'
 import {type KnownRegistries, parseRegistriesFile, type RegistriesFile} from '../registries-d/read.js'
 import {plainRequirements} from '../explain/words.js'
@@ -235,7 +233,7 @@ async function describeTarget(
   let policy: Policy
   try {
     const text = file.content.toString('utf8')
-    policy = context.policies.get(policyKey(text)) ?? parsePolicy(text, file.realPath).policy
+    policy = context.policies.get(policyKey(text)) ?? (await import('../policy/parse.js')).parsePolicy(text, file.realPath).policy
   } catch (error) {
     if (!(error instanceof ImagetrustError)) throw error
     out.error = error.message
@@ -300,7 +298,7 @@ export async function hostStatus(root: HostRoot, options: {config?: string; user
   const trustRead = readTrustContext(root, options)
   const knownRead = knownParses(root)
   const [state, trust, systemRegistries, host, known] = await allInOrder([
-    readOwnership(root),
+    trustRead.then(async (t) => readOwnership(root, t.stateValidated)),
     trustRead,
     knownRead.then(async (known) => readRegistriesDir(root, '/etc/containers/registries.d', known.registries)),
     // Unchanged since apply: the engines are the binaries it asked, so their answers are reused, not asked again.
@@ -323,25 +321,36 @@ export async function hostStatus(root: HostRoot, options: {config?: string; user
   return {targets, engines: host.views.map((v) => engineSummary(root, v)), enginesDiffer, lastApply, lastCheck, trustFile: trust.found, expiring, warnings}
 }
 
-/** What imagetrust owns on this host (state.json), or null before the first apply. */
-async function readOwnership(root: HostRoot): Promise<OwnershipState | null> {
+/**
+ * What imagetrust owns on this host (state.json), or null before the first
+ * apply. `validated`: it is as apply wrote and checked it (the fingerprint's
+ * reused digest covers it, and the CRI-O config that decides which paths it
+ * may name), so plain JSON reads it as parseState would; but a "__proto__"
+ * key, which parseState would not keep as a key, is read the long way.
+ */
+async function readOwnership(root: HostRoot, validated: boolean): Promise<OwnershipState | null> {
   const stateFile = await readHostFile(root, root.statePath)
-  return stateFile.content ? parseState(stateFile.content.toString('utf8'), stateFile.realPath, await managedPaths(root)) : null
+  if (!stateFile.content) return null
+  const text = stateFile.content.toString('utf8')
+  if (validated && !text.includes('"__proto__"')) return JSON.parse(text) as OwnershipState
+  const [{parseState}, {managedPaths}] = await Promise.all([import('../host/state.js'), import('../host/managed-paths.js')])
+  return parseState(text, stateFile.realPath, await managedPaths(root))
 }
 
 /** What status needs from the trust file: whether it sets the default, its keys as the last apply saw them, its untils. */
 async function readTrustContext(
   root: HostRoot,
   options: {config?: string; user?: boolean},
-): Promise<{found: string | null; ownsDefault: boolean; cached: CachedKeys; expiries: Expiring[]; engines?: EngineInfo[]; warnings: string[]}> {
+): Promise<{found: string | null; ownsDefault: boolean; cached: CachedKeys; expiries: Expiring[]; engines?: EngineInfo[]; stateValidated: boolean; warnings: string[]}> {
   const trustFile = trustFilePath({root: root.root, user: options.user, config: options.config})
   const warnings: string[] = []
-  if (!(await exists(trustFile))) return {found: null, ownsDefault: false, cached: new Map(), expiries: [], warnings}
-  // The trust file, its keys and the engines unchanged since the last apply: reuse what it learned about them.
-  const [{reusableFingerprint, recordedEngines}, {fingerprintContext}] = await Promise.all([import('../plan/fingerprint.js'), import('../plan/fingerprint-inputs.js')])
+  if (!(await exists(trustFile))) return {found: null, ownsDefault: false, cached: new Map(), expiries: [], stateValidated: false, warnings}
+  // The trust file, its keys, the engines and the state unchanged since the last apply: reuse what it learned about them.
+  const [{reusableFingerprint, recordedEngines, reusedCovers}, {fingerprintContext}] = await Promise.all([import('../plan/fingerprint.js'), import('../plan/fingerprint-inputs.js')])
   const unchanged = await reusableFingerprint(root, trustFile, await fingerprintContext(root))
   const cached: CachedKeys = unchanged ? new Map(unchanged.keys.map((k) => [k.hostPath, k.keys])) : new Map()
   const engines = unchanged && recordedEngines(unchanged)
+  const stateValidated = unchanged !== undefined && reusedCovers(unchanged, stateInputs(root))
   let expiries = unchanged?.expiries ?? []
   // Unchanged since apply validated it: its top-level default: line is enough, without loading YAML.
   const quick = unchanged ? await readBoundedText(trustFile, TRUST_FILE_LIMIT).then(defaultFromText, () => undefined) : undefined
@@ -358,7 +367,7 @@ async function readTrustContext(
         return false
       },
     ))
-  return {found: trustFile, ownsDefault, cached, expiries, ...(engines ? {engines} : {}), warnings}
+  return {found: trustFile, ownsDefault, cached, expiries, ...(engines ? {engines} : {}), stateValidated, warnings}
 }
 
 type TargetContext = Omit<Parameters<typeof describeTarget>[2], 'registries'>

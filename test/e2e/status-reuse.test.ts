@@ -56,18 +56,16 @@ describe('status reuses what apply recorded, never changing its report', () => {
     return {ws, root, config, env, run}
   }
 
-  /** status --json (stdout, stderr), with apply's records and then without them. */
+  /** status --json (exit code, stdout, stderr), with apply's records and then without them. */
   async function bothWays(host: Awaited<ReturnType<typeof applied>>): Promise<[string, string]> {
     const withRecords = await host.run(['status', '--json'])
-    assert.equal(withRecords.code, 0, withRecords.stderr)
     const state = path.join(host.root, 'var/lib/imagetrust')
     const records = (await readdir(state)).filter((f) => RECORDS.includes(f))
     assert.ok(records.includes('fingerprint.json'), `apply left no record in ${state}`)
     for (const f of records) await rename(path.join(state, f), path.join(host.ws, f))
     try {
       const without = await host.run(['status', '--json'])
-      assert.equal(without.code, 0, without.stderr)
-      return [withRecords.stdout + withRecords.stderr, without.stdout + without.stderr]
+      return [`${withRecords.code}\n${withRecords.stdout}${withRecords.stderr}`, `${without.code}\n${without.stdout}${without.stderr}`]
     } finally {
       for (const f of records) await rename(path.join(host.ws, f), path.join(state, f))
     }
@@ -86,6 +84,7 @@ describe('status reuses what apply recorded, never changing its report', () => {
     assert.equal(scopes.find((s) => s.scope === 'foreign.example.com')?.lookaside, 'https://foreign.example.com')
     const [withRecords, without] = await bothWays(host)
     assert.equal(withRecords, without)
+    assert.match(withRecords, /^0\n/)
     assert.match(withRecords, /vendor\.yaml:6: docker "foreign\.example\.com": unknown key "lookasid"/)
   })
 
@@ -103,6 +102,12 @@ describe('status reuses what apply recorded, never changing its report', () => {
       await mkdir(path.join(root, 'home/reuse/.config/containers'), {recursive: true})
       await writeFile(path.join(root, 'home/reuse/.config/containers/policy.json'), '{"default":[{"type":"insecureAcceptAnything"}]}')
     }],
+    ['a hand-edited state.json (a scope no longer owned)', async ({root}) => {
+      const file = path.join(root, 'var/lib/imagetrust/state.json')
+      const state = JSON.parse(await readFile(file, 'utf8'))
+      state.policies['/etc/containers/policy.json'].scopes = state.policies['/etc/containers/policy.json'].scopes.filter((s: string) => s !== 'registry.example.com/team2')
+      await writeFile(file, JSON.stringify(state, null, 2))
+    }],
     ['another podman', async () => writeFile(path.join(engines, 'podman'), `#!/bin/sh\necho "podman version 5.8.0"\n`)],
   ]
 
@@ -114,4 +119,16 @@ describe('status reuses what apply recorded, never changing its report', () => {
       assert.equal(withRecords, without)
     })
   }
+
+  it('refuses a state.json that names a key outside the key directory, with the records or without', async () => {
+    const host = await applied('refused-state')
+    const file = path.join(host.root, 'var/lib/imagetrust/state.json')
+    const state = JSON.parse(await readFile(file, 'utf8'))
+    state.keyFiles.push('/etc/passwd')
+    await writeFile(file, JSON.stringify(state, null, 2))
+    const [withRecords, without] = await bothWays(host)
+    assert.equal(withRecords, without)
+    assert.match(withRecords, /^1\n/)
+    assert.match(withRecords, /not in the key directory/)
+  })
 })

@@ -11,7 +11,7 @@ import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {HostRoot} from '../../src/host/paths.ts'
-import {digestInputs, type Fingerprint, fingerprintHolds, fingerprintPath, recordedEngines, reusableFingerprint, writeFingerprint} from '../../src/plan/fingerprint.ts'
+import {digestInputs, type Fingerprint, fingerprintHolds, fingerprintPath, recordedEngines, reusableFingerprint, reusedCovers, writeFingerprint} from '../../src/plan/fingerprint.ts'
 
 const CONTEXT = '{"test": true}'
 
@@ -68,6 +68,15 @@ describe("status's part of apply's record", () => {
     assert.deepEqual(await verdicts(), [false, false])
     await record()
     assert.equal(await reusableFingerprint(root, path.join(dir, 'other.yaml'), CONTEXT), undefined)
+  })
+
+  it('says which inputs the digest that vouches for it covers', async () => {
+    await record()
+    const fingerprint = (await reusableFingerprint(root, files.trust, CONTEXT))!
+    assert.equal(reusedCovers(fingerprint, {files: [files.key], dirs: []}), true)
+    assert.equal(reusedCovers(fingerprint, {files: [files.policy], dirs: []}), false)
+    assert.equal(reusedCovers({...fingerprint, reused: undefined}, {files: [files.policy], dirs: []}), true)
+    assert.equal(reusedCovers(fingerprint, {files: [], dirs: [{dir, suffixes: ['.conf']}]}), false)
   })
 
   it('gives the engines it recorded only when they are well formed', async () => {
