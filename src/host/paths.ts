@@ -114,3 +114,11 @@ export function managedDirs(layout: Layout): Array<{dir: string; kind: 'policy' 
     {dir: layout.keyDir, kind: 'key'},
   ]
 }
+
+/**
+ * What parseState's verdict on state.json depends on, as real paths: the file,
+ * and the CRI-O config that decides which paths it may name (managed-paths.ts).
+ */
+export function stateInputs(root: HostRoot): {files: string[]; dirs: Array<{dir: string; suffixes: string[]}>} {
+  return {files: [root.resolve(root.statePath), root.resolve(HOST_PATHS.crioConf)], dirs: [{dir: root.resolve(HOST_PATHS.crioConfD), suffixes: ['.conf']}]}
+}

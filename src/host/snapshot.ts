@@ -1,27 +1,16 @@
-import {lstat, readdir, readlink, stat} from 'node:fs/promises'
-import path from 'node:path'
+import {stat} from 'node:fs/promises'
 
-import {MiB, nameText, readRegularFile} from '../fs/read-bounded.js'
 import {ImagetrustError} from '../lib/errors.js'
 import {parsePolicy, type ParsedPolicy} from '../policy/parse.js'
 import type {PolicyFeatures} from '../policy/types.js'
+import type {RegistriesFile} from '../registries-d/read.js'
+import {type HostFile, readHostFile, readRegistriesDir, type RegistriesDirRead} from './host-files.js'
 import {parseState, type OwnershipState} from './state.js'
-import {parseRegistriesFile, type RegistriesFile} from '../registries-d/read.js'
 import {managedPaths} from './managed-paths.js'
 import {ETC_POLICY, type EngineView, shadowingPolicies, USR_SHARE_POLICY} from './engine-view.js'
 import {HOST_PATHS, type HostRoot, managedDirs} from './paths.js'
 
-/** A file on the host as found: content, mode, owner, and whether it is a link. */
-export interface HostFile {
-  hostPath: string
-  /** Where it really is under --root. */
-  realPath: string
-  content: Buffer | null
-  mode?: number
-  uid?: number
-  gid?: number
-  symlinkTarget?: string
-}
+export {type HostFile, readHostFile, readRegistriesDir, type RegistriesDirRead} from './host-files.js'
 
 export interface PolicySnapshot {
   file: HostFile
@@ -47,7 +36,7 @@ export interface EnvironmentShadow {
 export interface HostSnapshot {
   /** Every policy file the plan writes, by host path. */
   policies: Map<string, PolicySnapshot>
-  registriesD: {dirHostPath: string; files: RegistriesFile[]; warnings: string[]; broken?: Array<{path: string; detail: string}>}
+  registriesD: RegistriesDirRead
   /** The system registries.d, when managing a user's (which replaces it). */
   systemRegistriesD?: {dirHostPath: string; files: RegistriesFile[]; warnings: string[]}
   /** Files that take precedence over the managed ones for this user (its ~/.config, read before /etc). */
@@ -62,31 +51,6 @@ export interface HostSnapshot {
   dirs: Array<{hostPath: string; realPath: string; mode: number; kind: 'policy' | 'registries.d' | 'key'}>
   keyFiles: Map<string, HostFile>
   state: {file: HostFile; value: OwnershipState | null}
-}
-
-/** No policy, registries.d, key or state file is this large; a bigger one is refused rather than read. */
-const HOST_FILE_LIMIT = 16 * MiB
-
-export async function readHostFile(root: HostRoot, hostPath: string): Promise<HostFile> {
-  const realPath = root.resolve(hostPath)
-  const file: HostFile = {hostPath, realPath, content: null}
-  try {
-    const link = await lstat(realPath)
-    if (link.isSymbolicLink()) file.symlinkTarget = await readlink(realPath)
-    // A symlink is read where it points inside the root, never outside it.
-    const {content, stats} = await readRegularFile(root.resolveFull(hostPath), HOST_FILE_LIMIT)
-    file.content = content
-    file.mode = stats.mode & 0o7777
-    file.uid = stats.uid
-    file.gid = stats.gid
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') return file
-    if (error instanceof ImagetrustError) throw error
-    throw new ImagetrustError(`cannot read ${realPath}: ${code ?? (error as Error).message}`)
-  }
-
-  return file
 }
 
 export async function readPolicy(root: HostRoot, hostPath: string, features: PolicyFeatures): Promise<PolicySnapshot> {
@@ -177,53 +141,4 @@ async function copyUpVendorPolicy(root: HostRoot, snapshot: PolicySnapshot, opti
   }
 
   snapshot.vendor = {hostPath: USR_SHARE_POLICY, realPath: vendor.file.realPath, ...(vendor.parsed ? {parsed: vendor.parsed} : {}), ...(vendor.error ? {error: vendor.error} : {})}
-}
-
-/**
- * A registries.d file whose name is not UTF-8, opened by its bytes. Its
- * host path carries the name with \xNN escapes, for messages: nothing is ever
- * written to it (plan refuses to edit it). A symlink is not followed.
- */
-async function readUndecodable(realDir: string, dirHostPath: string, name: string, rawName: Buffer): Promise<HostFile> {
-  const file = Buffer.concat([Buffer.from(`${realDir}/`), rawName])
-  const hostFile: HostFile = {hostPath: path.posix.join(dirHostPath, name), realPath: path.join(realDir, name), content: null}
-  const link = await lstat(file)
-  if (link.isSymbolicLink()) return hostFile
-  const {content, stats} = await readRegularFile(file, HOST_FILE_LIMIT)
-  return {...hostFile, content, mode: stats.mode & 0o7777, uid: stats.uid, gid: stats.gid}
-}
-
-export async function readRegistriesDir(root: HostRoot, dirHostPath: string): Promise<HostSnapshot['registriesD']> {
-  const realDir = root.resolveFull(dirHostPath) // listed where a symlinked directory really is, in the root
-  let raw: Buffer[]
-  try {
-    // As bytes: a name that is not UTF-8 is still a *.yaml file containers/image reads.
-    raw = await readdir(realDir, {encoding: 'buffer'})
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {dirHostPath, files: [], warnings: []}
-    throw new ImagetrustError(`cannot read ${realDir}: ${(error as Error).message}`)
-  }
-
-  const warnings: string[] = []
-  const files: RegistriesFile[] = []
-  const broken: Array<{path: string; detail: string}> = []
-  // Sorted by bytes, as Go's os.ReadDir sorts them.
-  for (const rawName of raw.sort(Buffer.compare)) {
-    const {text: name, utf8} = nameText(rawName)
-    if (name.endsWith('.yml')) warnings.push(`${path.join(realDir, name)}: containers/image reads only *.yaml; this .yml file is ignored`)
-    if (!name.endsWith('.yaml')) continue
-    const hostFile = utf8 ? await readHostFile(root, path.posix.join(dirHostPath, name)) : await readUndecodable(realDir, dirHostPath, name, rawName)
-    if (!hostFile.content) {
-      // Listed but unreadable (a dangling link): containers/image fails every pull on it.
-      broken.push({path: hostFile.realPath, detail: `listed in registries.d but cannot be read${hostFile.symlinkTarget ? ` (a symlink to ${hostFile.symlinkTarget}, which does not exist)` : ''}: containers/image fails every pull`})
-      continue
-    }
-
-    const parsed = await parseRegistriesFile(name, hostFile.hostPath, hostFile.content.toString('utf8'), hostFile.realPath)
-    // Assigned, not spread: the file's Document is parsed only if something reads it.
-    files.push(Object.assign(parsed.file, {mode: hostFile.mode, uid: hostFile.uid, gid: hostFile.gid}, utf8 ? {} : {undecodableName: true}))
-    warnings.push(...parsed.warnings)
-  }
-
-  return {dirHostPath, files, warnings, broken}
 }

@@ -2,6 +2,7 @@ import {readdir} from 'node:fs/promises'
 import path from 'node:path'
 
 import {MiB, readRegularFile} from '../fs/read-bounded.js'
+import {allInOrder, upToFirst} from '../lib/in-order.js'
 import type {HostRoot} from './paths.js'
 
 /** Where systemd looks for system units, highest precedence first. */
@@ -84,26 +85,25 @@ async function readText(root: HostRoot, hostPath: string): Promise<string | unde
   )
 }
 
-/** A service unit's environment under --root: its unit file (the first found) and every drop-in, by name. */
+/**
+ * A service unit's environment under --root: its unit file (the first found)
+ * and every drop-in, by name. The candidates are read at once (most do not
+ * exist), and used in systemd's order.
+ */
 export async function readUnitEnvironment(root: HostRoot, unit: string): Promise<UnitEnvironment | undefined> {
-  let main: {file: string; text: string} | undefined
-  for (const dir of UNIT_DIRS) {
-    const file = path.posix.join(dir, unit)
-    const text = await readText(root, file)
-    if (text !== undefined) {
-      main = {file, text}
-      break
-    }
-  }
-
+  const mainFiles = UNIT_DIRS.map((dir) => path.posix.join(dir, unit))
+  const dropInDirs = [...UNIT_DIRS].reverse().map((dir) => path.posix.join(dir, `${unit}.d`))
+  const [texts, listings] = await allInOrder([
+    upToFirst(
+      mainFiles.map((file) => readText(root, file)),
+      (text) => text !== undefined,
+    ),
+    allInOrder(dropInDirs.map(async (dir) => readdir(root.resolveFull(dir)).catch(() => [] as string[]))),
+  ])
+  const main = texts.at(-1) === undefined ? undefined : {file: mainFiles[texts.length - 1], text: texts.at(-1)!}
   // A drop-in in a higher directory replaces the same-named one below; all apply in name order.
   const dropIns = new Map<string, string>()
-  for (const dir of [...UNIT_DIRS].reverse()) {
-    const dropInDir = path.posix.join(dir, `${unit}.d`)
-    const names = await readdir(root.resolveFull(dropInDir)).catch(() => [] as string[])
-    for (const name of names.filter((n) => n.endsWith('.conf'))) dropIns.set(name, path.posix.join(dropInDir, name))
-  }
-
+  for (const [i, names] of listings.entries()) for (const name of names.filter((n) => n.endsWith('.conf'))) dropIns.set(name, path.posix.join(dropInDirs[i], name))
   if (!main && dropIns.size === 0) return undefined
   const env: Record<string, string> = {}
   const named: string[] = []
@@ -113,18 +113,16 @@ export async function readUnitEnvironment(root: HostRoot, unit: string): Promise
     files.push(main.file)
   }
 
-  for (const name of [...dropIns.keys()].sort()) {
-    const file = dropIns.get(name)!
-    const text = await readText(root, file)
+  const dropInFiles = [...dropIns.keys()].sort().map((name) => dropIns.get(name)!)
+  for (const [i, text] of (await allInOrder(dropInFiles.map((file) => readText(root, file)))).entries()) {
     if (text === undefined) continue
     applyUnitText(text, env, named)
-    files.push(file)
+    files.push(dropInFiles[i])
   }
 
   // Read when the unit starts, in order, overriding Environment= (a missing "-" file is skipped, as systemd does).
   const environmentFiles = named.map((entry) => entry.replace(/^-/, '')).filter((file) => path.posix.isAbsolute(file))
-  for (const file of environmentFiles) {
-    const text = await readText(root, file)
+  for (const text of await allInOrder(environmentFiles.map((file) => readText(root, file)))) {
     if (text !== undefined) applyEnvironmentFile(text, env)
   }
 

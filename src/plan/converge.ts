@@ -9,6 +9,7 @@ import {ImagetrustError} from '../lib/errors.js'
 import {managedPaths} from '../host/managed-paths.js'
 import {expectedOwner} from '../host/owner.js'
 import {readHostViews} from '../host/engine-view-read.js'
+import {registriesEntries} from '../host/parse-cache.js'
 import {type HostSnapshot, readHostFile, readHostSnapshot} from '../host/snapshot.js'
 import {loadKeys} from '../keys/load.js'
 import {installedKeyFiles} from '../keys/pki.js'
@@ -128,7 +129,8 @@ export async function preparePlan(options: ConvergeOptions): Promise<PreparedPla
   planned.notes.push(...asOf.expired.map((e) => `${e.what} "${e.name}" expired on ${e.until}${e.reason ? ` (${e.reason})` : ''}: left out of what apply writes`))
   if (await interruptedApply(root)) planned.warnings.push(`an apply was interrupted before it finished (${root.resolve(journalHostPath(root))}): this plan sees its half-written files; the next apply rolls it back first`)
   const expiry = {at: at.toISOString(), source, entries: expiringEntries(source), expired: asOf.expired}
-  return {root, trust, keys, targets, plan: planned, expiry, engines, views, serviceFiles: units.flatMap((u) => u.environmentFiles), ...(signer ? {signer: signer.setup} : {})}
+  const registriesParsed = registriesEntries([...host.registriesD.files, ...(host.systemRegistriesD?.files ?? []), ...[...registries.dirs.values()].flat()])
+  return {root, trust, keys, targets, plan: planned, expiry, engines, views, serviceFiles: units.flatMap((u) => u.environmentFiles), registriesParsed, ...(signer ? {signer: signer.setup} : {})}
 }
 
 /** What the engines' views add to a plan: $CONTAINERS_POLICY_JSON shadows (drift), and their warnings. */

@@ -6,11 +6,12 @@ import {ENGINES, findOnPath} from '../host/detect.js'
 import {type EngineContext, type EngineView, pathsToProbe} from '../host/engine-view.js'
 import {expectedOwner} from '../host/owner.js'
 import {UNIT_DIRS} from '../host/unit-env.js'
-import {HOST_PATHS, type HostRoot, managedDirs} from '../host/paths.js'
+import {HOST_PATHS, type HostRoot, managedDirs, stateInputs} from '../host/paths.js'
 import type {PreparedPlan} from './types.js'
 import {planDrift} from './drift.js'
 import {nextExpiry} from '../trustfile/expiry.js'
-import {digestInputs, type InputSet, writeFingerprint} from './fingerprint.js'
+import {readRegularFile} from '../fs/read-bounded.js'
+import {digestInputs, type InputSet, parseCachePath, writeFingerprint} from './fingerprint.js'
 
 const VERSION = packageVersion()
 
@@ -37,15 +38,34 @@ export async function fingerprintContext(root: HostRoot): Promise<string> {
   return JSON.stringify({imagetrust: VERSION, root: root.root, layout: root.layout, engines: await engineStamps(), owner: await expectedOwner(root), environment})
 }
 
+/**
+ * The inputs of what status reuses from the record (fingerprint.ts): the
+ * trust file, the key and certificate files it names, the installed keys,
+ * and state.json with what its validation depends on.
+ */
+export function reusedInputs(prepared: PreparedPlan): InputSet {
+  const {root} = prepared
+  const state = stateInputs(root)
+  const files = [...trustInputs(prepared), ...prepared.keys.map((k) => root.resolve(k.hostPath)), ...prepared.plan.state.keyFiles.map((p) => root.resolve(p)), ...state.files]
+  return {files: [...new Set(files)], dirs: state.dirs}
+}
+
+/** The trust file and the key and certificate files it names, as real paths. */
+function trustInputs({trust}: PreparedPlan): string[] {
+  return [
+    trust.file,
+    ...trust.keys.filter((k) => k.file !== undefined).map((k) => path.resolve(trust.dir, k.file!)),
+    ...trust.keys.flatMap((k) => [k.pki?.caRoots.file, k.pki?.caIntermediates?.file]).filter((f) => f !== undefined).map((f) => path.resolve(trust.dir, f)),
+  ]
+}
+
 /** Every input plan() read for this host, as real paths; undefined when one cannot be hashed (a key fetched from a URL). */
 export function planInputs(prepared: PreparedPlan): InputSet | undefined {
   const {root, trust, targets} = prepared
   if (trust.keys.some((k) => k.url !== undefined)) return undefined
   const state = prepared.plan.state
   const files = [
-    trust.file,
-    ...trust.keys.filter((k) => k.file !== undefined).map((k) => path.resolve(trust.dir, k.file!)),
-    ...trust.keys.flatMap((k) => [k.pki?.caRoots.file, k.pki?.caIntermediates?.file]).filter((f) => f !== undefined).map((f) => path.resolve(trust.dir, f)),
+    ...trustInputs(prepared),
     ...targets.map((t) => root.resolve(t.hostPath)),
     ...state.generatedPolicies.map((p) => root.resolve(p)),
     ...state.keyFiles.map((p) => root.resolve(p)),
@@ -95,21 +115,49 @@ function contextOf(view: EngineView): EngineContext {
 /**
  * Remember the inputs of a plan of the host as it now is, and what check's
  * full path would say about them (warnings and drift included), for check's
- * fast path. Call it with a plan made after the writes, never before them.
+ * fast path, and what status reuses (its own digest; and the files as
+ * parsed). Call it with a plan made after the writes, never before them.
  */
 export async function recordFingerprint(prepared: PreparedPlan): Promise<void> {
+  await rememberParses(prepared)
   const inputs = planInputs(prepared)
   if (!inputs) return
   const {root} = prepared
+  const context = await fingerprintContext(root)
+  const reused = reusedInputs(prepared)
   await writeFingerprint(root, {
     version: 3,
     trustFile: prepared.trust.file,
-    digest: await digestInputs(inputs, await fingerprintContext(root)),
+    digest: await digestInputs(inputs, context),
     inputs,
     warnings: prepared.plan.warnings,
     drift: planDrift(prepared.plan, (p) => root.resolve(p)),
     keys: prepared.keys.map((k) => ({name: k.name, hostPath: k.hostPath, keys: k.keys})),
     expiries: prepared.expiry.entries,
     validUntil: nextExpiry(prepared.expiry.entries, new Date(prepared.expiry.at)),
+    engines: prepared.engines,
+    reused: {inputs: reused, digest: await digestInputs(reused, context)},
   })
+}
+
+/**
+ * The policy and registries.d files as written, parsed as status parses them,
+ * for status (host/parse-cache.ts); large ones are left out unread. Loaded
+ * here, not above: check's fast path imports this module.
+ */
+async function rememberParses(prepared: PreparedPlan): Promise<void> {
+  const {root} = prepared
+  const [{PARSE_CACHE_FILE_LIMIT, writeParseCache}, {parsePolicy}] = await Promise.all([import('../host/parse-cache.js'), import('../policy/parse.js')])
+  const parsed = async (hostPath: string) => {
+    const text = (await readRegularFile(root.resolveFull(hostPath), PARSE_CACHE_FILE_LIMIT).catch(() => undefined))?.content.toString('utf8')
+    if (text === undefined) return []
+    try {
+      return [{text, policy: parsePolicy(text, root.resolve(hostPath)).policy}]
+    } catch {
+      return []
+    }
+  }
+
+  const policies = (await Promise.all(prepared.targets.map(async (t) => parsed(t.hostPath)))).flat()
+  await writeParseCache(parseCachePath(root), {registries: prepared.registriesParsed, policies})
 }

@@ -2,6 +2,7 @@ import {createHash} from 'node:crypto'
 import {lstat, readdir, rm} from 'node:fs/promises'
 import path from 'node:path'
 
+import type {EngineInfo} from '../host/detect.js'
 import type {HostRoot} from '../host/paths.js'
 import type {KeyInfo} from '../keys/types.js'
 import type {Expiring} from '../trustfile/expiry.js'
@@ -39,6 +40,19 @@ export interface Fingerprint {
   expiries: Expiring[]
   /** The next until after the apply: from then on the plan differs, so the fingerprint no longer holds. */
   validUntil?: string
+  /**
+   * The engines the plan was made for, as their `--version` described them.
+   * The digest's context stamps each binary (path, inode, size, mtime), so
+   * while the fingerprint holds they are these: status need not run them.
+   */
+  engines?: EngineInfo[]
+  /**
+   * What status reuses from this record (keys, untils, engines) depends on
+   * fewer inputs than the plan: the trust file, its key files, the installed
+   * keys. Their own digest (same context) lets status reuse them without
+   * hashing every input, and on a host that drifted elsewhere.
+   */
+  reused?: {inputs: InputSet; digest: string}
 }
 
 const FINGERPRINT_FILE = 'fingerprint.json'
@@ -47,6 +61,11 @@ const INPUT_LIMIT = 16 * MiB
 
 export function fingerprintPath(root: HostRoot): string {
   return root.resolve(path.posix.join(root.layout.stateDir, FINGERPRINT_FILE))
+}
+
+/** Where apply leaves the policy and registries.d files as it parsed them, for status (host/parse-cache.ts). */
+export function parseCachePath(root: HostRoot): string {
+  return root.resolve(path.posix.join(root.layout.stateDir, 'parse-cache.json'))
 }
 
 async function fileEntry(hash: ReturnType<typeof createHash>, file: string | Buffer): Promise<void> {
@@ -96,20 +115,59 @@ export async function readFingerprint(root: HostRoot): Promise<Fingerprint | und
   if (!text) return undefined
   try {
     const value = JSON.parse(text) as Fingerprint
-    return value.version === 3 && typeof value.digest === 'string' && Array.isArray(value.drift) && Array.isArray(value.warnings) && Array.isArray(value.expiries) ? value : undefined
+    if (!(value.version === 3 && typeof value.digest === 'string' && Array.isArray(value.drift) && Array.isArray(value.warnings) && Array.isArray(value.expiries))) return undefined
+    const {reused} = value
+    const reusable = typeof reused?.digest === 'string' && Array.isArray(reused.inputs?.files) && Array.isArray(reused.inputs.dirs)
+    if (!reusable) delete value.reused
+    return value
   } catch {
     return undefined
   }
+}
+
+/** Whether the digest that vouches for what status reuses (its own, or every input) covers these inputs. */
+export function reusedCovers(fingerprint: Fingerprint, inputs: InputSet): boolean {
+  const covered = fingerprint.reused?.inputs ?? fingerprint.inputs
+  const dirs = new Set(covered.dirs.map((d) => `${d.dir}\0${d.suffixes.join(',')}`))
+  return inputs.files.every((f) => covered.files.includes(f)) && inputs.dirs.every((d) => dirs.has(`${d.dir}\0${d.suffixes.join(',')}`))
+}
+
+/** The engines a holding fingerprint recorded, when it recorded them (older ones did not). */
+export function recordedEngines(fingerprint: Fingerprint): EngineInfo[] | undefined {
+  const {engines} = fingerprint
+  if (!Array.isArray(engines)) return undefined
+  const valid = engines.every((e) => typeof e?.name === 'string' && typeof e.path === 'string' && typeof e.version === 'string')
+  return valid ? engines : undefined
 }
 
 export async function removeFingerprint(root: HostRoot): Promise<void> {
   await rm(fingerprintPath(root), {force: true})
 }
 
-/** Still true when every input hashes as it did after the last apply, and no until has passed since. */
-export async function fingerprintHolds(root: HostRoot, trustFile: string, context: string, now = new Date()): Promise<Fingerprint | undefined> {
+/** The record for this trust file, while no until has passed since it was made. */
+async function currentFingerprint(root: HostRoot, trustFile: string, now: Date): Promise<Fingerprint | undefined> {
   const fingerprint = await readFingerprint(root)
   if (!fingerprint || fingerprint.trustFile !== path.resolve(trustFile)) return undefined
   if (fingerprint.validUntil !== undefined && !(now.getTime() < Date.parse(fingerprint.validUntil))) return undefined
+  return fingerprint
+}
+
+/** Still true when every input hashes as it did after the last apply, and no until has passed since. */
+export async function fingerprintHolds(root: HostRoot, trustFile: string, context: string, now = new Date()): Promise<Fingerprint | undefined> {
+  const fingerprint = await currentFingerprint(root, trustFile, now)
+  if (!fingerprint) return undefined
   return (await digestInputs(fingerprint.inputs, context)) === fingerprint.digest ? fingerprint : undefined
+}
+
+/**
+ * The record, when what status reuses from it (keys, untils, engines) still
+ * holds: its own inputs hash as they did (every input, for a record made
+ * before it had them), and no until has passed. The rest of it (drift,
+ * warnings) may be stale: only check's fingerprintHolds vouches for that.
+ */
+export async function reusableFingerprint(root: HostRoot, trustFile: string, context: string, now = new Date()): Promise<Fingerprint | undefined> {
+  const fingerprint = await currentFingerprint(root, trustFile, now)
+  if (!fingerprint) return undefined
+  const {inputs, digest} = fingerprint.reused ?? fingerprint
+  return (await digestInputs(inputs, context)) === digest ? fingerprint : undefined
 }

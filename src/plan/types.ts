@@ -10,6 +10,7 @@ import type {Override} from '../policy/overrides.js'
 import type {SigningSetup} from './staging.js'
 import type {OwnershipState} from '../host/state.js'
 import type {RegistriesDirs, RegistriesView} from '../registries-d/layers.js'
+import type {ParsedEntry} from '../registries-d/read.js'
 
 export type FileKind = 'policy' | 'registries.d' | 'key' | 'state'
 export type FileAction = 'create' | 'update' | 'delete'
@@ -76,6 +77,8 @@ export interface PreparedPlan {
   views: EngineView[]
   /** The EnvironmentFile= files the engines' service units name (host paths): their variables decide what the engines read. */
   serviceFiles: string[]
+  /** The registries.d files the plan read, as parsed (host/parse-cache.ts): remembered for status. */
+  registriesParsed: Record<string, ParsedEntry>
 }
 
 /** Who must own the managed files (root for the system's, the user for --user). */

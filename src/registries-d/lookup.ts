@@ -24,16 +24,29 @@ export interface LookasideResolution {
 
 type Section = Record<string, unknown>
 
-function sectionOf(file: RegistriesFile, scope: string): Section | undefined {
-  const value = file.doc.getIn(['docker', scope]) as unknown
+const asSection = (value: unknown): Section | undefined => {
   const plain = value && typeof value === 'object' && 'toJSON' in value ? (value as {toJSON(): unknown}).toJSON() : value
   return plain && typeof plain === 'object' ? (plain as Section) : undefined
 }
 
+/** A member of the fast parser's value, by path (undefined where it is not a mapping); own keys only. */
+function member(value: unknown, ...path: string[]): unknown {
+  let at = value
+  for (const key of path) {
+    if (!at || typeof at !== 'object' || Array.isArray(at) || !Object.hasOwn(at, key)) return undefined
+    at = (at as Record<string, unknown>)[key]
+  }
+
+  return at
+}
+
+/** From the fast parser's value when the file has one (no Document parsed), else from the Document. */
+function sectionOf(file: RegistriesFile, scope: string): Section | undefined {
+  return asSection('value' in file ? member(file.value, 'docker', scope) : file.doc.getIn(['docker', scope]))
+}
+
 function defaultDocker(file: RegistriesFile): Section | undefined {
-  const value = file.doc.get('default-docker') as unknown
-  const plain = value && typeof value === 'object' && 'toJSON' in value ? (value as {toJSON(): unknown}).toJSON() : value
-  return plain && typeof plain === 'object' ? (plain as Section) : undefined
+  return asSection('value' in file ? member(file.value, 'default-docker') : file.doc.get('default-docker'))
 }
 
 /** The first value of any of `keys` (newer name first) along the chain. */

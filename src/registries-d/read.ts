@@ -1,3 +1,5 @@
+import {createHash} from 'node:crypto'
+
 import type {Document} from 'yaml'
 
 import {ParseError} from '../lib/errors.js'
@@ -16,10 +18,18 @@ export interface RegistriesFile {
   displayPath: string
   text: string
   doc: Document
+  /**
+   * The value the fast parser read, when it read the file (and every key in it
+   * is a string): lookups read sections from it, so a file only looked at
+   * never needs its Document. Edits clone the Document, so it stays true.
+   */
+  value?: unknown
   /** docker: scope → line of its key. */
   scopes: Map<string, number>
   /** Line of a non-null default-docker, if any. */
   defaultDocker?: number
+  /** What reading it warned about (unknown keys), located. */
+  warnings?: string[]
   /** The name on disk is not UTF-8: `name` and `hostPath` spell it with \xNN escapes, so it is read, never written. */
   undecodableName?: true
   /** As found on disk (absent for files the plan makes up). */
@@ -30,8 +40,57 @@ export interface RegistriesFile {
 
 const SECTION_KEYS = ['lookaside', 'lookaside-staging', 'sigstore', 'sigstore-staging', 'use-sigstore-attachments']
 
-export async function parseRegistriesFile(name: string, hostPath: string, text: string, displayPath = hostPath): Promise<{file: RegistriesFile; warnings: string[]}> {
-  return (await parseFast(name, hostPath, text, displayPath)) ?? parsePrecise(name, hostPath, text, displayPath)
+/**
+ * What parsing a file gave, as JSON, for one whose text was read the fast way:
+ * parsing the same text (named by the same path) again gives the same.
+ */
+export interface ParsedEntry {
+  scopes: Array<[string, number]>
+  defaultDocker?: number
+  value: unknown
+  warnings: string[]
+}
+
+/** Parses already made, by parseKey: a text found here is not parsed again (host/parse-cache.ts). */
+export type KnownRegistries = ReadonlyMap<string, ParsedEntry>
+
+/** A file's text and the path its warnings name, as one digest. */
+export function parseKey(text: string, displayPath: string): string {
+  return createHash('sha256').update(displayPath).update('\0').update(text).digest('hex')
+}
+
+export async function parseRegistriesFile(name: string, hostPath: string, text: string, displayPath = hostPath, known?: KnownRegistries): Promise<{file: RegistriesFile; warnings: string[]}> {
+  const entry = known?.get(parseKey(text, displayPath))
+  if (entry) {
+    const file = fastFile({name, hostPath, displayPath, text}, {scopes: new Map(entry.scopes), defaultDocker: entry.defaultDocker, value: entry.value}, [...entry.warnings])
+    return {file, warnings: [...entry.warnings]}
+  }
+
+  const parsed = (await parseFast(name, hostPath, text, displayPath)) ?? (await parsePrecise(name, hostPath, text, displayPath))
+  parsed.file.warnings = [...parsed.warnings]
+  return parsed
+}
+
+/** The entry to remember for a file read the fast way, when its value is plain JSON (no infinities, no -0). */
+export function parsedEntry(file: RegistriesFile): ParsedEntry | undefined {
+  if (!('value' in file) || !file.warnings || !isJson(file.value)) return undefined
+  return {scopes: [...file.scopes], ...(file.defaultDocker === undefined ? {} : {defaultDocker: file.defaultDocker}), value: file.value, warnings: file.warnings}
+}
+
+function isJson(value: unknown): boolean {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true
+  if (typeof value === 'number') return Number.isFinite(value) && !Object.is(value, -0)
+  if (Array.isArray(value)) return value.every((v) => isJson(v))
+  return isPlainMap(value) && Object.values(value).every((v) => isJson(v))
+}
+
+/** A file read the fast way: its Document is parsed only when something reads it. */
+function fastFile(base: Pick<RegistriesFile, 'name' | 'hostPath' | 'displayPath' | 'text'>, found: Pick<RegistriesFile, 'scopes' | 'defaultDocker' | 'value'>, warnings?: string[]): RegistriesFile {
+  let doc: Document | undefined
+  const {scopes, defaultDocker} = found
+  const file = {...base, scopes, defaultDocker, ...('value' in found ? {value: found.value} : {}), ...(warnings ? {warnings} : {})} as RegistriesFile
+  Object.defineProperty(file, 'doc', {enumerable: true, get: () => (doc ??= parseYamlDocumentSync(base.text, base.displayPath))})
+  return file
 }
 
 const isPlainMap = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value)
@@ -45,7 +104,7 @@ const isPlainMap = (value: unknown): value is Record<string, unknown> => typeof 
 async function parseFast(name: string, hostPath: string, text: string, displayPath: string): Promise<{file: RegistriesFile; warnings: string[]} | undefined> {
   const fast = await parseYamlFast(text)
   if (!fast) return undefined
-  const {value, keyLines} = fast
+  const {value, keyLines, typedKeys} = fast
   const lineOf = (...path: string[]) => keyLines.get(JSON.stringify(path))
   const warnings: string[] = []
   const scopes = new Map<string, number>()
@@ -81,10 +140,7 @@ async function parseFast(name: string, hostPath: string, text: string, displayPa
     }
   }
 
-  let doc: Document | undefined
-  const file = {name, hostPath, displayPath, text, scopes, defaultDocker} as RegistriesFile
-  Object.defineProperty(file, 'doc', {enumerable: true, get: () => (doc ??= parseYamlDocumentSync(text, displayPath))})
-  return {file, warnings}
+  return {file: fastFile({name, hostPath, displayPath, text}, {scopes, defaultDocker, ...(typedKeys ? {} : {value})}), warnings}
 }
 
 async function parsePrecise(name: string, hostPath: string, text: string, displayPath: string): Promise<{file: RegistriesFile; warnings: string[]}> {

@@ -1,22 +1,22 @@
 import {access} from 'node:fs/promises'
 
-import {detectEngines} from '../host/detect.js'
+import {detectEngines, type EngineInfo} from '../host/detect.js'
 import {engineLabel, type EngineView, type PolicySource, shadowingPolicies, viewsDiffer} from '../host/engine-view.js'
 import {configPathReports, readHostViews, viewWarnings} from '../host/engine-view-read.js'
-import {HOST_PATHS, type HostRoot, trustFilePath} from '../host/paths.js'
-import {readHostFile, readRegistriesDir} from '../host/snapshot.js'
+import {HOST_PATHS, type HostRoot, stateInputs, trustFilePath} from '../host/paths.js'
+import {type KnownParses, policyKey, readParseCache} from '../host/parse-cache.js'
+import {readHostFile, readRegistriesDir} from '../host/host-files.js'
 import type {KeyInfo} from '../keys/types.js'
 import {readBoundedText, TRUST_FILE_LIMIT} from '../fs/read-bounded.js'
 import {ImagetrustError} from '../lib/errors.js'
+import {allInOrder} from '../lib/in-order.js'
 import {ruleBeneath} from '../policy/effective.js'
 import {describeOverride, findOverrides, type Override} from '../policy/overrides.js'
-import {parsePolicy} from '../policy/parse.js'
 import {type DockerReference, parseDockerScope} from '../policy/reference.js'
 import type {Policy, PolicyRequirement} from '../policy/types.js'
-import {managedPaths} from '../host/managed-paths.js'
-import {parseState, type OwnershipState, type PolicyOwnership} from '../host/state.js'
+import type {OwnershipState, PolicyOwnership} from '../host/state.js'
 import {resolveLookaside} from '../registries-d/lookup.js'
-import {parseRegistriesFile, type RegistriesFile} from '../registries-d/read.js'
+import {type KnownRegistries, parseRegistriesFile, type RegistriesFile} from '../registries-d/read.js'
 import {plainRequirements} from '../explain/words.js'
 import {readStamp} from './stamp.js'
 import {type Expiring, expiringEntries, isExpired} from '../trustfile/expiry.js'
@@ -26,8 +26,11 @@ import {type Expiring, expiringEntries, isExpired} from '../trustfile/expiry.js'
  * file an engine reads (system, the user's, CRI-O's global and per-namespace
  * ones): each scope's requirement in plain words, its keys, lookaside or
  * sigstore attachments, its owner, and what shadows or overrides it. Reads
- * only; key details come from check's fingerprint when nothing changed since
- * the last apply, so status parses no key it does not have to.
+ * only. What the last apply recorded is reused while its inputs are
+ * unchanged: the engines' versions, the keys' details and the untils
+ * (plan/fingerprint.ts), the policy and registries.d files as parsed
+ * (host/parse-cache.ts). So status runs no engine, and parses no key or file,
+ * that it does not have to; what it reports is the same either way.
  */
 export type Owner = 'imagetrust' | 'foreign' | 'taken over'
 
@@ -109,40 +112,63 @@ function scopeReference(scope: string): DockerReference | undefined {
   return {domain: syntax.domain, path: '_'}
 }
 
-async function describeKeys(root: HostRoot, requirements: PolicyRequirement[], cached: CachedKeys): Promise<StatusKey[]> {
+/**
+ * What status learns about the key files of one run, by file: a key named by
+ * many scopes is read (and, without check's cache, parsed) once. Each scope
+ * gets its own copy.
+ */
+interface KeyContext {
+  cached: CachedKeys
+  seen: Map<string, Promise<StatusKey[]>>
+}
+
+const copyKey = (key: StatusKey): StatusKey => ({...key, fingerprints: [...key.fingerprints], expires: [...key.expires], userIds: [...key.userIds]})
+
+async function once(keys: KeyContext, id: string, describe: () => Promise<StatusKey[]>): Promise<StatusKey[]> {
+  let found = keys.seen.get(id)
+  if (!found) keys.seen.set(id, (found = describe()))
+  return (await found).map((k) => copyKey(k))
+}
+
+async function describeKeys(root: HostRoot, requirements: PolicyRequirement[], keys: KeyContext): Promise<StatusKey[]> {
   const out: StatusKey[] = []
   for (const r of requirements) {
     if (r.type !== 'signedBy' && r.type !== 'sigstoreSigned') continue
-    if (r.type === 'sigstoreSigned' && r.pki) out.push(...(await describeCaFiles(root, r.pki)))
+    const pki = r.type === 'sigstoreSigned' ? r.pki : undefined
+    if (pki) out.push(...(await once(keys, JSON.stringify(['pki', pki.caRootsPath, pki.caIntermediatesPath]), () => describeCaFiles(root, pki))))
     const paths = [...(r.keyPath ? [r.keyPath] : []), ...(r.keyPaths ?? [])]
-    for (const p of paths) {
-      const file = await readHostFile(root, p)
-      const key: StatusKey = {path: p, installed: file.content !== null, fingerprints: [], expires: [], userIds: []}
-      if (!file.content) key.error = `${file.realPath} does not exist: every pull under this scope fails`
-      else {
-        let infos = cached.get(p)
-        if (!infos) {
-          try {
-            infos = r.type === 'sigstoreSigned' ? [(await import('../keys/sigstore.js')).checkSigstoreKey(file.content, {name: p}).info] : (await (await import('../keys/gpg.js')).inspectGpgKeys(file.content, {name: p})).keys
-          } catch (error) {
-            key.error = (error as Error).message
-          }
-        }
-
-        for (const info of infos ?? []) {
-          key.fingerprints.push(info.fingerprint)
-          key.expires.push(info.expires ?? 'never')
-          key.userIds.push(...info.userIds)
-        }
-      }
-
-      out.push(key)
-    }
-
+    for (const p of paths) out.push(...(await once(keys, JSON.stringify([r.type, p]), async () => [await describeKeyFile(root, r.type, p, keys.cached)])))
     if (r.keyData !== undefined) out.push({path: 'keyData', installed: true, fingerprints: [], expires: [], userIds: [], error: 'inline key data (not inspected)'})
   }
 
   return out
+}
+
+/** One key file: installed or not, and its keys, from check's cache when it has them, else parsed. */
+async function describeKeyFile(root: HostRoot, type: 'signedBy' | 'sigstoreSigned', p: string, cached: CachedKeys): Promise<StatusKey> {
+  const file = await readHostFile(root, p)
+  const key: StatusKey = {path: p, installed: file.content !== null, fingerprints: [], expires: [], userIds: []}
+  if (!file.content) {
+    key.error = `${file.realPath} does not exist: every pull under this scope fails`
+    return key
+  }
+
+  let infos = cached.get(p)
+  if (!infos) {
+    try {
+      infos = type === 'sigstoreSigned' ? [(await import('../keys/sigstore.js')).checkSigstoreKey(file.content, {name: p}).info] : (await (await import('../keys/gpg.js')).inspectGpgKeys(file.content, {name: p})).keys
+    } catch (error) {
+      key.error = (error as Error).message
+    }
+  }
+
+  for (const info of infos ?? []) {
+    key.fingerprints.push(info.fingerprint)
+    key.expires.push(info.expires ?? 'never')
+    key.userIds.push(...info.userIds)
+  }
+
+  return key
 }
 
 /** A pki requirement's CA files: each certificate's fingerprint, expiry and subject. */
@@ -198,7 +224,7 @@ function indexOverrides(overrides: Override[]): {by: Map<string, Override>; hidi
 async function describeTarget(
   root: HostRoot,
   target: Pick<StatusTarget, 'kind' | 'namespace' | 'readers' | 'shadowedBy'> & {hostPath: string},
-  context: {state: OwnershipState | null; ownsDefault: boolean; registries: RegistriesFile[]; cached: CachedKeys},
+  context: {state: OwnershipState | null; ownsDefault: boolean; registries: RegistriesFile[]; keys: KeyContext; policies: KnownParses['policies']},
 ): Promise<StatusTarget> {
   const file = await readHostFile(root, target.hostPath)
   const {hostPath, ...rest} = target
@@ -206,7 +232,8 @@ async function describeTarget(
   if (!file.content) return out
   let policy: Policy
   try {
-    policy = parsePolicy(file.content.toString('utf8'), file.realPath).policy
+    const text = file.content.toString('utf8')
+    policy = context.policies.get(policyKey(text)) ?? (await import('../policy/parse.js')).parsePolicy(text, file.realPath).policy
   } catch (error) {
     if (!(error instanceof ImagetrustError)) throw error
     out.error = error.message
@@ -227,7 +254,7 @@ async function describeTarget(
         scope,
         requirement: plainRequirements(requirements),
         requirements,
-        keys: await describeKeys(root, requirements, context.cached),
+        keys: await describeKeys(root, requirements, context.keys),
         owner: transport.name === 'docker' ? ownerOf(scope, ownership, generated, ownScopes) : ownership?.localTransports.includes(transport.name) && scope === '' ? 'imagetrust' : 'foreign',
         overriddenBy: [],
       }
@@ -267,15 +294,23 @@ function defaultFromText(text: string): boolean | undefined {
 }
 
 export async function hostStatus(root: HostRoot, options: {config?: string; user?: boolean}): Promise<StatusReport> {
-  const warnings: string[] = []
-  const stateFile = await readHostFile(root, root.statePath)
-  const state = stateFile.content ? parseState(stateFile.content.toString('utf8'), stateFile.realPath, await managedPaths(root)) : null
-  const trust = await readTrustContext(root, options, warnings)
-  const systemRegistries = await readRegistriesDir(root, '/etc/containers/registries.d')
-  warnings.push(...systemRegistries.warnings)
-  const host = await readHostViews(root, await detectEngines())
-  const registriesOf = async (view: EngineView | undefined) => (view ? await loadRegistries(root, view) : systemRegistries.files)
-  const targets = await policyTargets(root, host, {state, ownsDefault: trust.ownsDefault, cached: trust.cached}, registriesOf)
+  // Independent reads, at once: one's file I/O runs while another parses. They fail as if read one by one.
+  const trustRead = readTrustContext(root, options)
+  const knownRead = knownParses(root)
+  const [state, trust, systemRegistries, host, known] = await allInOrder([
+    trustRead.then(async (t) => readOwnership(root, t.stateValidated)),
+    trustRead,
+    knownRead.then(async (known) => readRegistriesDir(root, '/etc/containers/registries.d', known.registries)),
+    // Unchanged since apply: the engines are the binaries it asked, so their answers are reused, not asked again.
+    trustRead.then(async (t) => readHostViews(root, t.engines ?? (await detectEngines()))),
+    knownRead,
+  ])
+  const warnings = [...trust.warnings, ...systemRegistries.warnings]
+  // Each registries.d file is parsed once: the system directory's, then those only some engine reads.
+  const parsed = new Map(systemRegistries.files.map((f) => [f.hostPath, f]))
+  const registriesOf = async (view: EngineView | undefined) => (view ? await loadRegistries(root, view, {parsed, known: known.registries}) : systemRegistries.files)
+  const keys = {cached: trust.cached, seen: new Map()}
+  const targets = await policyTargets(root, host, {state, ownsDefault: trust.ownsDefault, keys, policies: known.policies}, registriesOf)
   warnings.push(...configPathReports(root, host.views).filter((p) => p.shadows).map((p) => `${p.path} shadows ${p.shadows}`), ...viewWarnings(root, host.views, host.snapshot))
   warnings.push(...targetWarnings(targets))
   const enginesDiffer = host.views.some((v) => viewsDiffer(v, host.views[0]))
@@ -286,25 +321,43 @@ export async function hostStatus(root: HostRoot, options: {config?: string; user
   return {targets, engines: host.views.map((v) => engineSummary(root, v)), enginesDiffer, lastApply, lastCheck, trustFile: trust.found, expiring, warnings}
 }
 
+/**
+ * What imagetrust owns on this host (state.json), or null before the first
+ * apply. `validated`: it is as apply wrote and checked it (the fingerprint's
+ * reused digest covers it, and the CRI-O config that decides which paths it
+ * may name), so plain JSON reads it as parseState would; but a "__proto__"
+ * key, which parseState would not keep as a key, is read the long way.
+ */
+async function readOwnership(root: HostRoot, validated: boolean): Promise<OwnershipState | null> {
+  const stateFile = await readHostFile(root, root.statePath)
+  if (!stateFile.content) return null
+  const text = stateFile.content.toString('utf8')
+  if (validated && !text.includes('"__proto__"')) return JSON.parse(text) as OwnershipState
+  const [{parseState}, {managedPaths}] = await Promise.all([import('../host/state.js'), import('../host/managed-paths.js')])
+  return parseState(text, stateFile.realPath, await managedPaths(root))
+}
+
 /** What status needs from the trust file: whether it sets the default, its keys as the last apply saw them, its untils. */
 async function readTrustContext(
   root: HostRoot,
   options: {config?: string; user?: boolean},
-  warnings: string[],
-): Promise<{found: string | null; ownsDefault: boolean; cached: CachedKeys; expiries: Expiring[]}> {
+): Promise<{found: string | null; ownsDefault: boolean; cached: CachedKeys; expiries: Expiring[]; engines?: EngineInfo[]; stateValidated: boolean; warnings: string[]}> {
   const trustFile = trustFilePath({root: root.root, user: options.user, config: options.config})
-  if (!(await exists(trustFile))) return {found: null, ownsDefault: false, cached: new Map(), expiries: []}
-  // Nothing changed since the last apply: reuse what it learned about the keys.
-  const [{fingerprintHolds}, {fingerprintContext}] = await Promise.all([import('../plan/fingerprint.js'), import('../plan/fingerprint-inputs.js')])
-  const unchanged = await fingerprintHolds(root, trustFile, await fingerprintContext(root))
+  const warnings: string[] = []
+  if (!(await exists(trustFile))) return {found: null, ownsDefault: false, cached: new Map(), expiries: [], stateValidated: false, warnings}
+  // The trust file, its keys, the engines and the state unchanged since the last apply: reuse what it learned about them.
+  const [{reusableFingerprint, recordedEngines, reusedCovers}, {fingerprintContext}] = await Promise.all([import('../plan/fingerprint.js'), import('../plan/fingerprint-inputs.js')])
+  const unchanged = await reusableFingerprint(root, trustFile, await fingerprintContext(root))
   const cached: CachedKeys = unchanged ? new Map(unchanged.keys.map((k) => [k.hostPath, k.keys])) : new Map()
+  const engines = unchanged && recordedEngines(unchanged)
+  const stateValidated = unchanged !== undefined && reusedCovers(unchanged, stateInputs(root))
   let expiries = unchanged?.expiries ?? []
   // Unchanged since apply validated it: its top-level default: line is enough, without loading YAML.
   const quick = unchanged ? await readBoundedText(trustFile, TRUST_FILE_LIMIT).then(defaultFromText, () => undefined) : undefined
-  const {loadTrustFile} = await import('../trustfile/load.js')
+  // Loaded only when needed: the trust file loader brings the YAML parsers and the validators.
   const ownsDefault =
     quick ??
-    (await loadTrustFile(trustFile).then(
+    (await (await import('../trustfile/load.js')).loadTrustFile(trustFile).then(
       (t) => {
         if (!unchanged) expiries = expiringEntries(t)
         return t.default !== undefined
@@ -314,7 +367,7 @@ async function readTrustContext(
         return false
       },
     ))
-  return {found: trustFile, ownsDefault, cached, expiries}
+  return {found: trustFile, ownsDefault, cached, expiries, ...(engines ? {engines} : {}), stateValidated, warnings}
 }
 
 type TargetContext = Omit<Parameters<typeof describeTarget>[2], 'registries'>
@@ -381,11 +434,31 @@ function annotateExpiry(targets: StatusTarget[], expiring: Expiring[]): void {
 /** The kind of status target a policy file some engine reads is, by why it reads it. */
 const KIND_OF_SOURCE: Record<PolicySource, StatusTarget['kind']> = {explicit: 'crio', environment: 'environment', user: 'user', etc: 'system', 'usr-share': 'vendor'}
 
-async function loadRegistries(root: HostRoot, view: EngineView): Promise<RegistriesFile[]> {
+/** The policy and registries.d files as apply parsed them, when it left them for status (plan/fingerprint-inputs.ts). */
+async function knownParses(root: HostRoot): Promise<KnownParses> {
+  const {parseCachePath} = await import('../plan/fingerprint.js')
+  return readParseCache(parseCachePath(root))
+}
+
+/**
+ * The registries.d files a view loads. `parsed` holds the ones this run
+ * already read (by host path), and keeps the new ones; a text in `known` is
+ * not parsed again.
+ */
+async function loadRegistries(root: HostRoot, view: EngineView, {parsed, known}: {parsed: Map<string, RegistriesFile>; known: KnownRegistries}): Promise<RegistriesFile[]> {
   const files: RegistriesFile[] = []
   for (const f of view.registriesD.files) {
+    const seen = parsed.get(f.path)
+    if (seen) {
+      files.push(seen)
+      continue
+    }
+
     const file = await readHostFile(root, f.path)
-    if (file.content) files.push((await parseRegistriesFile(f.name, f.path, file.content.toString('utf8'), file.realPath)).file)
+    if (!file.content) continue
+    const read = (await parseRegistriesFile(f.name, f.path, file.content.toString('utf8'), file.realPath, known)).file
+    parsed.set(f.path, read)
+    files.push(read)
   }
 
   return files

@@ -128,8 +128,10 @@ async function fastParse(text: string, file: string): Promise<unknown> {
  * its parse events: no CST. Keys inside sequences are not indexed. Undefined
  * when the text is not for the fast parser (see NEEDS_PRECISE) or it
  * refuses the text: the caller takes the precise path, which locates errors.
+ * typedKeys: some indexed key is not a string (`5000:`, `true:`), which
+ * js-yaml's value spells as one; the Document keeps its type.
  */
-export async function parseYamlFast(text: string): Promise<{value: unknown; keyLines: Map<string, number>} | undefined> {
+export async function parseYamlFast(text: string): Promise<{value: unknown; keyLines: Map<string, number>; typedKeys: boolean} | undefined> {
   if (NEEDS_PRECISE.test(text)) return undefined
   const jsYaml = (await import('js-yaml')).default
   interface Frame {
@@ -140,6 +142,7 @@ export async function parseYamlFast(text: string): Promise<{value: unknown; keyL
 
   const stack: Frame[] = [{path: [], count: 0}]
   const keyLines = new Map<string, number>()
+  let typedKeys = false
   const listener = (event: 'open' | 'close', state: {line: number; kind: string | null; result: unknown}) => {
     const parent = stack.at(-1)!
     if (event === 'open') {
@@ -153,6 +156,7 @@ export async function parseYamlFast(text: string): Promise<{value: unknown; keyL
     const owner = stack.at(-1)!
     if (owner.count % 2 === 0 && state.kind === 'scalar' && owner.path !== undefined && stack.length > 1) {
       owner.lastKey = String(state.result)
+      typedKeys ||= typeof state.result !== 'string'
       keyLines.set(JSON.stringify([...owner.path, owner.lastKey]), state.line + 1)
     }
 
@@ -160,7 +164,8 @@ export async function parseYamlFast(text: string): Promise<{value: unknown; keyL
   }
 
   try {
-    return {value: jsYaml.load(text, {schema: jsYaml.CORE_SCHEMA, listener}), keyLines}
+    const value = jsYaml.load(text, {schema: jsYaml.CORE_SCHEMA, listener})
+    return {value, keyLines, typedKeys}
   } catch {
     return undefined
   }

@@ -180,4 +180,37 @@ describe('service unit environments', () => {
       await rm(dir, {recursive: true, force: true})
     }
   })
+
+  it('takes the unit file from the first directory that has it, and drop-ins by name, a higher directory replacing a lower one', async () => {
+    const {mkdtemp, mkdir, writeFile, rm} = await import('node:fs/promises')
+    const {tmpdir} = await import('node:os')
+    const path = await import('node:path')
+    const {HostRoot} = await import('../../src/host/paths.ts')
+    const {readUnitEnvironment} = await import('../../src/host/unit-env.ts')
+    const dir = await mkdtemp(path.join(tmpdir(), 'itunit-'))
+    const write = async (file: string, text: string) => {
+      await mkdir(path.dirname(path.join(dir, file)), {recursive: true})
+      await writeFile(path.join(dir, file), text)
+    }
+
+    try {
+      await write('etc/systemd/system/podman.service', '[Service]\nEnvironment=HOME=/etc-unit A=etc\n')
+      await write('usr/lib/systemd/system/podman.service', '[Service]\nEnvironment=HOME=/lib-unit B=lib\n')
+      await write('usr/lib/systemd/system/podman.service.d/10-a.conf', '[Service]\nEnvironment=A=lib-dropin\n')
+      await write('usr/lib/systemd/system/podman.service.d/20-b.conf', '[Service]\nEnvironment=B=lib-20\n')
+      await write('run/systemd/system/podman.service.d/20-b.conf', '[Service]\nEnvironment=B=run-20\n')
+      await write('etc/systemd/system/podman.service.d/30-c.conf', '[Service]\nEnvironment=A=etc-30\n')
+      const unit = await readUnitEnvironment(new HostRoot(dir), 'podman.service')
+      assert.deepEqual(unit?.files, [
+        '/etc/systemd/system/podman.service',
+        '/usr/lib/systemd/system/podman.service.d/10-a.conf',
+        '/run/systemd/system/podman.service.d/20-b.conf',
+        '/etc/systemd/system/podman.service.d/30-c.conf',
+      ])
+      assert.deepEqual(unit?.env, {HOME: '/etc-unit', A: 'etc-30', B: 'run-20'})
+      assert.equal(await readUnitEnvironment(new HostRoot(dir), 'crio.service'), undefined)
+    } finally {
+      await rm(dir, {recursive: true, force: true})
+    }
+  })
 })

@@ -1,0 +1,107 @@
+/**
+ * The policy and registries.d files apply leaves parsed for status: a text
+ * found in the cache gives what parsing it gives (over random registries.d
+ * files, as in registries-lookup.test.ts), and a damaged or foreign cache
+ * is ignored.
+ */
+import assert from 'node:assert/strict'
+import {mkdtemp, rm, writeFile} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import {after, before, describe, it} from 'node:test'
+
+import fc from 'fast-check'
+import jsYaml from 'js-yaml'
+import {stringify} from 'yaml'
+
+import {policyKey, readParseCache, registriesEntries, writeParseCache} from '../../src/host/parse-cache.ts'
+import {parsePolicy} from '../../src/policy/parse.ts'
+import {resolveLookaside} from '../../src/registries-d/lookup.ts'
+import {parseRegistriesFile, type RegistriesFile} from '../../src/registries-d/read.ts'
+
+const SCOPES = ['registry.example.com', 'registry.example.com/team', 'registry.example.com/team/app', 'quay.example.com', '5000', '1.5', 'true', 'null', '10.0.0.1:5000/x']
+const REFERENCES = [
+  {domain: 'registry.example.com', path: 'team/app'},
+  {domain: 'registry.example.com', path: 'other'},
+  {domain: 'quay.example.com', path: 'x'},
+  {domain: '10.0.0.1:5000', path: 'x'},
+  {domain: 'elsewhere.example.com', path: 'y'},
+  // Not registries, but scopes a careless file could hold: `5000:` unquoted is a number to the Document.
+  ...['5000', '1.5', 'true', 'null'].map((domain) => ({domain, path: 'x'})),
+]
+
+const section = fc.dictionary(
+  fc.constantFrom('lookaside', 'lookaside-staging', 'sigstore', 'sigstore-staging', 'use-sigstore-attachments', 'lookasid'),
+  fc.oneof(fc.webUrl(), fc.boolean(), fc.constant(null)),
+  {maxKeys: 4},
+)
+const registries = fc.record(
+  {
+    docker: fc.option(fc.dictionary(fc.constantFrom(...SCOPES), fc.option(section, {nil: null}), {maxKeys: 5}), {nil: null}),
+    'default-docker': fc.option(section, {nil: null}),
+    other: fc.constant('x'),
+  },
+  {requiredKeys: []},
+)
+
+/** Block YAML with every key plain (unquoted), so that `5000:` or `true:` is a number or a boolean to the parser. */
+function plainKeys(value: Record<string, unknown>, indent = ''): string {
+  return Object.entries(value)
+    .map(([key, item]) => (item !== null && typeof item === 'object' ? `${indent}${key}:\n${plainKeys(item as Record<string, unknown>, `${indent}  `)}` : `${indent}${key}: ${JSON.stringify(item)}\n`))
+    .join('')
+}
+
+const writers = {yaml: (v: object) => stringify(v), 'js-yaml': (v: object) => jsYaml.dump(v), 'plain keys': (v: object) => plainKeys(v as Record<string, unknown>)}
+
+const lookups = (files: RegistriesFile[]) => REFERENCES.map((ref) => resolveLookaside(files, ref))
+
+describe('the parse cache', () => {
+  let dir: string
+
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'itpc-'))
+  })
+
+  after(async () => {
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  it('gives a known registries.d text what parsing it gives', async () => {
+    await fc.assert(
+      fc.asyncProperty(registries, fc.constantFrom(...(Object.keys(writers) as Array<keyof typeof writers>)), async (value, writer) => {
+        const text = writers[writer](value)
+        const parse = () => parseRegistriesFile('a.yaml', '/etc/containers/registries.d/a.yaml', text, '/r/etc/containers/registries.d/a.yaml').catch(() => undefined)
+        const fresh = await parse()
+        if (!fresh) return
+        const known = new Map(Object.entries(JSON.parse(JSON.stringify(registriesEntries([fresh.file])))))
+        const again = await parseRegistriesFile('a.yaml', '/etc/containers/registries.d/a.yaml', text, '/r/etc/containers/registries.d/a.yaml', known as never)
+        assert.deepEqual(again.warnings, fresh.warnings)
+        assert.deepEqual([...again.file.scopes], [...fresh.file.scopes])
+        assert.equal(again.file.defaultDocker, fresh.file.defaultDocker)
+        assert.deepEqual(lookups([again.file]), lookups([fresh.file]))
+      }),
+      {numRuns: 200},
+    )
+  })
+
+  it('keeps policies and registries.d files in the cache, and ignores a damaged one', async () => {
+    const signed = [{type: 'signedBy', keyType: 'GPGKeys', keyPaths: ['/k.gpg', '/l.gpg'], signedIdentity: {type: 'remapIdentity', prefix: 'a.example.com', signedPrefix: 'b.example.com'}}]
+    const sigstore = [{type: 'sigstoreSigned', pki: {caRootsPath: '/ca.pem', subjectEmail: 'a@example.com'}, signedIdentity: {type: 'matchRepository'}}]
+    const docker = {'registry.example.com': signed, 'sig.example.com/x': sigstore, 'r.example.com': [{type: 'reject'}]}
+    const policy = JSON.stringify({default: [{type: 'reject'}], transports: {docker, 'docker-daemon': {'': [{type: 'insecureAcceptAnything'}]}}}, null, 2)
+    const registriesText = 'docker:\n  registry.example.com:\n    lookaside: https://sigs.example.com\n    lookasid: typo\n'
+    const file = (await parseRegistriesFile('a.yaml', '/etc/containers/registries.d/a.yaml', registriesText, '/r/a.yaml')).file
+    const cache = path.join(dir, 'parse-cache.json')
+    await writeParseCache(cache, {registries: registriesEntries([file]), policies: [{text: policy, policy: parsePolicy(policy, 'policy.json').policy}]})
+    const known = await readParseCache(cache)
+    assert.deepEqual(known.policies.get(policyKey(policy)), parsePolicy(policy, '/r/etc/containers/policy.json').policy)
+    assert.equal(known.policies.size, 1)
+    const again = await parseRegistriesFile('a.yaml', '/etc/containers/registries.d/a.yaml', registriesText, '/r/a.yaml', known.registries)
+    assert.deepEqual(again.warnings, ['/r/a.yaml:4: docker "registry.example.com": unknown key "lookasid" is ignored by containers/image (typo?)'])
+    assert.equal(known.registries.size, 1)
+    await writeFile(cache, '{"version": 1, "imagetrust": "0.0.0-other", "registries": {}, "policies": {}}')
+    assert.equal((await readParseCache(cache)).registries.size, 0)
+    await writeFile(cache, 'not json')
+    assert.equal((await readParseCache(cache)).policies.size, 0)
+  })
+})
