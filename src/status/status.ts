@@ -232,8 +232,7 @@ async function describeTarget(
   if (!file.content) return out
   let policy: Policy
   try {
-    const text = file.content.toString('utf8')
-    policy = context.policies.get(policyKey(text)) ?? (await import('../policy/parse.js')).parsePolicy(text, file.realPath).policy
+    policy = await targetPolicy(file.content.toString('utf8'), file.realPath, context.policies)
   } catch (error) {
     if (!(error instanceof ImagetrustError)) throw error
     out.error = error.message
@@ -258,30 +257,38 @@ async function describeTarget(
         owner: transport.name === 'docker' ? ownerOf(scope, ownership, generated, ownScopes) : ownership?.localTransports.includes(transport.name) && scope === '' ? 'imagetrust' : 'foreign',
         overriddenBy: [],
       }
-      if (transport.name === 'docker') {
-        const ref = scopeReference(scope)
-        const signed = requirements.some((r) => r.type === 'signedBy' || r.type === 'sigstoreSigned')
-        if (ref && signed) {
-          const lookaside = resolveLookaside(context.registries, ref)
-          entry.lookaside = String(lookaside.lookaside.value)
-          entry.sigstoreAttachments = lookaside.sigstoreAttachments.value === true
-        }
-
-        if (scope !== '') {
-          const beneath = ruleBeneath(policy, scope)
-          if (beneath) entry.shadows = beneath.scope === null ? 'the default' : beneath.scope === '' ? 'the docker transport default ""' : `scope "${beneath.scope}"`
-        }
-
-        const mine = overrides.by.get(scope)
-        if (mine) entry.overrides = describeOverride(mine)
-        entry.overriddenBy = (overrides.hiding.get(scope) ?? []).map((o) => describeOverride(o))
-      }
-
+      if (transport.name === 'docker') describeDockerScope(entry, policy, context.registries, overrides)
       out.scopes.push(entry)
     }
   }
 
   return out
+}
+
+/** A target file's policy: from apply's parse cache when it holds this text, else parsed (an ImagetrustError is the target's error). */
+async function targetPolicy(text: string, realPath: string, known: KnownParses['policies']): Promise<Policy> {
+  return known.get(policyKey(text)) ?? (await import('../policy/parse.js')).parsePolicy(text, realPath).policy
+}
+
+/** What a docker scope adds: its lookaside (when signed), the broader rule it shadows, the overrides it takes part in. */
+function describeDockerScope(entry: StatusScope, policy: Policy, registries: RegistriesFile[], overrides: ReturnType<typeof indexOverrides>): void {
+  const {scope, requirements} = entry
+  const ref = scopeReference(scope)
+  const signed = requirements.some((r) => r.type === 'signedBy' || r.type === 'sigstoreSigned')
+  if (ref && signed) {
+    const lookaside = resolveLookaside(registries, ref)
+    entry.lookaside = String(lookaside.lookaside.value)
+    entry.sigstoreAttachments = lookaside.sigstoreAttachments.value === true
+  }
+
+  if (scope !== '') {
+    const beneath = ruleBeneath(policy, scope)
+    if (beneath) entry.shadows = beneath.scope === null ? 'the default' : beneath.scope === '' ? 'the docker transport default ""' : `scope "${beneath.scope}"`
+  }
+
+  const mine = overrides.by.get(scope)
+  if (mine) entry.overrides = describeOverride(mine)
+  entry.overriddenBy = (overrides.hiding.get(scope) ?? []).map((o) => describeOverride(o))
 }
 
 /** Whether a (validated) trust file sets the default, from its text; undefined when unsure. */
