@@ -88,5 +88,6 @@ export async function writeParseCache(file: string, found: {registries: Record<s
   const policies = Object.fromEntries(found.policies.map(({text, policy}) => [policyKey(text), policy]))
   const text = JSON.stringify({version: 1, imagetrust: packageVersion(), registries, policies} satisfies CacheFile) + '\n'
   const current = await readBoundedText(file, CACHE_LIMIT).catch(() => null)
-  if (current !== text) await writeFileAtomic(file, text, {mode: 0o644}).catch(() => undefined)
+  // 0600: it holds the registries.d files every engine reads, a user's own (and any credentials in a lookaside URL) too.
+  if (current !== text) await writeFileAtomic(file, text, {mode: 0o600}).catch(() => undefined)
 }

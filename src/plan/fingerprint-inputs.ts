@@ -26,7 +26,8 @@ async function engineStamps(): Promise<string[]> {
     ENGINES.map(async (name) => {
       const found = await findOnPath(name)
       const info = found ? await stat(found).catch(() => undefined) : undefined
-      return info ? `${name}=${found}:${info.ino}:${info.size}:${info.mtimeMs}` : `${name}=absent`
+      // ctime too: a binary rewritten in place with its mtime put back (touch -r) still changes it.
+      return info ? `${name}=${found}:${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}:${info.ctimeMs}` : `${name}=absent`
     }),
   )
 }
@@ -46,7 +47,8 @@ export async function fingerprintContext(root: HostRoot): Promise<string> {
 export function reusedInputs(prepared: PreparedPlan): InputSet {
   const {root} = prepared
   const state = stateInputs(root)
-  const files = [...trustInputs(prepared), ...prepared.keys.map((k) => root.resolve(k.hostPath)), ...prepared.plan.state.keyFiles.map((p) => root.resolve(p)), ...state.files]
+  // The parse cache too (written just before): status trusts it only while it is what apply wrote.
+  const files = [...trustInputs(prepared), ...prepared.keys.map((k) => root.resolve(k.hostPath)), ...prepared.plan.state.keyFiles.map((p) => root.resolve(p)), ...state.files, parseCachePath(root)]
   return {files: [...new Set(files)], dirs: state.dirs}
 }
 
@@ -132,7 +134,7 @@ export async function recordFingerprint(prepared: PreparedPlan): Promise<void> {
     inputs,
     warnings: prepared.plan.warnings,
     drift: planDrift(prepared.plan, (p) => root.resolve(p)),
-    keys: prepared.keys.map((k) => ({name: k.name, hostPath: k.hostPath, keys: k.keys})),
+    keys: prepared.keys.map((k) => ({name: k.name, hostPath: k.hostPath, keys: k.keys, type: k.type})),
     expiries: prepared.expiry.entries,
     validUntil: nextExpiry(prepared.expiry.entries, new Date(prepared.expiry.at)),
     engines: prepared.engines,

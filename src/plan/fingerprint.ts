@@ -5,6 +5,7 @@ import path from 'node:path'
 import type {EngineInfo} from '../host/detect.js'
 import type {HostRoot} from '../host/paths.js'
 import type {KeyInfo} from '../keys/types.js'
+import type {KeyKind} from '../trustfile/types.js'
 import type {Expiring} from '../trustfile/expiry.js'
 import type {DriftEntry} from './drift.js'
 import {writeFileAtomic} from '../fs/atomic.js'
@@ -35,7 +36,7 @@ export interface Fingerprint {
   warnings: string[]
   /** What the full check reported for these inputs, keys aside (overridden rules, shadowing files). */
   drift: DriftEntry[]
-  keys: Array<{name: string; hostPath: string; keys: KeyInfo[]}>
+  keys: Array<{name: string; hostPath: string; keys: KeyInfo[]; type?: KeyKind}>
   /** The trust file's entries with an until (expired ones too: check reports them). */
   expiries: Expiring[]
   /** The next until after the apply: from then on the plan differs, so the fingerprint no longer holds. */
@@ -136,7 +137,8 @@ export function reusedCovers(fingerprint: Fingerprint, inputs: InputSet): boolea
 export function recordedEngines(fingerprint: Fingerprint): EngineInfo[] | undefined {
   const {engines} = fingerprint
   if (!Array.isArray(engines)) return undefined
-  const valid = engines.every((e) => typeof e?.name === 'string' && typeof e.path === 'string' && typeof e.version === 'string')
+  // An engine whose --version failed during apply is asked again: the failure may have been a passing one.
+  const valid = engines.every((e) => typeof e?.name === 'string' && typeof e.path === 'string' && typeof e.version === 'string' && e.version !== 'unknown')
   return valid ? engines : undefined
 }
 

@@ -7,6 +7,7 @@ import {HOST_PATHS, type HostRoot, stateInputs, trustFilePath} from '../host/pat
 import {type KnownParses, policyKey, readParseCache} from '../host/parse-cache.js'
 import {readHostFile, readRegistriesDir} from '../host/host-files.js'
 import type {KeyInfo} from '../keys/types.js'
+import type {KeyKind} from '../trustfile/types.js'
 import {readBoundedText, TRUST_FILE_LIMIT} from '../fs/read-bounded.js'
 import {ImagetrustError} from '../lib/errors.js'
 import {allInOrder} from '../lib/in-order.js'
@@ -144,7 +145,9 @@ async function describeKeys(root: HostRoot, requirements: PolicyRequirement[], k
   return out
 }
 
-/** One key file: installed or not, and its keys, from check's cache when it has them, else parsed. */
+const cachedKeyId = (kind: KeyKind, hostPath: string): string => `${kind}:${hostPath}`
+
+/** One key file: installed or not, and its keys, from check's cache when it has them (for a key of the kind the requirement reads), else parsed. */
 async function describeKeyFile(root: HostRoot, type: 'signedBy' | 'sigstoreSigned', p: string, cached: CachedKeys): Promise<StatusKey> {
   const file = await readHostFile(root, p)
   const key: StatusKey = {path: p, installed: file.content !== null, fingerprints: [], expires: [], userIds: []}
@@ -153,7 +156,7 @@ async function describeKeyFile(root: HostRoot, type: 'signedBy' | 'sigstoreSigne
     return key
   }
 
-  let infos = cached.get(p)
+  let infos = cached.get(cachedKeyId(type === 'sigstoreSigned' ? 'sigstore' : 'gpg', p))
   if (!infos) {
     try {
       infos = type === 'sigstoreSigned' ? [(await import('../keys/sigstore.js')).checkSigstoreKey(file.content, {name: p}).info] : (await (await import('../keys/gpg.js')).inspectGpgKeys(file.content, {name: p})).keys
@@ -303,7 +306,8 @@ function defaultFromText(text: string): boolean | undefined {
 export async function hostStatus(root: HostRoot, options: {config?: string; user?: boolean}): Promise<StatusReport> {
   // Independent reads, at once: one's file I/O runs while another parses. They fail as if read one by one.
   const trustRead = readTrustContext(root, options)
-  const knownRead = knownParses(root)
+  // The parse cache only while the digest apply recorded vouches for it: a hand-edited or damaged one is not read.
+  const knownRead = trustRead.then(async (t) => (t.parseCacheVouched ? knownParses(root) : NO_KNOWN_PARSES))
   const [state, trust, systemRegistries, host, known] = await allInOrder([
     trustRead.then(async (t) => readOwnership(root, t.stateValidated)),
     trustRead,
@@ -348,16 +352,18 @@ async function readOwnership(root: HostRoot, validated: boolean): Promise<Owners
 async function readTrustContext(
   root: HostRoot,
   options: {config?: string; user?: boolean},
-): Promise<{found: string | null; ownsDefault: boolean; cached: CachedKeys; expiries: Expiring[]; engines?: EngineInfo[]; stateValidated: boolean; warnings: string[]}> {
+): Promise<{found: string | null; ownsDefault: boolean; cached: CachedKeys; expiries: Expiring[]; engines?: EngineInfo[]; stateValidated: boolean; parseCacheVouched: boolean; warnings: string[]}> {
   const trustFile = trustFilePath({root: root.root, user: options.user, config: options.config})
   const warnings: string[] = []
-  if (!(await exists(trustFile))) return {found: null, ownsDefault: false, cached: new Map(), expiries: [], stateValidated: false, warnings}
+  if (!(await exists(trustFile))) return {found: null, ownsDefault: false, cached: new Map(), expiries: [], stateValidated: false, parseCacheVouched: false, warnings}
   // The trust file, its keys, the engines and the state unchanged since the last apply: reuse what it learned about them.
-  const [{reusableFingerprint, recordedEngines, reusedCovers}, {fingerprintContext}] = await Promise.all([import('../plan/fingerprint.js'), import('../plan/fingerprint-inputs.js')])
+  const [{reusableFingerprint, recordedEngines, reusedCovers, parseCachePath}, {fingerprintContext}] = await Promise.all([import('../plan/fingerprint.js'), import('../plan/fingerprint-inputs.js')])
   const unchanged = await reusableFingerprint(root, trustFile, await fingerprintContext(root))
-  const cached: CachedKeys = unchanged ? new Map(unchanged.keys.map((k) => [k.hostPath, k.keys])) : new Map()
+  // By kind and path: a hand edit of policy.json may name a GPG key file in a sigstore requirement.
+  const cached: CachedKeys = unchanged ? new Map(unchanged.keys.filter((k) => k.type !== undefined).map((k) => [cachedKeyId(k.type!, k.hostPath), k.keys])) : new Map()
   const engines = unchanged && recordedEngines(unchanged)
   const stateValidated = unchanged !== undefined && reusedCovers(unchanged, stateInputs(root))
+  const parseCacheVouched = unchanged !== undefined && reusedCovers(unchanged, {files: [parseCachePath(root)], dirs: []})
   let expiries = unchanged?.expiries ?? []
   // Unchanged since apply validated it: its top-level default: line is enough, without loading YAML.
   const quick = unchanged ? await readBoundedText(trustFile, TRUST_FILE_LIMIT).then(defaultFromText, () => undefined) : undefined
@@ -374,7 +380,7 @@ async function readTrustContext(
         return false
       },
     ))
-  return {found: trustFile, ownsDefault, cached, expiries, ...(engines ? {engines} : {}), stateValidated, warnings}
+  return {found: trustFile, ownsDefault, cached, expiries, ...(engines ? {engines} : {}), stateValidated, parseCacheVouched, warnings}
 }
 
 type TargetContext = Omit<Parameters<typeof describeTarget>[2], 'registries'>
@@ -440,6 +446,8 @@ function annotateExpiry(targets: StatusTarget[], expiring: Expiring[]): void {
 
 /** The kind of status target a policy file some engine reads is, by why it reads it. */
 const KIND_OF_SOURCE: Record<PolicySource, StatusTarget['kind']> = {explicit: 'crio', environment: 'environment', user: 'user', etc: 'system', 'usr-share': 'vendor'}
+
+const NO_KNOWN_PARSES: KnownParses = {registries: new Map(), policies: new Map()}
 
 /** The policy and registries.d files as apply parsed them, when it left them for status (plan/fingerprint-inputs.ts). */
 async function knownParses(root: HostRoot): Promise<KnownParses> {

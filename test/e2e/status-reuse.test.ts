@@ -6,13 +6,13 @@
  * nothing changed, no engine is asked its version.
  */
 import assert from 'node:assert/strict'
-import {appendFile, chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile} from 'node:fs/promises'
+import {appendFile, chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {makeGpgKey, type MadeGpgKey} from '../support/gpg.ts'
-import {imagetrust} from '../support/lab.ts'
+import {imagetrust, mustRun} from '../support/lab.ts'
 
 /** What apply leaves for status to reuse, beside the state file. */
 const RECORDS = ['fingerprint.json', 'parse-cache.json']
@@ -82,6 +82,8 @@ describe('status reuses what apply recorded, never changing its report', () => {
     const scopes = report.targets[0].scopes
     assert.equal(scopes.find((s) => s.scope === 'registry.example.com/team3')?.lookaside, 'https://sigs3.example.com')
     assert.equal(scopes.find((s) => s.scope === 'foreign.example.com')?.lookaside, 'https://foreign.example.com')
+    // It holds the registries.d files of every engine, users' own too: root's alone to read.
+    assert.equal((await stat(path.join(host.root, 'var/lib/imagetrust/parse-cache.json'))).mode & 0o777, 0o600)
     const [withRecords, without] = await bothWays(host)
     assert.equal(withRecords, without)
     assert.match(withRecords, /^0\n/)
@@ -107,6 +109,26 @@ describe('status reuses what apply recorded, never changing its report', () => {
       const state = JSON.parse(await readFile(file, 'utf8'))
       state.policies['/etc/containers/policy.json'].scopes = state.policies['/etc/containers/policy.json'].scopes.filter((s: string) => s !== 'registry.example.com/team2')
       await writeFile(file, JSON.stringify(state, null, 2))
+    }],
+    ['a GPG key file named by a sigstore requirement in policy.json', async ({root}) => {
+      const file = path.join(root, 'etc/containers/policy.json')
+      const policy = JSON.parse(await readFile(file, 'utf8'))
+      policy.transports.docker['registry.example.com/team0'] = [{type: 'sigstoreSigned', keyPath: '/etc/pki/containers/a.gpg'}]
+      await writeFile(file, JSON.stringify(policy, null, 2))
+    }],
+    ['a hand-edited parse-cache.json (the policy parsed as accepting anything)', async ({root}) => {
+      const file = path.join(root, 'var/lib/imagetrust/parse-cache.json')
+      const cache = JSON.parse(await readFile(file, 'utf8'))
+      for (const policy of Object.values(cache.policies) as Array<{default: unknown}>) policy.default = [{type: 'insecureAcceptAnything'}]
+      await writeFile(file, JSON.stringify(cache))
+    }],
+    ['podman rewritten in place, same size, its mtime put back', async () => {
+      const file = path.join(engines, 'podman')
+      const reference = path.join(dir, 'podman-times')
+      await mustRun('cp', ['--preserve=timestamps', file, reference])
+      const text = await readFile(file, 'utf8')
+      await writeFile(file, text.includes('4.3.1') ? text.replace('4.3.1', '4.9.4') : text.replace(/\d\.\d\.\d/, '4.3.1'))
+      await mustRun('touch', ['-r', reference, file]) // to the nanosecond, as utimes() is not
     }],
     ['another podman', async () => writeFile(path.join(engines, 'podman'), `#!/bin/sh\necho "podman version 5.8.0"\n`)],
   ]
