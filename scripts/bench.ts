@@ -92,6 +92,7 @@ const version = measure(runs, () => time(process.execPath, [CLI, '--version']))
 rows.push({what: 'imagetrust --version', ms: version, ratio: `${(version / nodeFloor).toFixed(2)}×`})
 
 let statusMs = 0
+let statusRatio = 0
 const scaling: Record<string, {check: number; apply: number; firstApply: number}> = {}
 for (const n of [10, 100, 1000, 10_000]) {
   const {root, config} = setup(`n${n}`, n)
@@ -104,8 +105,14 @@ for (const n of [10, 100, 1000, 10_000]) {
   scaling[n] = {check, apply, firstApply}
   rows.push({what: `check, ${n} scopes`, ms: check, ratio: `${(check / nodeFloor).toFixed(2)}×`})
   if (n === 100) {
-    statusMs = measure(r, () => time(process.execPath, [CLI, 'status', '--root', root, '-c', config]))
-    rows.push({what: `status, ${n} scopes`, ms: statusMs, ratio: `${(statusMs / check).toFixed(2)}× check`})
+    // Each status run paired with a check run right before it: the ratio is the median of the pairs' (the machine's noise hits both alike).
+    const pairs = Array.from({length: Math.max(r, 11)}, () => {
+      const checkMs = time(process.execPath, [CLI, 'check', '--root', root, '-c', config])
+      return {checkMs, statusMs: time(process.execPath, [CLI, 'status', '--root', root, '-c', config])}
+    })
+    statusMs = median(pairs.map((p) => p.statusMs))
+    statusRatio = median(pairs.map((p) => p.statusMs / p.checkMs))
+    rows.push({what: `status, ${n} scopes, paired with check`, ms: statusMs, ratio: `${statusRatio.toFixed(2)}× check`})
   }
   rows.push({what: `apply (no-op), ${n} scopes`, ms: apply})
   rows.push({what: `apply (first), ${n} scopes`, ms: firstApply})
@@ -219,7 +226,7 @@ const targets = {
   },
   [`check with ${FOREIGN} foreign scopes in policy.json < 3 s`]: {value: `${(foreignCheck / 1000).toFixed(2)} s`, met: foreignCheck < 3000},
   [`status with ${FOREIGN} foreign scopes in policy.json < 3 s`]: {value: `${(foreignStatus / 1000).toFixed(2)} s`, met: foreignStatus < 3000},
-  'status with 100 scopes ≤ 1.1 × check with 100 scopes': {value: `${(statusMs / scaling[100].check).toFixed(2)}×`, met: statusMs <= 1.1 * scaling[100].check},
+  'status with 100 scopes ≤ 1.1 × check with 100 scopes, paired': {value: `${statusRatio.toFixed(2)}×`, met: statusRatio <= 1.1},
   ...(audit ? {'audit of 100 local images < 5 s': {value: `${(audit.ms / 1000).toFixed(2)} s`, met: audit.ms < 5000}} : {}),
 }
 
@@ -230,6 +237,6 @@ for (const [name, t] of Object.entries(targets)) console.log(`  ${t.met ? 'met  
 mkdirSync(path.join(REPO, 'bench'), {recursive: true})
 writeFileSync(
   path.join(REPO, 'bench/results.json'),
-  JSON.stringify({date: new Date().toISOString(), node: process.version, runs, rows, startup: {npm: tarballStart, singleExecutable: seaStart}, scaling, emptyRoot10k: empty10k, status: statusMs, foreign: {scopes: FOREIGN, check: foreignCheck, status: foreignStatus}, podman, audit, fleet, targets}, null, 2) + '\n',
+  JSON.stringify({date: new Date().toISOString(), node: process.version, runs, rows, startup: {npm: tarballStart, singleExecutable: seaStart}, scaling, emptyRoot10k: empty10k, status: {ms: statusMs, ratioToCheck: statusRatio}, foreign: {scopes: FOREIGN, check: foreignCheck, status: foreignStatus}, podman, audit, fleet, targets}, null, 2) + '\n',
 )
 rmSync(work, {recursive: true, force: true})

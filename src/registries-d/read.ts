@@ -3,7 +3,7 @@ import {createHash} from 'node:crypto'
 import type {Document} from 'yaml'
 
 import {ParseError} from '../lib/errors.js'
-import {parseYaml, parseYamlDocumentSync, parseYamlFast} from '../trustfile/yaml-source.js'
+import {fastKeyPath, parseYaml, parseYamlDocumentSync, parseYamlFast} from '../trustfile/yaml-source.js'
 
 /**
  * One registries.d file, parsed into a comment-preserving yaml Document so
@@ -105,7 +105,7 @@ async function parseFast(name: string, hostPath: string, text: string, displayPa
   const fast = await parseYamlFast(text)
   if (!fast) return undefined
   const {value, keyLines, typedKeys} = fast
-  const lineOf = (...path: string[]) => keyLines.get(JSON.stringify(path))
+  const lineOf = (...path: string[]) => keyLines.get(fastKeyPath(path))
   const warnings: string[] = []
   const scopes = new Map<string, number>()
   let defaultDocker: number | undefined

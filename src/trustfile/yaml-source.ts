@@ -124,23 +124,32 @@ async function fastParse(text: string, file: string): Promise<unknown> {
 }
 
 /**
- * js-yaml's value and the line of every mapping key (by JSON path), from
+ * js-yaml's value and the line of every mapping key (by fastKeyPath), from
  * its parse events: no CST. Keys inside sequences are not indexed. Undefined
  * when the text is not for the fast parser (see NEEDS_PRECISE) or it
  * refuses the text: the caller takes the precise path, which locates errors.
  * typedKeys: some indexed key is not a string (`5000:`, `true:`), which
  * js-yaml's value spells as one; the Document keeps its type.
  */
+/** The key of parseYamlFast's keyLines for a mapping key's path. */
+export function fastKeyPath(path: readonly string[]): string {
+  let key = ''
+  for (const part of path) key += `/${JSON.stringify(part)}`
+  return key
+}
+
 export async function parseYamlFast(text: string): Promise<{value: unknown; keyLines: Map<string, number>; typedKeys: boolean} | undefined> {
   if (NEEDS_PRECISE.test(text)) return undefined
   const jsYaml = (await import('js-yaml')).default
+  // A path is its keys, each JSON-quoted, joined by '/' (fastKeyPath): strings, not arrays, since a
+  // 10,000-scope file has tens of thousands of nodes, and arrays copied per node cost its parse a tenth.
   interface Frame {
-    path: string[] | undefined
+    path: string | undefined
     count: number
     lastKey?: string
   }
 
-  const stack: Frame[] = [{path: [], count: 0}]
+  const stack: Frame[] = [{path: '', count: 0}]
   const keyLines = new Map<string, number>()
   let typedKeys = false
   const listener = (event: 'open' | 'close', state: {line: number; kind: string | null; result: unknown}) => {
@@ -148,7 +157,7 @@ export async function parseYamlFast(text: string): Promise<{value: unknown; keyL
     if (event === 'open') {
       // A mapping's odd children are values: their path is the parent's and the key before them.
       const isValue = parent.count % 2 === 1 && parent.path !== undefined && parent.lastKey !== undefined
-      stack.push({path: stack.length === 1 ? [] : isValue ? [...parent.path!, parent.lastKey!] : undefined, count: 0})
+      stack.push({path: stack.length === 1 ? '' : isValue ? `${parent.path}/${JSON.stringify(parent.lastKey)}` : undefined, count: 0})
       return
     }
 
@@ -157,7 +166,7 @@ export async function parseYamlFast(text: string): Promise<{value: unknown; keyL
     if (owner.count % 2 === 0 && state.kind === 'scalar' && owner.path !== undefined && stack.length > 1) {
       owner.lastKey = String(state.result)
       typedKeys ||= typeof state.result !== 'string'
-      keyLines.set(JSON.stringify([...owner.path, owner.lastKey]), state.line + 1)
+      keyLines.set(`${owner.path}/${JSON.stringify(owner.lastKey)}`, state.line + 1)
     }
 
     owner.count++
