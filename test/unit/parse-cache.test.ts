@@ -11,47 +11,13 @@ import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import fc from 'fast-check'
-import jsYaml from 'js-yaml'
-import {stringify} from 'yaml'
 
 import {policyKey, readParseCache, registriesEntries, writeParseCache} from '../../src/host/parse-cache.ts'
 import {parsePolicy} from '../../src/policy/parse.ts'
 import {resolveLookaside} from '../../src/registries-d/lookup.ts'
 import {parseRegistriesFile, type RegistriesFile} from '../../src/registries-d/read.ts'
+import {REFERENCES, registries, writers} from '../support/registries-arbitraries.ts'
 
-const SCOPES = ['registry.example.com', 'registry.example.com/team', 'registry.example.com/team/app', 'quay.example.com', '5000', '1.5', 'true', 'null', '10.0.0.1:5000/x']
-const REFERENCES = [
-  {domain: 'registry.example.com', path: 'team/app'},
-  {domain: 'registry.example.com', path: 'other'},
-  {domain: 'quay.example.com', path: 'x'},
-  {domain: '10.0.0.1:5000', path: 'x'},
-  {domain: 'elsewhere.example.com', path: 'y'},
-  // Not registries, but scopes a careless file could hold: `5000:` unquoted is a number to the Document.
-  ...['5000', '1.5', 'true', 'null'].map((domain) => ({domain, path: 'x'})),
-]
-
-const section = fc.dictionary(
-  fc.constantFrom('lookaside', 'lookaside-staging', 'sigstore', 'sigstore-staging', 'use-sigstore-attachments', 'lookasid'),
-  fc.oneof(fc.webUrl(), fc.boolean(), fc.constant(null)),
-  {maxKeys: 4},
-)
-const registries = fc.record(
-  {
-    docker: fc.option(fc.dictionary(fc.constantFrom(...SCOPES), fc.option(section, {nil: null}), {maxKeys: 5}), {nil: null}),
-    'default-docker': fc.option(section, {nil: null}),
-    other: fc.constant('x'),
-  },
-  {requiredKeys: []},
-)
-
-/** Block YAML with every key plain (unquoted), so that `5000:` or `true:` is a number or a boolean to the parser. */
-function plainKeys(value: Record<string, unknown>, indent = ''): string {
-  return Object.entries(value)
-    .map(([key, item]) => (item !== null && typeof item === 'object' ? `${indent}${key}:\n${plainKeys(item as Record<string, unknown>, `${indent}  `)}` : `${indent}${key}: ${JSON.stringify(item)}\n`))
-    .join('')
-}
-
-const writers = {yaml: (v: object) => stringify(v), 'js-yaml': (v: object) => jsYaml.dump(v), 'plain keys': (v: object) => plainKeys(v as Record<string, unknown>)}
 
 const lookups = (files: RegistriesFile[]) => REFERENCES.map((ref) => resolveLookaside(files, ref))
 
