@@ -6,6 +6,28 @@ import {type EngineContext, engineView, type PathSnapshot, pathsToProbe, policyV
 const ROOT: Runner = {uid: 0, home: '/root'}
 const ALICE: Runner = {uid: 1000, home: '/home/alice'}
 
+/** A throw-away host root for unit files: write(file, text) puts a file in it; removed after fn. */
+async function inUnitRoot(
+  fn: (tools: {dir: string; write: (file: string, text: string) => Promise<void>; readUnitEnvironment: typeof import('../../src/host/unit-env.ts').readUnitEnvironment; HostRoot: typeof import('../../src/host/paths.ts').HostRoot}) => Promise<void>,
+): Promise<void> {
+  const {mkdtemp, mkdir, writeFile, rm} = await import('node:fs/promises')
+  const {tmpdir} = await import('node:os')
+  const path = await import('node:path')
+  const {HostRoot} = await import('../../src/host/paths.ts')
+  const {readUnitEnvironment} = await import('../../src/host/unit-env.ts')
+  const dir = await mkdtemp(path.join(tmpdir(), 'itunit-'))
+  const write = async (file: string, text: string) => {
+    await mkdir(path.dirname(path.join(dir, file)), {recursive: true})
+    await writeFile(path.join(dir, file), text)
+  }
+
+  try {
+    await fn({dir, write, readUnitEnvironment, HostRoot})
+  } finally {
+    await rm(dir, {recursive: true, force: true})
+  }
+}
+
 function snap(files: string[], dirs: Record<string, string[]> = {}): PathSnapshot {
   return {files: new Set(files), dirs: new Map(Object.entries(dirs))}
 }
@@ -159,41 +181,20 @@ describe('service unit environments', () => {
   })
 
   it('reads EnvironmentFile= under --root, after Environment= and overriding it, as crio.service names /etc/sysconfig/crio', async () => {
-    const {mkdtemp, mkdir, writeFile, rm} = await import('node:fs/promises')
-    const {tmpdir} = await import('node:os')
-    const path = await import('node:path')
-    const {HostRoot} = await import('../../src/host/paths.ts')
-    const {readUnitEnvironment} = await import('../../src/host/unit-env.ts')
-    const dir = await mkdtemp(path.join(tmpdir(), 'itunit-'))
-    try {
-      await mkdir(path.join(dir, 'usr/lib/systemd/system/crio.service.d'), {recursive: true})
-      await mkdir(path.join(dir, 'etc/sysconfig'), {recursive: true})
-      await writeFile(path.join(dir, 'usr/lib/systemd/system/crio.service'), '[Service]\nEnvironment=HOME=/unit\nEnvironmentFile=-/etc/sysconfig/crio\nEnvironmentFile=-/etc/sysconfig/missing\nExecStart=/usr/bin/crio $CRIO_CONFIG_OPTIONS\n')
-      await writeFile(path.join(dir, 'usr/lib/systemd/system/crio.service.d/10-more.conf'), '[Service]\nEnvironmentFile=/etc/default/crio\n')
-      await writeFile(path.join(dir, 'etc/sysconfig/crio'), '# CONTAINERS_POLICY_JSON=/commented.json\nCONTAINERS_POLICY_JSON="/srv/other policy.json"\nHOME=/from-file\n')
+    await inUnitRoot(async ({dir, write, readUnitEnvironment, HostRoot}) => {
+      await write('usr/lib/systemd/system/crio.service', '[Service]\nEnvironment=HOME=/unit\nEnvironmentFile=-/etc/sysconfig/crio\nEnvironmentFile=-/etc/sysconfig/missing\nExecStart=/usr/bin/crio $CRIO_CONFIG_OPTIONS\n')
+      await write('usr/lib/systemd/system/crio.service.d/10-more.conf', '[Service]\nEnvironmentFile=/etc/default/crio\n')
+      await write('etc/sysconfig/crio', '# CONTAINERS_POLICY_JSON=/commented.json\nCONTAINERS_POLICY_JSON="/srv/other policy.json"\nHOME=/from-file\n')
       // A file outside the root must never be read: the unit's path is a host path, resolved in the root.
-      await writeFile(path.join(dir, 'etc/default-crio-decoy'), 'XDG_CONFIG_HOME=/escaped\n')
+      await write('etc/default-crio-decoy', 'XDG_CONFIG_HOME=/escaped\n')
       const unit = await readUnitEnvironment(new HostRoot(dir), 'crio.service')
       assert.deepEqual(unit?.env, {HOME: '/from-file', CONTAINERS_POLICY_JSON: '/srv/other policy.json'})
       assert.deepEqual(unit?.environmentFiles, ['/etc/sysconfig/crio', '/etc/sysconfig/missing', '/etc/default/crio'])
-    } finally {
-      await rm(dir, {recursive: true, force: true})
-    }
+    })
   })
 
   it('takes the unit file from the first directory that has it, and drop-ins by name, a higher directory replacing a lower one', async () => {
-    const {mkdtemp, mkdir, writeFile, rm} = await import('node:fs/promises')
-    const {tmpdir} = await import('node:os')
-    const path = await import('node:path')
-    const {HostRoot} = await import('../../src/host/paths.ts')
-    const {readUnitEnvironment} = await import('../../src/host/unit-env.ts')
-    const dir = await mkdtemp(path.join(tmpdir(), 'itunit-'))
-    const write = async (file: string, text: string) => {
-      await mkdir(path.dirname(path.join(dir, file)), {recursive: true})
-      await writeFile(path.join(dir, file), text)
-    }
-
-    try {
+    await inUnitRoot(async ({dir, write, readUnitEnvironment, HostRoot}) => {
       await write('etc/systemd/system/podman.service', '[Service]\nEnvironment=HOME=/etc-unit A=etc\n')
       await write('usr/lib/systemd/system/podman.service', '[Service]\nEnvironment=HOME=/lib-unit B=lib\n')
       await write('usr/lib/systemd/system/podman.service.d/10-a.conf', '[Service]\nEnvironment=A=lib-dropin\n')
@@ -209,8 +210,6 @@ describe('service unit environments', () => {
       ])
       assert.deepEqual(unit?.env, {HOME: '/etc-unit', A: 'etc-30', B: 'run-20'})
       assert.equal(await readUnitEnvironment(new HostRoot(dir), 'crio.service'), undefined)
-    } finally {
-      await rm(dir, {recursive: true, force: true})
-    }
+    })
   })
 })
