@@ -28,11 +28,16 @@ export interface JsonEntry {
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | {[key: string]: JsonValue}
 
-const WHITESPACE = new Set([' ', '\t', '\n', '\r'])
+const SPACE = 0x20
+const TAB = 0x09
+const NEWLINE = 0x0a
+const RETURN = 0x0d
 
-/** A run of string characters that need no escape: not a quote, a backslash or a control character. */
-// eslint-disable-next-line no-control-regex -- control characters end a run: JSON refuses them unescaped
-const PLAIN_RUN = /[^"\\\u0000-\u001F]*/y
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
+
+/** Up to this many keys, a duplicate is looked for in the entries themselves. */
+const SMALL_OBJECT = 8
 
 const SIMPLE_ESCAPES: Record<string, string> = {'"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t'}
 
@@ -48,6 +53,12 @@ class Reader {
   private depth = 0
   private line = 1
   private lineStart = 0
+  /**
+   * The keys and indexes from the top to the value being read. The JSON path
+   * is built from it only for an error: building it for every value cost a
+   * 10,000-scope policy.json a string per node.
+   */
+  private readonly pathStack: Array<string | number> = []
 
   constructor(
     private readonly text: string,
@@ -57,7 +68,7 @@ class Reader {
   parseDocument(): JsonNode {
     if (this.text.charCodeAt(0) === 0xfe_ff) this.fail('byte-order mark is not allowed')
     this.skipWhitespace()
-    const node = this.parseValue('$')
+    const node = this.parseValue()
     this.skipWhitespace()
     if (this.index < this.text.length) this.fail(`invalid character ${quoteChar(this.peek())} after top-level value`)
     return node
@@ -71,26 +82,37 @@ class Reader {
     throw new ParseError(message, {file: this.file, line: pos.line, column: pos.column, path})
   }
 
+  /** The JSON path of the value being read (or, inside an object or array, of that container). */
+  private path(): string {
+    let path = '$'
+    for (const step of this.pathStack) path = typeof step === 'number' ? `${path}[${step}]` : childPath(path, step)
+    return path
+  }
+
   private peek(): string {
     return this.text[this.index] ?? ''
   }
 
   private skipWhitespace(): void {
-    while (this.index < this.text.length && WHITESPACE.has(this.text[this.index])) {
-      if (this.text[this.index] === '\n') {
+    const {text} = this
+    let i = this.index
+    for (;;) {
+      const code = text.charCodeAt(i) // NaN past the end: not whitespace
+      if (code === NEWLINE) {
         this.line++
-        this.lineStart = this.index + 1
-      }
-
-      this.index++
+        this.lineStart = i + 1
+      } else if (code !== SPACE && code !== TAB && code !== RETURN) break
+      i++
     }
+
+    this.index = i
   }
 
-  private parseValue(path: string): JsonNode {
+  private parseValue(): JsonNode {
     const pos = this.position()
     const ch = this.peek()
-    if (ch === '{') return this.parseObject(path)
-    if (ch === '[') return this.parseArray(path)
+    if (ch === '{') return this.parseObject()
+    if (ch === '[') return this.parseArray()
     if (ch === '"') return {kind: 'string', pos, value: this.parseString()}
     if (ch === '-' || (ch >= '0' && ch <= '9')) return this.parseNumber()
     for (const [word, node] of [
@@ -104,22 +126,22 @@ class Reader {
       }
     }
 
-    if (ch === '') this.fail('unexpected end of JSON input', pos, path)
-    this.fail(`invalid character ${quoteChar(ch)} looking for beginning of value`, pos, path)
+    if (ch === '') this.fail('unexpected end of JSON input', pos, this.path())
+    this.fail(`invalid character ${quoteChar(ch)} looking for beginning of value`, pos, this.path())
   }
 
   /** Enters an object or array; fails, located, past MAX_JSON_DEPTH levels. */
-  private enter(pos: Position, path: string): void {
+  private enter(pos: Position): void {
     this.depth++
-    if (this.depth > MAX_JSON_DEPTH) this.fail(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`, pos, path)
+    if (this.depth > MAX_JSON_DEPTH) this.fail(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`, pos, this.path())
   }
 
-  private parseObject(path: string): JsonNode {
+  private parseObject(): JsonNode {
     const pos = this.position()
-    this.enter(pos, path)
+    this.enter(pos)
     this.index++ // {
     const entries: JsonEntry[] = []
-    const seen = new Map<string, Position>()
+    let seen: Map<string, Position> | undefined // only for a large object: a Map per small one was most of the garbage
     this.skipWhitespace()
     if (this.peek() === '}') {
       this.index++
@@ -131,19 +153,22 @@ class Reader {
       this.skipWhitespace()
       const keyPos = this.position()
       if (this.peek() !== '"') {
-        if (this.peek() === '') this.fail('unexpected end of JSON input', keyPos, path)
-        this.fail(`invalid character ${quoteChar(this.peek())} looking for beginning of object key string`, keyPos, path)
+        if (this.peek() === '') this.fail('unexpected end of JSON input', keyPos, this.path())
+        this.fail(`invalid character ${quoteChar(this.peek())} looking for beginning of object key string`, keyPos, this.path())
       }
 
       const key = this.parseString()
-      const first = seen.get(key)
-      if (first) this.fail(`Duplicate key "${key}" (first at line ${first.line})`, keyPos, path)
-      seen.set(key, keyPos)
+      seen = entries.length >= SMALL_OBJECT ? (seen ?? new Map(entries.map((e) => [e.key, e.keyPos]))) : undefined
+      const first = seen ? seen.get(key) : entries.find((e) => e.key === key)?.keyPos
+      if (first) this.fail(`Duplicate key "${key}" (first at line ${first.line})`, keyPos, this.path())
+      seen?.set(key, keyPos)
       this.skipWhitespace()
-      if (this.peek() !== ':') this.fail(`invalid character ${quoteChar(this.peek())} after object key`, this.position(), path)
+      if (this.peek() !== ':') this.fail(`invalid character ${quoteChar(this.peek())} after object key`, this.position(), this.path())
       this.index++
       this.skipWhitespace()
-      const value = this.parseValue(childPath(path, key))
+      this.pathStack.push(key)
+      const value = this.parseValue()
+      this.pathStack.pop()
       entries.push({key, keyPos, value})
       this.skipWhitespace()
       const next = this.peek()
@@ -155,15 +180,15 @@ class Reader {
 
       if (next !== ',') {
         this.index--
-        if (next === '') this.fail('unexpected end of JSON input', this.position(), path)
-        this.fail(`invalid character ${quoteChar(next)} after object key:value pair`, this.position(), path)
+        if (next === '') this.fail('unexpected end of JSON input', this.position(), this.path())
+        this.fail(`invalid character ${quoteChar(next)} after object key:value pair`, this.position(), this.path())
       }
     }
   }
 
-  private parseArray(path: string): JsonNode {
+  private parseArray(): JsonNode {
     const pos = this.position()
-    this.enter(pos, path)
+    this.enter(pos)
     this.index++ // [
     const items: JsonNode[] = []
     this.skipWhitespace()
@@ -175,7 +200,9 @@ class Reader {
 
     for (;;) {
       this.skipWhitespace()
-      items.push(this.parseValue(`${path}[${items.length}]`))
+      this.pathStack.push(items.length)
+      items.push(this.parseValue())
+      this.pathStack.pop()
       this.skipWhitespace()
       const next = this.peek()
       this.index++
@@ -186,10 +213,19 @@ class Reader {
 
       if (next !== ',') {
         this.index--
-        if (next === '') this.fail('unexpected end of JSON input', this.position(), path)
-        this.fail(`invalid character ${quoteChar(next)} after array element`, this.position(), path)
+        if (next === '') this.fail('unexpected end of JSON input', this.position(), this.path())
+        this.fail(`invalid character ${quoteChar(next)} after array element`, this.position(), this.path())
       }
     }
+  }
+
+  /** A string with no escape is one slice of the text; one with escapes is built by parseEscapedString. */
+  private parseString(): string {
+    const start = this.index
+    const end = this.plainRunEnd(start + 1)
+    if (this.text.charCodeAt(end) !== QUOTE || end - start > 50_000_000) return this.parseEscapedString(start)
+    this.index = end + 1
+    return this.text.slice(start + 1, end)
   }
 
   /**
@@ -197,18 +233,19 @@ class Reader {
    * leaves a rope of one node per character behind every key, which a 10,000
    * scope policy.json turns into a million retained objects.
    */
-  private parseString(): string {
-    const start = this.index
-    this.index++ // opening quote
+  private parseEscapedString(start: number): string {
+    this.index = start + 1 // past the opening quote
     const parts: string[] = []
     for (;;) {
-      this.index = this.skipPlainRun(parts)
+      const end = this.plainRunEnd(this.index)
+      if (end > this.index) parts.push(this.text.slice(this.index, end))
+      this.index = end
       if (this.index - start > 50_000_000) this.fail('string too long')
       const ch = this.text[this.index]
       if (ch === undefined || ch === '\n') this.fail('unterminated string', this.position())
       if (ch === '"') {
         this.index++
-        return parts.length === 1 ? parts[0] : parts.join('')
+        return parts.join('')
       }
 
       if (ch.charCodeAt(0) < 0x20) this.fail('invalid control character in string literal')
@@ -216,13 +253,16 @@ class Reader {
     }
   }
 
-  /** Past the characters that need no escape, collecting them; returns where the run ends. */
-  private skipPlainRun(parts: string[]): number {
-    PLAIN_RUN.lastIndex = this.index
-    PLAIN_RUN.exec(this.text)
-    const end = PLAIN_RUN.lastIndex
-    if (end > this.index) parts.push(this.text.slice(this.index, end))
-    return end
+  /** Where the run of characters that need no escape (not a quote, a backslash or a control character) from `from` ends. */
+  private plainRunEnd(from: number): number {
+    const {text} = this
+    let i = from
+    for (;;) {
+      const code = text.charCodeAt(i)
+      // NaN past the end fails the comparison too.
+      if (!(code >= 0x20) || code === QUOTE || code === BACKSLASH) return i
+      i++
+    }
   }
 
   /** One backslash escape, at this.index. */
