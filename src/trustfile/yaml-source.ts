@@ -2,6 +2,7 @@ import {createRequire} from 'node:module'
 
 import type {Document, LineCounter} from 'yaml'
 
+import {deepFreeze} from '../lib/deep-freeze.js'
 import {ParseError} from '../lib/errors.js'
 
 /**
@@ -138,7 +139,23 @@ export function fastKeyPath(path: readonly string[]): string {
   return key
 }
 
-export async function parseYamlFast(text: string): Promise<{value: unknown; keyLines: Map<string, number>; typedKeys: boolean} | undefined> {
+type FastYaml = {value: unknown; keyLines: ReadonlyMap<string, number>; typedKeys: boolean}
+
+/**
+ * The last text parseYamlFast read: an apply parses the registries.d file it
+ * plans to write, then reads the same bytes back after writing. Its value is
+ * frozen, since every caller that reads the same text shares it.
+ */
+let lastFast: {text: string; parsed: FastYaml} | undefined
+
+export async function parseYamlFast(text: string): Promise<FastYaml | undefined> {
+  if (lastFast?.text === text) return lastFast.parsed
+  const parsed = await parseYamlFastUncached(text)
+  if (parsed) lastFast = {text, parsed: {...parsed, value: deepFreeze(parsed.value)}}
+  return parsed && lastFast!.parsed
+}
+
+async function parseYamlFastUncached(text: string): Promise<FastYaml | undefined> {
   if (NEEDS_PRECISE.test(text)) return undefined
   const jsYaml = (await import('js-yaml')).default
   // A path is its keys, each JSON-quoted, joined by '/' (fastKeyPath): strings, not arrays, since a

@@ -163,6 +163,44 @@ describe('strict policy.json parser', () => {
     })
   })
 
+  it('finds a duplicate key in a large object as in a small one, with the JSON path of the object', () => {
+    for (const n of [2, 7, 8, 9, 40]) {
+      const scopes = Array.from({length: n}, (_, i) => `"r${i}.example.com":[${ACCEPT}]`)
+      const input = `{"default":[${ACCEPT}],"transports":{"docker":{${scopes.join(',')},\n"r${n - 1}.example.com":[${ACCEPT}]}}}`
+      assert.throws(() => parsePolicy(input, 'p'), (thrown: unknown) => {
+        assert.ok(thrown instanceof ParseError)
+        assert.equal(thrown.location?.line, 2, `${n} scopes`)
+        assert.equal(thrown.location?.path, '$.transports.docker', `${n} scopes`)
+        assert.match(thrown.message, new RegExp(`Duplicate key "r${n - 1}\\.example\\.com" \\(first at line 1\\)`))
+        return true
+      })
+    }
+  })
+
+  it('names the JSON path of a syntax error deep in the file', () => {
+    const input = `{"default":[${ACCEPT}],"transports":{"docker":{"a.example.com":[${ACCEPT},\n{"type": tru}]}}}`
+    assert.throws(() => parseStrictJson(input, 'p'), (thrown: unknown) => {
+      assert.ok(thrown instanceof ParseError)
+      assert.equal(thrown.location?.path, '$.transports.docker["a.example.com"][1].type')
+      assert.equal(thrown.location?.line, 2)
+      return true
+    })
+  })
+
+  it('parses a text it just parsed once: the same policy, frozen, and the warnings named for each file', () => {
+    const input = `{"default":[${ACCEPT}],"transports":{"docker":{"busybox":[${ACCEPT}]}}}`
+    const first = parsePolicy(input, '/planned')
+    const second = parsePolicy(Buffer.from(input), '/etc/containers/policy.json')
+    assert.equal(second.policy, first.policy, 'parsed again')
+    assert.ok(Object.isFrozen(first.policy.transports![0].scopes[0].requirements[0]), 'a shared parse must not be editable')
+    assert.match(first.warnings[0], /^\/planned:1: docker scope "busybox"/)
+    assert.match(second.warnings[0], /^\/etc\/containers\/policy\.json:1: docker scope "busybox"/)
+    const old = {...ALL_FEATURES, sigstoreSigned: false}
+    assert.notEqual(parsePolicy(input, 'p', {features: old}).policy, first.policy, 'other features, another parse')
+    assert.throws(() => parsePolicy(scoped('[{"type":"sigstoreSigned","keyPath":"/a"}]'), 'p', {features: old}), /Unknown policy requirement type "sigstoreSigned"/)
+    assert.doesNotThrow(() => parsePolicy(scoped('[{"type":"sigstoreSigned","keyPath":"/a"}]'), 'p'), 'the cached refusal of one feature set leaks into another')
+  })
+
   it('refuses deep nesting with a located error, not a RangeError', () => {
     const deep = `{"default":[${ACCEPT}],\n"x":${'['.repeat(20_000)}${']'.repeat(20_000)}}`
     assert.throws(() => parsePolicy(deep, 'policy.json'), (thrown: unknown) => {

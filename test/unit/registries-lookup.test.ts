@@ -10,6 +10,7 @@ import {describe, it} from 'node:test'
 import fc from 'fast-check'
 import {resolveLookaside} from '../../src/registries-d/lookup.ts'
 import {parseRegistriesFile, type RegistriesFile} from '../../src/registries-d/read.ts'
+import {parseYamlFast} from '../../src/trustfile/yaml-source.ts'
 import {REFERENCES, registries, writers} from '../support/registries-arbitraries.ts'
 
 
@@ -38,5 +39,18 @@ describe('registries.d lookups without the yaml Document', () => {
       }),
       {numRuns: 300},
     )
+  })
+
+  it('reads a text it just read once, and shares the value frozen: a file read back after an apply wrote it', async () => {
+    const text = 'docker:\n  registry.example.com:\n    lookaside: https://sigs.example.com\n'
+    const first = await parseYamlFast(text)
+    const again = await parseYamlFast(`${text}`)
+    assert.ok(first && again)
+    assert.equal(again.value, first.value, 'parsed again')
+    assert.ok(Object.isFrozen((first.value as {docker: object}).docker), 'a shared value must not be editable')
+    const [a, b] = await Promise.all(['a.yaml', 'b.yaml'].map((name) => parseRegistriesFile(name, `/etc/containers/registries.d/${name}`, text)))
+    assert.deepEqual([a.file.scopes.get('registry.example.com'), b.file.displayPath], [2, '/etc/containers/registries.d/b.yaml'])
+    const other = await parseYamlFast(text.replace('sigs', 'other'))
+    assert.notEqual(other?.value, first.value)
   })
 })

@@ -28,7 +28,7 @@ describe('the docker scope index', () => {
   })
 
   it('sees an entry edited in place, and a scope added since', () => {
-    const policy = policyOf(10)
+    const policy = structuredClone(policyOf(10)) // parsed policies are shared, so frozen: edits are made to a copy, as merges do
     const docker = policy.transports![0]
     assert.equal(effectiveRule(policy, 'r1.example.com/team1/app:1').scope, 'r1.example.com/team1')
     docker.scopes.find((s) => s.scope === 'r1.example.com/team1')!.requirements = [{type: 'insecureAcceptAnything'}]
