@@ -11,6 +11,7 @@ import {colorDiff, colorEnabled} from '../lib/color.js'
 import {unusedKeyWarnings} from '../trustfile/hints.js'
 import {stamp} from '../status/stamp.js'
 import {hostRoot, trustFilePath} from '../host/paths.js'
+import type {TrustFile} from '../trustfile/types.js'
 
 /** apply --json; with --diff every file also carries its content before and after. */
 export type ApplyJson = Omit<ApplyResult, 'warnings' | 'files'> & {
@@ -18,13 +19,18 @@ export type ApplyJson = Omit<ApplyResult, 'warnings' | 'files'> & {
   files: Array<ApplyResult['files'][number] & {before?: string | null; after?: string | null}>
 }
 
-/** Errors in the trust file are apply's to report; this only warns. */
-async function unverifiableSigstore(flags: {root: string; user: boolean; config?: string}): Promise<string[]> {
+/**
+ * The trust file, read once for the whole run (apply reads it again only if
+ * it changed meanwhile), and the sigstoreSigned scopes this host's engines
+ * cannot verify. Errors in the trust file are apply's to report: here it is
+ * just not loaded.
+ */
+async function loadTrustEarly(flags: {root: string; user: boolean; config?: string}): Promise<{trust?: TrustFile; warnings: string[]}> {
   const {loadTrustFile} = await import('../trustfile/load.js')
   const trust = await loadTrustFile(trustFilePath(flags)).catch(() => undefined)
-  if (!trust) return []
+  if (!trust) return {warnings: []}
   const {sigstoreScopes, unverifiableSigstoreWarnings} = await import('../sigstore/probe.js')
-  return sigstoreScopes(trust).length > 0 ? unverifiableSigstoreWarnings(hostRoot(flags), trust) : []
+  return {trust, warnings: sigstoreScopes(trust).length > 0 ? await unverifiableSigstoreWarnings(hostRoot(flags), trust) : []}
 }
 
 export default class Apply extends ImagetrustCommand {
@@ -54,10 +60,11 @@ export default class Apply extends ImagetrustCommand {
   async run(): Promise<ApplyJson | (VerifiedApply & {changed: boolean})> {
     const {flags} = await this.parse(Apply)
     // Before anything is written: sigstoreSigned scopes this host's engines cannot verify.
-    const early = await unverifiableSigstore(flags)
+    const {trust: loadedTrust, warnings: early} = await loadTrustEarly(flags)
     this.warnAll(early)
-    if (flags.verify && !flags['dry-run']) return this.runVerified(flags)
+    if (flags.verify && !flags['dry-run']) return this.runVerified(flags, loadedTrust)
     const result = await applyTrust({
+      loadedTrust,
       root: flags.root,
       user: flags.user,
       config: flags.config,
@@ -92,8 +99,9 @@ export default class Apply extends ImagetrustCommand {
     return {...json, warnings: [...early, ...json.warnings], files: json.files.map((f) => ({...f, before: byPath.get(f.path)?.before ?? null, after: byPath.get(f.path)?.after ?? null}))}
   }
 
-  private async runVerified(flags: Awaited<ReturnType<Apply['parse']>>['flags']): Promise<VerifiedApply & {changed: boolean}> {
+  private async runVerified(flags: Awaited<ReturnType<Apply['parse']>>['flags'], loadedTrust: TrustFile | undefined): Promise<VerifiedApply & {changed: boolean}> {
     const result = await applyVerified({
+      loadedTrust,
       root: flags.root,
       user: flags.user,
       config: flags.config,
