@@ -1,6 +1,6 @@
 import * as Flags from '@oclif/core/flags'
 
-import {type ApplyResult, applyTrust} from '../plan/converge.js'
+import {type ApplyOptions, type ApplyResult, applyTrust} from '../plan/converge.js'
 import {renderDiff} from '../plan/render.js'
 import {casesFromFlags, verifyFlags} from '../verify/flags.js'
 import {applyVerified, type VerifiedApply} from '../verify/preflight.js'
@@ -10,6 +10,7 @@ import {takeOverFlag} from '../lib/flags.js'
 import {colorDiff, colorEnabled} from '../lib/color.js'
 import {unusedKeyWarnings} from '../trustfile/hints.js'
 import {stamp} from '../status/stamp.js'
+import {detectEngines} from '../host/detect.js'
 import {hostRoot, trustFilePath} from '../host/paths.js'
 import type {TrustFile} from '../trustfile/types.js'
 
@@ -59,12 +60,16 @@ export default class Apply extends ImagetrustCommand {
 
   async run(): Promise<ApplyJson | (VerifiedApply & {changed: boolean})> {
     const {flags} = await this.parse(Apply)
+    // Finding the engines waits on their --version runs: it goes on while the trust file is parsed.
+    const detecting = detectEngines()
     // Before anything is written: sigstoreSigned scopes this host's engines cannot verify.
     const {trust: loadedTrust, warnings: early} = await loadTrustEarly(flags)
     this.warnAll(early)
-    if (flags.verify && !flags['dry-run']) return this.runVerified(flags, loadedTrust)
+    const foundEngines = await detecting
+    if (flags.verify && !flags['dry-run']) return this.runVerified(flags, {loadedTrust, foundEngines})
     const result = await applyTrust({
       loadedTrust,
+      foundEngines,
       root: flags.root,
       user: flags.user,
       config: flags.config,
@@ -99,9 +104,9 @@ export default class Apply extends ImagetrustCommand {
     return {...json, warnings: [...early, ...json.warnings], files: json.files.map((f) => ({...f, before: byPath.get(f.path)?.before ?? null, after: byPath.get(f.path)?.after ?? null}))}
   }
 
-  private async runVerified(flags: Awaited<ReturnType<Apply['parse']>>['flags'], loadedTrust: TrustFile | undefined): Promise<VerifiedApply & {changed: boolean}> {
+  private async runVerified(flags: Awaited<ReturnType<Apply['parse']>>['flags'], found: Pick<ApplyOptions, 'loadedTrust' | 'foundEngines'>): Promise<VerifiedApply & {changed: boolean}> {
     const result = await applyVerified({
-      loadedTrust,
+      ...found,
       root: flags.root,
       user: flags.user,
       config: flags.config,
