@@ -10,7 +10,7 @@ import {takeOverFlag} from '../lib/flags.js'
 import {colorDiff, colorEnabled} from '../lib/color.js'
 import {unusedKeyWarnings} from '../trustfile/hints.js'
 import {stamp} from '../status/stamp.js'
-import {detectEngines} from '../host/detect.js'
+import {detectEngines, type EngineInfo} from '../host/detect.js'
 import {hostRoot, trustFilePath} from '../host/paths.js'
 import type {TrustFile} from '../trustfile/types.js'
 
@@ -26,12 +26,12 @@ export type ApplyJson = Omit<ApplyResult, 'warnings' | 'files'> & {
  * cannot verify. Errors in the trust file are apply's to report: here it is
  * just not loaded.
  */
-async function loadTrustEarly(flags: {root: string; user: boolean; config?: string}): Promise<{trust?: TrustFile; warnings: string[]}> {
+async function loadTrustEarly(flags: {root: string; user: boolean; config?: string}, engines: Promise<EngineInfo[]>): Promise<{trust?: TrustFile; warnings: string[]}> {
   const {loadTrustFile} = await import('../trustfile/load.js')
   const trust = await loadTrustFile(trustFilePath(flags)).catch(() => undefined)
   if (!trust) return {warnings: []}
   const {sigstoreScopes, unverifiableSigstoreWarnings} = await import('../sigstore/probe.js')
-  return {trust, warnings: sigstoreScopes(trust).length > 0 ? await unverifiableSigstoreWarnings(hostRoot(flags), trust) : []}
+  return {trust, warnings: sigstoreScopes(trust).length > 0 ? await unverifiableSigstoreWarnings(hostRoot(flags), trust, engines) : []}
 }
 
 export default class Apply extends ImagetrustCommand {
@@ -63,7 +63,7 @@ export default class Apply extends ImagetrustCommand {
     // Finding the engines waits on their --version runs: it goes on while the trust file is parsed.
     const detecting = detectEngines()
     // Before anything is written: sigstoreSigned scopes this host's engines cannot verify.
-    const {trust: loadedTrust, warnings: early} = await loadTrustEarly(flags)
+    const {trust: loadedTrust, warnings: early} = await loadTrustEarly(flags, detecting)
     this.warnAll(early)
     const foundEngines = await detecting
     if (flags.verify && !flags['dry-run']) return this.runVerified(flags, {loadedTrust, foundEngines})

@@ -136,10 +136,10 @@ export function sigstoreScopes(trust: TrustFile): string[] {
 }
 
 /** apply's warning, before writing: sigstoreSigned scopes that an engine here cannot verify. */
-export async function unverifiableSigstoreWarnings(root: HostRoot, trust: TrustFile): Promise<string[]> {
+export async function unverifiableSigstoreWarnings(root: HostRoot, trust: TrustFile, engines?: Promise<EngineInfo[]>): Promise<string[]> {
   const scopes = sigstoreScopes(trust)
   if (scopes.length === 0) return []
-  const refusing = (await sigstoreSupport(root)).filter((p) => p.canVerify === false)
+  const refusing = (await sigstoreSupport(root, {engines: await engines})).filter((p) => p.canVerify === false)
   if (refusing.length === 0) return []
   return [
     `the sigstoreSigned scope(s) ${scopes.map((s) => `"${s}"`).join(', ')} will refuse every image here: ${refusing.map((p) => `${p.engine} ${p.version}`).join(' and ')} cannot verify sigstore signatures (${refusing[0].detail}). imagetrust verify --native and audit check them natively.`,
