@@ -104,7 +104,11 @@ export function setDockerScopes(policy: Policy, entries: Array<{scope: string; r
   }
 }
 
-/** What a policy file is merged onto: its parsed content, or the distribution default when missing (or invalid and replaced). */
+/**
+ * What a policy file is merged onto: its parsed content (shared and frozen:
+ * mergePolicy copies it), or the distribution default when missing (or
+ * invalid and replaced).
+ */
 export function basePolicy(snapshot: PolicySnapshot, replaceInvalid: boolean, warnings: string[], notes: string[]): Policy {
   if (snapshot.error) {
     if (!replaceInvalid) {
@@ -121,7 +125,7 @@ export function basePolicy(snapshot: PolicySnapshot, replaceInvalid: boolean, wa
   if (!snapshot.parsed && snapshot.vendor?.parsed) {
     notes.push(`${snapshot.file.realPath} does not exist; it starts from ${snapshot.vendor.realPath} (every vendor rule kept) plus the trust file, and from now on takes precedence over it`)
     warnings.push(...snapshot.vendor.parsed.warnings)
-    return structuredClone(snapshot.vendor.parsed.policy)
+    return snapshot.vendor.parsed.policy
   }
 
   if (!snapshot.parsed) {
@@ -131,7 +135,7 @@ export function basePolicy(snapshot: PolicySnapshot, replaceInvalid: boolean, wa
   }
 
   warnings.push(...snapshot.parsed.warnings)
-  return structuredClone(snapshot.parsed.policy)
+  return snapshot.parsed.policy
 }
 
 export interface PolicyMergeInput {
@@ -197,7 +201,7 @@ function applyTakeOvers(policy: Policy, input: PolicyMergeInput, previous: Polic
 }
 
 export function mergePolicy(base: Policy, input: PolicyMergeInput, previous: PolicyOwnership): PolicyMerge {
-  const policy = structuredClone(base)
+  const policy = structuredClone(base) // the base may be a shared, frozen parse
   const wanted = new Set(input.scopes.map((s) => s.scope))
   const touched = new Set<string>()
   const combinedKeyrings = new Map<string, LoadedKey[]>()
@@ -206,22 +210,7 @@ export function mergePolicy(base: Policy, input: PolicyMergeInput, previous: Pol
   const replaced: Record<string, unknown[]> = {...previous.replaced}
   // A taken-over scope the trust file now names itself: it is replaced like any host scope, its original kept.
   for (const [scope, record] of Object.entries(previous.takenOver ?? {})) if (wanted.has(scope)) replaced[scope] = record.original
-  const docker = policy.transports?.find((t) => t.name === 'docker')
-  if (docker) {
-    const owned = new Set([...previous.scopes, ...Object.keys(previous.takenOver ?? {}).filter((s) => wanted.has(s))])
-    const before = docker.scopes.length
-    docker.scopes = docker.scopes.flatMap((s) => {
-      if (wanted.has(s.scope) || !owned.has(s.scope)) return [s]
-      const original = replaced[s.scope]
-      delete replaced[s.scope]
-      return original ? [{scope: s.scope, requirements: original.map((r) => checkRequirement(r as PolicyRequirement))}] : []
-    })
-    if (docker.scopes.length !== before || Object.keys(replaced).length !== Object.keys(previous.replaced ?? {}).length) touched.add('docker')
-    // A scope the host defined itself, now taken over: remember it first.
-    for (const s of docker.scopes) {
-      if (wanted.has(s.scope) && !owned.has(s.scope)) replaced[s.scope] = s.requirements.map((r) => requirementValue(r))
-    }
-  }
+  releaseDroppedScopes(policy, previous, wanted, replaced, touched)
 
   const entries = input.scopes.map((spec) => {
     const built = buildScopeRequirements(spec, input.keysByName, input.capabilities, input.trust, input.keyDir)
@@ -235,9 +224,44 @@ export function mergePolicy(base: Policy, input: PolicyMergeInput, previous: Pol
 
   if (input.trust.default === 'reject') policy.default = [newReject()]
   if (input.trust.default === 'accept') policy.default = [newAcceptAnything()]
+  const localTransports = mergeLocalTransports(policy, input.trust, previous, touched)
+  dropEmptiedTransports(policy, base, touched)
 
-  // Local transports: keep them accepting under default: reject, owning only what we add.
-  const keepLocal = input.trust.default === 'reject' && input.trust.localTransports === 'accept'
+  for (const scope of Object.keys(replaced)) if (!wanted.has(scope)) delete replaced[scope]
+  const ownership: PolicyOwnership = {scopes: input.scopes.map((s) => s.scope), localTransports}
+  if (Object.keys(replaced).length > 0) ownership.replaced = replaced
+  const {records: takenOver, unmatched} = applyTakeOvers(policy, input, previous, wanted)
+  if (takenOver) ownership.takenOver = takenOver
+  const overrides = findOverrides(policy, {scopes: new Set([...wanted, ...Object.keys(takenOver ?? {})]), ownsDefault: input.trust.default !== undefined})
+  return {policy, ownership, combinedKeyrings, overrides, unmatchedTakeOver: unmatched}
+}
+
+/**
+ * Our docker scopes that the trust file no longer wants: removed, or given
+ * back the rule they replaced. Host scopes the trust file now names are
+ * remembered in `replaced` before they are overwritten.
+ */
+function releaseDroppedScopes(policy: Policy, previous: PolicyOwnership, wanted: Set<string>, replaced: Record<string, unknown[]>, touched: Set<string>): void {
+  const docker = policy.transports?.find((t) => t.name === 'docker')
+  if (!docker) return
+  const owned = new Set([...previous.scopes, ...Object.keys(previous.takenOver ?? {}).filter((s) => wanted.has(s))])
+  const before = docker.scopes.length
+  docker.scopes = docker.scopes.flatMap((s) => {
+    if (wanted.has(s.scope) || !owned.has(s.scope)) return [s]
+    const original = replaced[s.scope]
+    delete replaced[s.scope]
+    return original ? [{scope: s.scope, requirements: original.map((r) => checkRequirement(r as PolicyRequirement))}] : []
+  })
+  if (docker.scopes.length !== before || Object.keys(replaced).length !== Object.keys(previous.replaced ?? {}).length) touched.add('docker')
+  // A scope the host defined itself, now taken over: remember it first.
+  for (const s of docker.scopes) {
+    if (wanted.has(s.scope) && !owned.has(s.scope)) replaced[s.scope] = s.requirements.map((r) => requirementValue(r))
+  }
+}
+
+/** Local transports (docker-archive, oci, ...) keep accepting under default: reject; we own only the rules we add. */
+function mergeLocalTransports(policy: Policy, trust: TrustFile, previous: PolicyOwnership, touched: Set<string>): string[] {
+  const keepLocal = trust.default === 'reject' && trust.localTransports === 'accept'
   const localTransports: string[] = []
   for (const name of LOCAL_TRANSPORTS) {
     const ours = previous.localTransports.includes(name)
@@ -258,20 +282,15 @@ export function mergePolicy(base: Policy, input: PolicyMergeInput, previous: Pol
     }
   }
 
-  // Drop transports we emptied; never ones the host had empty on purpose.
-  if (policy.transports) {
-    policy.transports = policy.transports.filter(
-      (t) => t.scopes.length > 0 || !touched.has(t.name) || base.transports?.some((b) => b.name === t.name && b.scopes.length === 0),
-    )
-    // Empty because we emptied it (or it did not exist): gone, as it was before we added to it.
-    if (policy.transports.length === 0 && (touched.size > 0 || !base.transports)) delete policy.transports
-  }
+  return localTransports
+}
 
-  for (const scope of Object.keys(replaced)) if (!wanted.has(scope)) delete replaced[scope]
-  const ownership: PolicyOwnership = {scopes: input.scopes.map((s) => s.scope), localTransports}
-  if (Object.keys(replaced).length > 0) ownership.replaced = replaced
-  const {records: takenOver, unmatched} = applyTakeOvers(policy, input, previous, wanted)
-  if (takenOver) ownership.takenOver = takenOver
-  const overrides = findOverrides(policy, {scopes: new Set([...wanted, ...Object.keys(takenOver ?? {})]), ownsDefault: input.trust.default !== undefined})
-  return {policy, ownership, combinedKeyrings, overrides, unmatchedTakeOver: unmatched}
+/** Transports we emptied are dropped; never ones the host had empty on purpose. */
+function dropEmptiedTransports(policy: Policy, base: Policy, touched: Set<string>): void {
+  if (!policy.transports) return
+  policy.transports = policy.transports.filter(
+    (t) => t.scopes.length > 0 || !touched.has(t.name) || base.transports?.some((b) => b.name === t.name && b.scopes.length === 0),
+  )
+  // Empty because we emptied it (or it did not exist): gone, as it was before we added to it.
+  if (policy.transports.length === 0 && (touched.size > 0 || !base.transports)) delete policy.transports
 }
