@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # The code's shape first: a linter, and the layers (no upward imports, no cycles).
 npx tsc -p tsconfig.test.json   # tests and scripts too: a moved module breaks here, not at run time
-npx eslint src test scripts bin
+npx eslint src test scripts bin packaging
 echo "lint: ok"
 npx depcruise src --config .dependency-cruiser.cjs --output-type err
 files=(test/unit/*.test.ts)

@@ -7,7 +7,8 @@
  * real skopeo, reading the chroot's /etc/containers and /etc/pki, refuses the unsigned
  * image and pulls the signed one from a loopback registry. The .deb's install, remove
  * and purge leave policy.json, registries.d, the keys and /var/lib/imagetrust alone.
- * Also: `check` evaluates none of the heavy modules the bundle carries (V8 coverage).
+ * Also: the executable takes the code cache it was built with, and `check` evaluates none
+ * of the heavy modules the bundle carries (V8 coverage).
  */
 import assert from 'node:assert/strict'
 import {copyFile, mkdir, readFile, readdir, rm, stat, symlink, writeFile} from 'node:fs/promises'
@@ -126,7 +127,9 @@ describe('the single executable, .deb and .rpm on a host without Node.js', () =>
     assert.equal(await trustState(root), before, 'removing the package changed the trust or the backups')
     await mustChroot(root, ['dpkg', '-i', '/tmp/imagetrust.deb'])
     assert.equal(await trustState(root), before, 'installing the package changed the trust or the backups')
-    await mustChroot(root, ['imagetrust', 'check'])
+    // The executable compiles its bundle with the code cache made when it was built (scripts/dist.ts).
+    const reported = await mustChroot(root, ['imagetrust', 'check'], {IMAGETRUST_CODE_CACHE: 'report'})
+    assert.match(reported.stderr, /^imagetrust: code cache accepted$/m)
     const afterCheck = await trustState(root) // check may refresh its stamp under /var/lib/imagetrust
     await mustChroot(root, ['dpkg', '-P', 'imagetrust'])
     assert.equal(await trustState(root), afterCheck, 'purging the package changed the trust or the backups')
