@@ -130,7 +130,7 @@ export async function recordFingerprint(prepared: PreparedPlan): Promise<void> {
   await writeFingerprint(root, {
     version: 3,
     trustFile: prepared.trust.file,
-    digest: await digestInputs(inputs, context),
+    digest: await digestInputs(inputs, context, root),
     inputs,
     warnings: prepared.plan.warnings,
     drift: planDrift(prepared.plan, (p) => root.resolve(p)),
@@ -138,7 +138,7 @@ export async function recordFingerprint(prepared: PreparedPlan): Promise<void> {
     expiries: prepared.expiry.entries,
     validUntil: nextExpiry(prepared.expiry.entries, new Date(prepared.expiry.at)),
     engines: prepared.engines,
-    reused: {inputs: reused, digest: await digestInputs(reused, context)},
+    reused: {inputs: reused, digest: await digestInputs(reused, context, root)},
   })
 }
 

@@ -1,5 +1,5 @@
 import {createHash} from 'node:crypto'
-import {lstat, readdir, rm} from 'node:fs/promises'
+import {lstat, readdir, readlink, rm} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {EngineInfo} from '../host/detect.js'
@@ -69,7 +69,7 @@ export function parseCachePath(root: HostRoot): string {
   return root.resolve(path.posix.join(root.layout.stateDir, 'parse-cache.json'))
 }
 
-async function fileEntry(hash: ReturnType<typeof createHash>, file: string | Buffer): Promise<void> {
+async function fileEntry(hash: ReturnType<typeof createHash>, file: string | Buffer, root: HostRoot): Promise<void> {
   const info = await lstat(file).catch(() => undefined)
   hash.update('\0file ')
   hash.update(file)
@@ -79,27 +79,49 @@ async function fileEntry(hash: ReturnType<typeof createHash>, file: string | Buf
   }
 
   hash.update(`\0${info.isSymbolicLink() ? 'link' : 'file'} ${info.mode & 0o7777} ${info.uid}:${info.gid}\0`)
+  const target = info.isSymbolicLink() ? await readlink(file, {encoding: 'buffer'}).catch(() => Buffer.alloc(0)) : undefined
+  if (target) hash.update(Buffer.concat([Buffer.from('-> '), target, Buffer.from('\0')]))
+  const readable = target && root.isSandbox ? followedInRoot(file, root) : file
   // Bounded like every read: a FIFO or a huge file put there since apply only
   // changes the digest (and the full check then says what is wrong); it never blocks or fills memory.
   hash.update(
-    await readRegularFile(file, INPUT_LIMIT).then(
-      (r) => r.content,
-      (error: NodeJS.ErrnoException) => Buffer.from(`\0unreadable ${error.code ?? ''} ${info.size} ${info.mtimeMs} ${info.ino}`),
-    ),
+    readable === undefined
+      ? Buffer.from('\0not followed')
+      : await readRegularFile(readable, INPUT_LIMIT).then(
+          (r) => r.content,
+          (error: NodeJS.ErrnoException) => Buffer.from(`\0unreadable ${error.code ?? ''} ${info.size} ${info.mtimeMs} ${info.ino}`),
+        ),
   )
 }
 
+/**
+ * Under --root, a symlink's target names a host path: it is followed in the
+ * root, as every other read is, never to the file of that name on this
+ * machine. A name that is not UTF-8, or a file outside the root (a trust
+ * file given with --config), is not followed: its target text is hashed.
+ */
+function followedInRoot(file: string | Buffer, root: HostRoot): string | undefined {
+  const name = typeof file === 'string' ? file : file.toString('utf8')
+  if (typeof file !== 'string' && !Buffer.from(name).equals(file)) return undefined
+  if (!name.startsWith(`${root.root}/`)) return undefined
+  try {
+    return root.resolveFull(name.slice(root.root.length))
+  } catch {
+    return undefined // a loop: the target text stands for it
+  }
+}
+
 /** One digest over every input; `context` carries what is not a file (versions, layout). */
-export async function digestInputs(inputs: InputSet, context: string): Promise<string> {
+export async function digestInputs(inputs: InputSet, context: string, root: HostRoot): Promise<string> {
   const hash = createHash('sha256')
   hash.update(context)
-  for (const file of inputs.files) await fileEntry(hash, file)
+  for (const file of inputs.files) await fileEntry(hash, file, root)
   for (const {dir, suffixes} of inputs.dirs) {
     // Names as bytes: one that is not UTF-8 is an input too.
     const names = await readdir(dir, {encoding: 'buffer'}).catch(() => null)
     hash.update(`\0dir ${dir} ${names === null ? 'absent' : ''}`)
     for (const name of (names ?? []).sort(Buffer.compare)) hash.update(Buffer.concat([name, Buffer.from('/')]))
-    for (const name of (names ?? []).filter((n) => suffixes.some((s) => n.toString('latin1').endsWith(s)))) await fileEntry(hash, Buffer.concat([Buffer.from(`${dir}/`), name]))
+    for (const name of (names ?? []).filter((n) => suffixes.some((s) => n.toString('latin1').endsWith(s)))) await fileEntry(hash, Buffer.concat([Buffer.from(`${dir}/`), name]), root)
   }
 
   return hash.digest('hex')
@@ -158,7 +180,7 @@ async function currentFingerprint(root: HostRoot, trustFile: string, now: Date):
 export async function fingerprintHolds(root: HostRoot, trustFile: string, context: string, now = new Date()): Promise<Fingerprint | undefined> {
   const fingerprint = await currentFingerprint(root, trustFile, now)
   if (!fingerprint) return undefined
-  return (await digestInputs(fingerprint.inputs, context)) === fingerprint.digest ? fingerprint : undefined
+  return (await digestInputs(fingerprint.inputs, context, root)) === fingerprint.digest ? fingerprint : undefined
 }
 
 /**
@@ -171,5 +193,5 @@ export async function reusableFingerprint(root: HostRoot, trustFile: string, con
   const fingerprint = await currentFingerprint(root, trustFile, now)
   if (!fingerprint) return undefined
   const {inputs, digest} = fingerprint.reused ?? fingerprint
-  return (await digestInputs(inputs, context)) === digest ? fingerprint : undefined
+  return (await digestInputs(inputs, context, root)) === digest ? fingerprint : undefined
 }

@@ -5,7 +5,7 @@
  * every input.
  */
 import assert from 'node:assert/strict'
-import {mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, rm, symlink, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -37,8 +37,8 @@ describe("status's part of apply's record", () => {
     await writeFile(files.policy, '{}')
     const inputs = {files: [files.trust, files.key, files.policy], dirs: []}
     const reused = {files: [files.trust, files.key], dirs: []}
-    const base: Fingerprint = {version: 3, trustFile: files.trust, digest: await digestInputs(inputs, CONTEXT), inputs, warnings: [], drift: [], keys: [], expiries: []}
-    await writeFingerprint(root, {...base, ...(options.reused === false ? {} : {reused: {inputs: reused, digest: await digestInputs(reused, CONTEXT)}}), ...extra})
+    const base: Fingerprint = {version: 3, trustFile: files.trust, digest: await digestInputs(inputs, CONTEXT, root), inputs, warnings: [], drift: [], keys: [], expiries: []}
+    await writeFingerprint(root, {...base, ...(options.reused === false ? {} : {reused: {inputs: reused, digest: await digestInputs(reused, CONTEXT, root)}}), ...extra})
   }
 
   const verdicts = async () => [Boolean(await fingerprintHolds(root, files.trust, CONTEXT)), Boolean(await reusableFingerprint(root, files.trust, CONTEXT))]
@@ -86,5 +86,31 @@ describe("status's part of apply's record", () => {
     assert.equal(recordedEngines({...fingerprint, engines: undefined}), undefined)
     assert.equal(recordedEngines({...fingerprint, engines: [{name: 'podman'}] as never}), undefined)
     await rm(fingerprintPath(root))
+  })
+
+  it('follows a symlink under --root in the root, never to the file of that name on this machine', async () => {
+    // root/etc/containers/policy.json -> <dir>/outside.json: inside the root that is root<dir>/outside.json.
+    const outside = path.join(dir, 'outside.json')
+    const inRoot = path.join(root.root, outside)
+    await mkdir(path.join(root.root, 'etc/containers'), {recursive: true})
+    await mkdir(path.dirname(inRoot), {recursive: true})
+    await writeFile(outside, 'this machine')
+    await writeFile(inRoot, 'the root')
+    const link = root.resolve('/etc/containers/policy.json')
+    await symlink(outside, link)
+    const inputs = {files: [link], dirs: [{dir: path.dirname(link), suffixes: ['.json']}]}
+    const digest = await digestInputs(inputs, CONTEXT, root)
+    await writeFile(outside, 'this machine, edited')
+    assert.equal(await digestInputs(inputs, CONTEXT, root), digest, 'read the file outside the root')
+    await writeFile(inRoot, 'the root, edited')
+    assert.notEqual(await digestInputs(inputs, CONTEXT, root), digest, 'missed a change to the target in the root')
+    const edited = await digestInputs(inputs, CONTEXT, root)
+    await rm(link)
+    await symlink(inRoot, link) // the same content, reached by another target
+    assert.notEqual(await digestInputs(inputs, CONTEXT, root), edited, 'missed a retargeted link')
+    const host = new HostRoot('/')
+    const plain = await digestInputs({files: [link], dirs: []}, CONTEXT, host)
+    await writeFile(inRoot, 'the root, edited twice')
+    assert.notEqual(await digestInputs({files: [link], dirs: []}, CONTEXT, host), plain, 'without --root a link is followed as usual')
   })
 })
